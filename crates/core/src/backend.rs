@@ -1,0 +1,300 @@
+//! The `Backend` trait: the contract every device (CPU reference, GPU) fulfils.
+//!
+//! Ops take and return [`Storage`] (a view of a device buffer) plus the sizes they need;
+//! shape checking happens in [`crate::Tensor`] before a backend is called, so a backend can
+//! trust the sizes it is given. Backends may execute lazily (the GPU records commands and
+//! submits when the host needs a value), so only `download` is guaranteed to wait.
+
+use crate::error::Result;
+use crate::optim::UpdateRule;
+use crate::shape::Shape;
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+/// A view of `len` elements starting at `offset` into a backend's buffer.
+///
+/// Parameters of a model are views into one flat buffer; every other tensor owns a
+/// whole buffer (`offset == 0`).
+#[derive(Clone)]
+pub struct Storage {
+    buffer: Arc<dyn Any + Send + Sync>,
+    offset: usize,
+    len: usize,
+}
+
+impl Storage {
+    /// Wraps a whole backend buffer of `len` elements.
+    pub fn new(buffer: Arc<dyn Any + Send + Sync>, len: usize) -> Self {
+        Storage {
+            buffer,
+            offset: 0,
+            len,
+        }
+    }
+
+    /// A sub-view `[offset, offset + len)` of this view (offsets relative to it).
+    pub fn slice(&self, offset: usize, len: usize) -> Storage {
+        debug_assert!(offset + len <= self.len);
+        Storage {
+            buffer: self.buffer.clone(),
+            offset: self.offset + offset,
+            len,
+        }
+    }
+
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The backend's buffer object, for the backend to downcast.
+    pub fn buffer(&self) -> &Arc<dyn Any + Send + Sync> {
+        &self.buffer
+    }
+
+    /// Whether two views share a buffer (so an in-place op must not alias them).
+    pub fn same_buffer(&self, other: &Storage) -> bool {
+        Arc::ptr_eq(&self.buffer, &other.buffer)
+    }
+}
+
+impl fmt::Debug for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Storage[{}..{}]", self.offset, self.offset + self.len)
+    }
+}
+
+/// Elementwise ops of one input. Backward kernels exist for each (`unary_backward`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnaryOp {
+    Neg,
+    Square,
+    Sqrt,
+    Exp,
+    Log,
+    /// `x^p` for a constant exponent.
+    Powf(f32),
+    AddScalar(f32),
+    MulScalar(f32),
+    /// `c - x`
+    RsubScalar(f32),
+    /// `c / x`
+    RdivScalar(f32),
+    Relu,
+    LeakyRelu(f32),
+    Sigmoid,
+    Tanh,
+    /// Exact GELU, `x·Φ(x)` with the normal CDF (PyTorch's and Keras' default).
+    Gelu,
+    /// Clamp into `[lo, hi]` (gradient passes inside the range only).
+    Clamp(f32, f32),
+}
+
+/// Elementwise ops of two inputs with NumPy broadcasting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// `a^b`
+    Pow,
+}
+
+/// Reductions along one axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceOp {
+    Sum,
+    Mean,
+    Max,
+}
+
+/// The sizes of a reduction along one axis of a row-major tensor viewed as
+/// `[outer, len, inner]`; the result has `outer * inner` elements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReduceDims {
+    pub outer: usize,
+    pub len: usize,
+    pub inner: usize,
+}
+
+/// `C[m, n] = op(A) · op(B)` where `op` optionally transposes a row-major operand.
+/// Stored shapes: `A` is `[m, k]` (or `[k, m]` if `trans_a`), `B` is `[k, n]` (or `[n, k]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulDims {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+}
+
+/// The fused losses. Each returns the mean over elements (or rows) as a 1-element storage.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LossKind {
+    /// Mean squared error.
+    Mse,
+    /// Binary cross-entropy from probabilities, clamped to `[eps, 1 - eps]` as Keras does.
+    BceProbs { eps: f32 },
+    /// Binary cross-entropy from logits, `max(x,0) - x·y + ln(1 + e^-|x|)`.
+    BceLogits,
+    /// Softmax cross-entropy of logits `[rows, cols]` against integer labels `[rows]`.
+    SoftmaxCrossEntropy,
+}
+
+/// How a prediction counts as correct.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AccuracyKind {
+    /// `pred > threshold` equals `target > 0.5` (0.5 on probabilities, 0 on logits).
+    Binary { threshold: f32 },
+    /// `argmax(pred row) == label`.
+    Categorical,
+}
+
+/// Gradient clipping applied to a flat gradient buffer before the update.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum GradClip {
+    /// Scale all gradients so their global L2 norm is at most this (PyTorch's
+    /// `clip_grad_norm_`: factor `max / (norm + 1e-6)`, capped at 1).
+    Norm(f32),
+    /// Clamp every gradient component into `[-v, v]`.
+    Value(f32),
+}
+
+/// CPU or GPU: lets user code and tests tell which backend a device runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    Cpu,
+    Gpu,
+}
+
+/// Everything training needs from a device, forward and backward.
+///
+/// Object safe: a [`crate::Device`] holds an `Arc<dyn Backend>`, so one program picks the
+/// CPU or the GPU at run time without generic parameters.
+pub trait Backend: Send + Sync + fmt::Debug {
+    /// A human-readable name, e.g. `cpu (ndarray, 2 threads)` or the adapter's name.
+    fn name(&self) -> String;
+    fn kind(&self) -> BackendKind;
+
+    // ---- memory ----
+    fn upload(&self, data: &[f32]) -> Result<Storage>;
+    /// Uploads row indices (for `gather_rows`).
+    fn upload_indices(&self, data: &[u32]) -> Result<Storage>;
+    /// Copies a view back to the host; waits for pending work.
+    fn download(&self, x: &Storage) -> Result<Vec<f32>>;
+    /// A new buffer of `len` elements, all `value`.
+    fn full(&self, len: usize, value: f32) -> Result<Storage>;
+    /// Sets every element of a view to `value`, in place.
+    fn fill(&self, dst: &Storage, value: f32) -> Result<()>;
+    /// Copies `src` into `dst` (same length), in place.
+    fn copy(&self, src: &Storage, dst: &Storage) -> Result<()>;
+    /// `acc += scale * x` in place (same length).
+    fn accumulate(&self, acc: &Storage, x: &Storage, scale: f32) -> Result<()>;
+
+    // ---- forward and backward ops ----
+    fn matmul(&self, a: &Storage, b: &Storage, dims: MatmulDims) -> Result<Storage>;
+    fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage>;
+    /// `dx` for `y = op(x)`; kernels use whichever of `x`, `y` is cheaper.
+    fn unary_backward(
+        &self,
+        op: UnaryOp,
+        x: &Storage,
+        y: &Storage,
+        dy: &Storage,
+    ) -> Result<Storage>;
+    /// `op(a, b)` broadcast to `out` (shapes already checked by the caller).
+    fn binary(
+        &self,
+        op: BinaryOp,
+        a: &Storage,
+        a_shape: &Shape,
+        b: &Storage,
+        b_shape: &Shape,
+        out: &Shape,
+    ) -> Result<Storage>;
+    /// Sums `x` of shape `from` down to the broadcast-compatible shape `to`
+    /// (the backward of broadcasting).
+    fn sum_to(&self, x: &Storage, from: &Shape, to: &Shape) -> Result<Storage>;
+    /// Broadcasts `x` of shape `from` up to `to`.
+    fn expand(&self, x: &Storage, from: &Shape, to: &Shape) -> Result<Storage>;
+    fn reduce(&self, op: ReduceOp, x: &Storage, dims: ReduceDims) -> Result<Storage>;
+    /// Backward of a max reduction: `dy` flows to the first position holding the maximum.
+    fn max_backward(
+        &self,
+        x: &Storage,
+        y: &Storage,
+        dy: &Storage,
+        dims: ReduceDims,
+    ) -> Result<Storage>;
+    /// Reorders axes: output axis `i` is input axis `perm[i]`.
+    fn permute(&self, x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage>;
+    /// Softmax (or log-softmax) along the last axis of `[rows, cols]`.
+    fn softmax(&self, x: &Storage, rows: usize, cols: usize, log: bool) -> Result<Storage>;
+    fn softmax_backward(
+        &self,
+        y: &Storage,
+        dy: &Storage,
+        rows: usize,
+        cols: usize,
+        log: bool,
+    ) -> Result<Storage>;
+    /// The mean loss as a 1-element storage. `pred` is `[rows, cols]`; `target` has the same
+    /// size except for `SoftmaxCrossEntropy`, where it holds `rows` labels.
+    fn loss(
+        &self,
+        kind: LossKind,
+        pred: &Storage,
+        target: &Storage,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Storage>;
+    /// `d loss / d pred`, scaled by the 1-element upstream gradient `dloss`.
+    fn loss_backward(
+        &self,
+        kind: LossKind,
+        pred: &Storage,
+        target: &Storage,
+        dloss: &Storage,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Storage>;
+    /// The number of correct predictions as a 1-element storage.
+    fn correct_count(
+        &self,
+        kind: AccuracyKind,
+        pred: &Storage,
+        target: &Storage,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Storage>;
+    /// Rows `indices[start..start + count]` of the `[_, cols]` matrix `src`.
+    fn gather_rows(
+        &self,
+        src: &Storage,
+        cols: usize,
+        indices: &Storage,
+        start: usize,
+        count: usize,
+    ) -> Result<Storage>;
+
+    // ---- optimizer ----
+    /// One update of every parameter in the flat buffer: a single pass (one kernel).
+    fn optimizer_step(
+        &self,
+        rule: &UpdateRule,
+        params: &Storage,
+        grads: &Storage,
+        state: &[Storage],
+    ) -> Result<()>;
+    /// Clips a flat gradient buffer in place.
+    fn clip_gradients(&self, grads: &Storage, clip: GradClip) -> Result<()>;
+}

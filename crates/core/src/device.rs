@@ -1,0 +1,73 @@
+//! `Device`: a cheap handle on one backend, shared by every tensor created on it.
+
+use crate::backend::Storage;
+use crate::backend::{Backend, BackendKind};
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+use std::fmt;
+use std::sync::Arc;
+
+/// Where tensors live and ops run. Cloning is cheap (an `Arc`).
+///
+/// The root crate `downhill` adds `Device::cpu()`, `Device::gpu()` and `Device::best()`;
+/// here a device is made from any [`Backend`].
+#[derive(Clone)]
+pub struct Device {
+    backend: Arc<dyn Backend>,
+}
+
+impl Device {
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Device { backend }
+    }
+
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    pub fn name(&self) -> String {
+        self.backend.name()
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        self.backend.kind()
+    }
+
+    /// Whether two handles refer to the same backend instance.
+    pub fn same(&self, other: &Device) -> bool {
+        Arc::ptr_eq(&self.backend, &other.backend)
+    }
+
+    /// A 0-dimensional tensor holding `value`.
+    pub fn scalar(&self, value: f32) -> Result<Tensor> {
+        Tensor::from_vec(self, vec![value], Shape::scalar())
+    }
+
+    /// A tensor from row-major data.
+    pub fn tensor(&self, data: Vec<f32>, shape: impl Into<Shape>) -> Result<Tensor> {
+        Tensor::from_vec(self, data, shape)
+    }
+
+    /// Wraps a view this device's backend produced as a constant tensor (no gradient).
+    pub fn tensor_from_storage(&self, storage: Storage, shape: impl Into<Shape>) -> Result<Tensor> {
+        let shape = shape.into();
+        if storage.len() != shape.numel() {
+            return Err(Error::shape(
+                "tensor_from_storage",
+                format!("{} elements do not fill shape {shape}", storage.len()),
+            ));
+        }
+        Ok(Tensor::leaf(self, shape, storage, false))
+    }
+
+    pub fn zeros(&self, shape: impl Into<Shape>) -> Result<Tensor> {
+        Tensor::full(self, shape, 0.0)
+    }
+}
+
+impl fmt::Debug for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Device({})", self.backend.name())
+    }
+}

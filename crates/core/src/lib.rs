@@ -1,0 +1,36 @@
+//! downhill-core: tensors, reverse-mode autodiff, the `Backend` trait, layers, losses,
+//! optimizers, data and the training loop. Backends live in `downhill-cpu` and
+//! `downhill-gpu`; most users depend on the `downhill` crate, which ties them together.
+
+pub mod autodiff;
+pub mod backend;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod loss;
+pub mod metric;
+pub mod nn;
+pub mod optim;
+pub mod random;
+pub mod shape;
+pub mod tensor;
+pub mod train;
+
+pub use autodiff::{grad_enabled, no_grad, Gradients};
+pub use backend::{
+    AccuracyKind, Backend, BackendKind, BinaryOp, GradClip, LossKind, MatmulDims, ReduceDims,
+    ReduceOp, Storage, UnaryOp,
+};
+pub use data::{BatchPlan, Batching, Dataset};
+pub use device::Device;
+pub use error::{Error, Result};
+pub use loss::Loss;
+pub use metric::Metric;
+pub use nn::{Activation, Dense, Init, Layer, LayerSpec, Linear, Sequential};
+pub use optim::{
+    Adadelta, Adagrad, Adam, AdamW, Adamax, Gd, NAdam, Optimizer, OptimizerConfig, ParamSet,
+    RmsProp, Sgd, UpdateRule,
+};
+pub use shape::Shape;
+pub use tensor::{Tensor, TensorId};
+pub use train::{EpochRecord, Evaluation, FitConfig, History};

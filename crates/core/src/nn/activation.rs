@@ -1,0 +1,47 @@
+//! Activation functions a layer can end with.
+
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+/// The activation applied after a layer's affine map.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    /// No activation (identity): logits or regression outputs.
+    Linear,
+    Relu,
+    /// Keras' LeakyReLU slope (PyTorch defaults to 0.01).
+    LeakyRelu(f32),
+    Sigmoid,
+    Tanh,
+    Gelu,
+    Softmax,
+    LogSoftmax,
+}
+
+impl Activation {
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        match *self {
+            Activation::Linear => Ok(x.clone()),
+            Activation::Relu => x.relu(),
+            Activation::LeakyRelu(a) => x.leaky_relu(a),
+            Activation::Sigmoid => x.sigmoid(),
+            Activation::Tanh => x.tanh(),
+            Activation::Gelu => x.gelu(),
+            Activation::Softmax => x.softmax(),
+            Activation::LogSoftmax => x.log_softmax(),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::Linear => "linear",
+            Activation::Relu => "relu",
+            Activation::LeakyRelu(_) => "leaky_relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Gelu => "gelu",
+            Activation::Softmax => "softmax",
+            Activation::LogSoftmax => "log_softmax",
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! `Dense` (Keras' name) / `Linear` (PyTorch's): `y = act(x · W + b)`.
+
+use super::{Activation, Init, Layer, LayerSpec};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// A fully connected layer: `W` is `[in, out]`, `b` is `[out]`.
+///
+/// Weights default to Glorot-uniform (Keras), biases to zero.
+#[derive(Clone, Debug)]
+pub struct Dense {
+    pub in_features: usize,
+    pub out_features: usize,
+    pub activation: Activation,
+    pub kernel_init: Init,
+    pub bias_init: Init,
+    pub use_bias: bool,
+}
+
+/// PyTorch's name for the same layer.
+pub type Linear = Dense;
+
+impl Dense {
+    pub fn new(in_features: usize, out_features: usize) -> Self {
+        Dense {
+            in_features,
+            out_features,
+            activation: Activation::Linear,
+            kernel_init: Init::GlorotUniform,
+            bias_init: Init::Zeros,
+            use_bias: true,
+        }
+    }
+    pub fn activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+    pub fn kernel_init(mut self, init: Init) -> Self {
+        self.kernel_init = init;
+        self
+    }
+    pub fn bias_init(mut self, init: Init) -> Self {
+        self.bias_init = init;
+        self
+    }
+    pub fn use_bias(mut self, use_bias: bool) -> Self {
+        self.use_bias = use_bias;
+        self
+    }
+}
+
+impl LayerSpec for Dense {
+    fn in_features(&self) -> Option<usize> {
+        Some(self.in_features)
+    }
+    fn out_features(&self) -> Option<usize> {
+        Some(self.out_features)
+    }
+    fn build(&self, device: &Device, seed: u64) -> Result<Box<dyn Layer>> {
+        if self.in_features == 0 || self.out_features == 0 {
+            return Err(Error::Config(format!(
+                "Dense({} -> {}): layer sizes must be at least 1",
+                self.in_features, self.out_features
+            )));
+        }
+        let (i, o) = (self.in_features, self.out_features);
+        let weight = device
+            .tensor(self.kernel_init.sample(i, o, seed), [i, o])?
+            .param();
+        let bias = if self.use_bias {
+            let values = self.bias_init.sample(1, o, seed ^ 0xB1A5);
+            Some(device.tensor(values, [o])?.param())
+        } else {
+            None
+        };
+        Ok(Box::new(DenseLayer {
+            spec: self.clone(),
+            weight,
+            bias,
+        }))
+    }
+}
+
+/// A built `Dense` layer holding its parameters.
+struct DenseLayer {
+    spec: Dense,
+    /// `[in, out]`
+    weight: Tensor,
+    /// `[out]`
+    bias: Option<Tensor>,
+}
+
+impl Layer for DenseLayer {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, features) = x.shape().as_matrix("Dense")?;
+        if features != self.spec.in_features {
+            return Err(Error::shape(
+                "Dense",
+                format!(
+                    "input {} has {features} features, the layer expects {}",
+                    x.shape(),
+                    self.spec.in_features
+                ),
+            ));
+        }
+        let z = x.matmul(&self.weight)?;
+        let z = match &self.bias {
+            Some(b) => z.add(b)?,
+            None => z,
+        };
+        self.spec.activation.apply(&z)
+    }
+
+    fn parameters(&self) -> Vec<Tensor> {
+        std::iter::once(self.weight.clone())
+            .chain(self.bias.clone())
+            .collect()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "Dense({} -> {}, {})",
+            self.spec.in_features,
+            self.spec.out_features,
+            self.spec.activation.name()
+        )
+    }
+}

@@ -1,0 +1,64 @@
+//! Weight initialisers, as Keras defines them.
+
+use crate::random::SeededRng;
+
+/// How a weight matrix `[fan_in, fan_out]` is filled.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// Keras' default: uniform in `±sqrt(6 / (fan_in + fan_out))`.
+    GlorotUniform,
+    /// For ReLU networks: uniform in `±sqrt(6 / fan_in)`.
+    HeUniform,
+    /// Normal with standard deviation `sqrt(2 / fan_in)`.
+    HeNormal,
+    Zeros,
+    /// Every weight the same value (useful for tests and lessons).
+    Constant(f32),
+}
+
+impl Init {
+    pub fn sample(&self, fan_in: usize, fan_out: usize, seed: u64) -> Vec<f32> {
+        let n = fan_in * fan_out;
+        let mut rng = SeededRng::new(seed);
+        let uniform =
+            |rng: &mut SeededRng, limit: f32| (0..n).map(|_| rng.uniform(-limit, limit)).collect();
+        match *self {
+            Init::GlorotUniform => {
+                uniform(&mut rng, (6.0 / (fan_in + fan_out).max(1) as f32).sqrt())
+            }
+            Init::HeUniform => uniform(&mut rng, (6.0 / fan_in.max(1) as f32).sqrt()),
+            Init::HeNormal => {
+                let std = (2.0 / fan_in.max(1) as f32).sqrt();
+                (0..n).map(|_| std * rng.normal()).collect()
+            }
+            Init::Zeros => vec![0.0; n],
+            Init::Constant(c) => vec![c; n],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glorot_stays_within_its_limit_and_fills_it() {
+        let w = Init::GlorotUniform.sample(20, 64, 7);
+        let limit = (6.0f32 / 84.0).sqrt();
+        assert!(w.iter().all(|v| v.abs() <= limit));
+        let max = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!(max > 0.9 * limit, "max {max} vs limit {limit}");
+    }
+
+    #[test]
+    fn same_seed_same_weights() {
+        assert_eq!(
+            Init::HeNormal.sample(5, 3, 1),
+            Init::HeNormal.sample(5, 3, 1)
+        );
+        assert_ne!(
+            Init::HeNormal.sample(5, 3, 1),
+            Init::HeNormal.sample(5, 3, 2)
+        );
+    }
+}

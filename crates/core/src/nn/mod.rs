@@ -1,0 +1,34 @@
+//! Layers: `Dense` and the `Sequential` container, plus activations and initialisers.
+
+mod activation;
+mod dense;
+mod init;
+mod sequential;
+
+pub use activation::Activation;
+pub use dense::{Dense, Linear};
+pub use init::Init;
+pub use sequential::Sequential;
+
+use crate::device::Device;
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+/// A building block of a model: parameters and a forward pass.
+pub trait Layer: Send + Sync {
+    /// Applies the layer to a batch `[rows, features]`.
+    fn forward(&self, x: &Tensor) -> Result<Tensor>;
+    /// The trainable tensors, in a stable order.
+    fn parameters(&self) -> Vec<Tensor>;
+    /// A one-line summary, e.g. `Dense(20 -> 64, relu)`.
+    fn describe(&self) -> String;
+}
+
+/// A layer before its parameters exist: built on a device with a seed.
+pub trait LayerSpec: Send + Sync {
+    /// Input features the layer expects, if fixed.
+    fn in_features(&self) -> Option<usize>;
+    /// Output features the layer produces, if fixed.
+    fn out_features(&self) -> Option<usize>;
+    fn build(&self, device: &Device, seed: u64) -> Result<Box<dyn Layer>>;
+}

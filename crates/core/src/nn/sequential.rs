@@ -1,0 +1,142 @@
+//! `Sequential`: layers applied one after the other, built lazily like Keras models.
+
+use super::{Activation, Dense, Layer, LayerSpec};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+use std::sync::OnceLock;
+
+/// The seed layers are initialised from unless `.seed()` says otherwise.
+pub const DEFAULT_SEED: u64 = 42;
+
+/// A stack of layers. Layers are described first and built (parameters allocated and
+/// initialised) on first use, so a mistake like mismatched layer sizes is an error from
+/// `forward`, `parameters` or `fit`, never a panic in the builder.
+pub struct Sequential {
+    device: Device,
+    seed: u64,
+    specs: Vec<Box<dyn LayerSpec>>,
+    built: OnceLock<Vec<Box<dyn Layer>>>,
+}
+
+impl Sequential {
+    pub fn new(device: &Device) -> Self {
+        Sequential {
+            device: device.clone(),
+            seed: DEFAULT_SEED,
+            specs: Vec::new(),
+            built: OnceLock::new(),
+        }
+    }
+
+    /// The seed for weight initialisation (and the default for shuffling in `fit`).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self.built = OnceLock::new();
+        self
+    }
+
+    /// Appends `Dense(in -> out)` with an activation and Keras' default initialisers.
+    pub fn dense(self, in_features: usize, out_features: usize, activation: Activation) -> Self {
+        self.layer(Dense::new(in_features, out_features).activation(activation))
+    }
+
+    /// Appends any layer description.
+    pub fn layer(mut self, spec: impl LayerSpec + 'static) -> Self {
+        self.specs.push(Box::new(spec));
+        self.built = OnceLock::new();
+        self
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn init_seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Builds the layers if they are not built yet.
+    pub fn layers(&self) -> Result<&[Box<dyn Layer>]> {
+        if let Some(layers) = self.built.get() {
+            return Ok(layers);
+        }
+        let layers = self.build_layers()?;
+        Ok(self.built.get_or_init(|| layers))
+    }
+
+    fn build_layers(&self) -> Result<Vec<Box<dyn Layer>>> {
+        if self.specs.is_empty() {
+            return Err(Error::Config("the model has no layers".into()));
+        }
+        for (i, pair) in self.specs.windows(2).enumerate() {
+            if let (Some(out), Some(inp)) = (pair[0].out_features(), pair[1].in_features()) {
+                if out != inp {
+                    return Err(Error::shape(
+                        "Sequential",
+                        format!(
+                            "layer {i} outputs {out} features but layer {} expects {inp}",
+                            i + 1
+                        ),
+                    ));
+                }
+            }
+        }
+        self.specs
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                // A different, reproducible seed per layer.
+                let seed = self
+                    .seed
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .wrapping_add(i as u64);
+                spec.build(&self.device, seed)
+            })
+            .collect()
+    }
+
+    /// The forward pass over a batch `[rows, features]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = x.clone();
+        for layer in self.layers()? {
+            h = layer.forward(&h)?;
+        }
+        Ok(h)
+    }
+
+    /// Every trainable tensor, layer by layer.
+    pub fn parameters(&self) -> Result<Vec<Tensor>> {
+        Ok(self.layers()?.iter().flat_map(|l| l.parameters()).collect())
+    }
+
+    /// Number of trainable scalars.
+    pub fn num_parameters(&self) -> Result<usize> {
+        Ok(self.parameters()?.iter().map(Tensor::numel).sum())
+    }
+
+    /// Number of input features the first layer expects, if known.
+    pub fn in_features(&self) -> Option<usize> {
+        self.specs.first().and_then(|s| s.in_features())
+    }
+
+    /// Number of outputs the last layer produces, if known.
+    pub fn out_features(&self) -> Option<usize> {
+        self.specs.last().and_then(|s| s.out_features())
+    }
+
+    /// A Keras-like summary: one line per layer and the parameter count.
+    pub fn summary(&self) -> Result<String> {
+        let mut out = String::new();
+        for (i, layer) in self.layers()?.iter().enumerate() {
+            let n: usize = layer.parameters().iter().map(Tensor::numel).sum();
+            out += &format!("{i:>3}  {:<36} {n:>10} params\n", layer.describe());
+        }
+        out += &format!(
+            "total {} trainable parameters on {}",
+            self.num_parameters()?,
+            self.device.name()
+        );
+        Ok(out)
+    }
+}

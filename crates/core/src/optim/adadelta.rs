@@ -1,0 +1,85 @@
+//! Adadelta, as `torch.optim.Adadelta`.
+
+use super::optimizer::{OptimizerConfig, StepContext};
+use super::rule::UpdateRule;
+use super::validate;
+use crate::error::Result;
+
+/// Adadelta: steps scaled by the ratio of running RMS of updates to running RMS of
+/// gradients, so the learning rate matters little.
+///
+/// Defaults (PyTorch's): lr 1.0, rho 0.9, eps 1e-6, weight_decay 0, maximize false.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Adadelta {
+    pub lr: f32,
+    pub rho: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub maximize: bool,
+}
+
+impl Default for Adadelta {
+    fn default() -> Self {
+        Adadelta::new(1.0)
+    }
+}
+
+impl Adadelta {
+    pub fn new(lr: f32) -> Self {
+        Adadelta {
+            lr,
+            rho: 0.9,
+            eps: 1e-6,
+            weight_decay: 0.0,
+            maximize: false,
+        }
+    }
+    pub fn rho(mut self, v: f32) -> Self {
+        self.rho = v;
+        self
+    }
+    pub fn eps(mut self, v: f32) -> Self {
+        self.eps = v;
+        self
+    }
+    pub fn weight_decay(mut self, v: f32) -> Self {
+        self.weight_decay = v;
+        self
+    }
+    pub fn maximize(mut self, v: bool) -> Self {
+        self.maximize = v;
+        self
+    }
+}
+
+impl OptimizerConfig for Adadelta {
+    fn name(&self) -> &'static str {
+        "Adadelta"
+    }
+    fn validate(&self) -> Result<()> {
+        validate::non_negative("lr", self.lr)?;
+        validate::closed_unit_interval("rho", self.rho)?;
+        validate::positive("eps", self.eps)?;
+        validate::non_negative("weight_decay", self.weight_decay)
+    }
+    fn lr(&self) -> f32 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f32) -> Result<()> {
+        validate::non_negative("lr", lr)?;
+        self.lr = lr;
+        Ok(())
+    }
+    fn rule(&self, _ctx: &mut StepContext) -> UpdateRule {
+        UpdateRule::Adadelta {
+            lr: self.lr,
+            rho: self.rho,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            maximize: self.maximize,
+        }
+    }
+    fn boxed_clone(&self) -> Box<dyn OptimizerConfig> {
+        Box::new(self.clone())
+    }
+}

@@ -1,0 +1,88 @@
+//! Adamax, as `torch.optim.Adamax`.
+
+use super::optimizer::{OptimizerConfig, StepContext};
+use super::rule::UpdateRule;
+use super::validate;
+use crate::error::Result;
+
+/// Adamax: Adam with the infinity norm in place of the squared-gradient average.
+///
+/// Defaults (PyTorch's): lr 2e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0,
+/// maximize false.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Adamax {
+    pub lr: f32,
+    pub betas: (f32, f32),
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub maximize: bool,
+}
+
+impl Default for Adamax {
+    fn default() -> Self {
+        Adamax::new(2e-3)
+    }
+}
+
+impl Adamax {
+    pub fn new(lr: f32) -> Self {
+        Adamax {
+            lr,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            maximize: false,
+        }
+    }
+    pub fn betas(mut self, beta1: f32, beta2: f32) -> Self {
+        self.betas = (beta1, beta2);
+        self
+    }
+    pub fn eps(mut self, v: f32) -> Self {
+        self.eps = v;
+        self
+    }
+    pub fn weight_decay(mut self, v: f32) -> Self {
+        self.weight_decay = v;
+        self
+    }
+    pub fn maximize(mut self, v: bool) -> Self {
+        self.maximize = v;
+        self
+    }
+}
+
+impl OptimizerConfig for Adamax {
+    fn name(&self) -> &'static str {
+        "Adamax"
+    }
+    fn validate(&self) -> Result<()> {
+        validate::non_negative("lr", self.lr)?;
+        validate::unit_interval("beta1", self.betas.0)?;
+        validate::unit_interval("beta2", self.betas.1)?;
+        validate::positive("eps", self.eps)?;
+        validate::non_negative("weight_decay", self.weight_decay)
+    }
+    fn lr(&self) -> f32 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f32) -> Result<()> {
+        validate::non_negative("lr", lr)?;
+        self.lr = lr;
+        Ok(())
+    }
+    fn rule(&self, ctx: &mut StepContext) -> UpdateRule {
+        let bias_correction = 1.0 - (self.betas.0 as f64).powi(ctx.step as i32);
+        UpdateRule::Adamax {
+            clr: (self.lr as f64 / bias_correction) as f32,
+            beta1: self.betas.0,
+            beta2: self.betas.1,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            maximize: self.maximize,
+        }
+    }
+    fn boxed_clone(&self) -> Box<dyn OptimizerConfig> {
+        Box::new(self.clone())
+    }
+}

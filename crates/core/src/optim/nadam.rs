@@ -1,0 +1,117 @@
+//! NAdam, as `torch.optim.NAdam`.
+
+use super::optimizer::{OptimizerConfig, StepContext};
+use super::rule::UpdateRule;
+use super::validate;
+use crate::error::Result;
+
+/// NAdam: Adam with Nesterov momentum and a momentum-decay schedule.
+///
+/// Defaults (PyTorch's): lr 2e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0,
+/// momentum_decay 4e-3, decoupled_weight_decay false, maximize false.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NAdam {
+    pub lr: f32,
+    pub betas: (f32, f32),
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub momentum_decay: f32,
+    pub decoupled_weight_decay: bool,
+    pub maximize: bool,
+}
+
+impl Default for NAdam {
+    fn default() -> Self {
+        NAdam::new(2e-3)
+    }
+}
+
+impl NAdam {
+    pub fn new(lr: f32) -> Self {
+        NAdam {
+            lr,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            momentum_decay: 4e-3,
+            decoupled_weight_decay: false,
+            maximize: false,
+        }
+    }
+    pub fn betas(mut self, beta1: f32, beta2: f32) -> Self {
+        self.betas = (beta1, beta2);
+        self
+    }
+    pub fn eps(mut self, v: f32) -> Self {
+        self.eps = v;
+        self
+    }
+    pub fn weight_decay(mut self, v: f32) -> Self {
+        self.weight_decay = v;
+        self
+    }
+    pub fn momentum_decay(mut self, v: f32) -> Self {
+        self.momentum_decay = v;
+        self
+    }
+    pub fn decoupled_weight_decay(mut self, v: bool) -> Self {
+        self.decoupled_weight_decay = v;
+        self
+    }
+    pub fn maximize(mut self, v: bool) -> Self {
+        self.maximize = v;
+        self
+    }
+
+    /// `μ_t = β1 · (1 - ½ · 0.96^(t · momentum_decay))`
+    fn mu(&self, t: u64) -> f64 {
+        self.betas.0 as f64 * (1.0 - 0.5 * 0.96f64.powf(t as f64 * self.momentum_decay as f64))
+    }
+}
+
+impl OptimizerConfig for NAdam {
+    fn name(&self) -> &'static str {
+        "NAdam"
+    }
+    fn validate(&self) -> Result<()> {
+        validate::non_negative("lr", self.lr)?;
+        validate::unit_interval("beta1", self.betas.0)?;
+        validate::unit_interval("beta2", self.betas.1)?;
+        validate::positive("eps", self.eps)?;
+        validate::non_negative("weight_decay", self.weight_decay)?;
+        validate::non_negative("momentum_decay", self.momentum_decay)
+    }
+    fn lr(&self) -> f32 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f32) -> Result<()> {
+        validate::non_negative("lr", lr)?;
+        self.lr = lr;
+        Ok(())
+    }
+    fn rule(&self, ctx: &mut StepContext) -> UpdateRule {
+        let t = ctx.step;
+        let lr = self.lr as f64;
+        let (mu, mu_next) = (self.mu(t), self.mu(t + 1));
+        ctx.mu_product *= mu;
+        let (l2, decay_factor) = if self.decoupled_weight_decay {
+            (0.0, (1.0 - lr * self.weight_decay as f64) as f32)
+        } else {
+            (self.weight_decay, 1.0)
+        };
+        UpdateRule::NAdam {
+            beta1: self.betas.0,
+            beta2: self.betas.1,
+            eps: self.eps,
+            weight_decay: l2,
+            decay_factor,
+            bias_correction2: (1.0 - (self.betas.1 as f64).powi(t as i32)) as f32,
+            grad_coef: (lr * (1.0 - mu) / (1.0 - ctx.mu_product)) as f32,
+            avg_coef: (lr * mu_next / (1.0 - ctx.mu_product * mu_next)) as f32,
+            maximize: self.maximize,
+        }
+    }
+    fn boxed_clone(&self) -> Box<dyn OptimizerConfig> {
+        Box::new(self.clone())
+    }
+}

@@ -1,0 +1,126 @@
+//! `ParamSet`: every trainable parameter of a model in ONE flat device buffer.
+//!
+//! Each parameter tensor becomes a view into the buffer; gradients and optimizer state use
+//! the same layout, so an optimizer step is a single pass over flat memory (one kernel on
+//! the GPU). Segments start on 64-element (256-byte) boundaries, the storage-buffer offset
+//! alignment GPUs require, so each parameter can be bound on its own.
+
+use crate::backend::Storage;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Elements between segment starts are rounded up to this (256 bytes of f32).
+pub const SEGMENT_ALIGN: usize = 64;
+
+/// Where one parameter lives in the flat buffer.
+#[derive(Clone, Debug)]
+pub struct Segment {
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// A group of parameters sharing one flat buffer.
+pub struct ParamSet {
+    id: u64,
+    device: Device,
+    flat: Storage,
+    params: Vec<Tensor>,
+    segments: Vec<Segment>,
+}
+
+impl ParamSet {
+    /// Moves `params` into one new flat buffer (their values are copied; the tensors keep
+    /// their identity and now read from the buffer). The same tensor may not appear twice.
+    pub fn new(params: &[&Tensor]) -> Result<ParamSet> {
+        let first = params
+            .first()
+            .ok_or_else(|| Error::EmptyData("an optimizer needs at least one parameter".into()))?;
+        let device = first.device().clone();
+        let mut segments = Vec::with_capacity(params.len());
+        let mut total = 0;
+        for (i, p) in params.iter().enumerate() {
+            first.check_device("ParamSet", p)?;
+            if !p.requires_grad() || p.node().is_some() {
+                return Err(Error::Config(format!(
+                    "parameter {i} ({:?}) is not a trainable leaf: create it with .param()",
+                    p
+                )));
+            }
+            if params[..i].iter().any(|q| q.id() == p.id()) {
+                return Err(Error::Config(format!("parameter {i} is listed twice")));
+            }
+            segments.push(Segment {
+                offset: total,
+                len: p.numel(),
+            });
+            total += p.numel().div_ceil(SEGMENT_ALIGN) * SEGMENT_ALIGN;
+        }
+        let backend = device.backend();
+        let flat = backend.full(total.max(1), 0.0)?;
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        for (p, seg) in params.iter().zip(&segments) {
+            let view = flat.slice(seg.offset, seg.len);
+            backend.copy(&p.storage(), &view)?;
+            p.rebind(view, id);
+        }
+        Ok(ParamSet {
+            id,
+            device,
+            flat,
+            params: params.iter().map(|p| (*p).clone()).collect(),
+            segments,
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The whole flat buffer (padding between segments included).
+    pub fn flat(&self) -> &Storage {
+        &self.flat
+    }
+
+    /// Length of the flat buffer in elements.
+    pub fn flat_len(&self) -> usize {
+        self.flat.len()
+    }
+
+    /// Number of trainable scalars (padding excluded).
+    pub fn num_scalars(&self) -> usize {
+        self.segments.iter().map(|s| s.len).sum()
+    }
+
+    pub fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// Fails if a parameter was since moved into another set (this set would update a
+    /// buffer nobody reads).
+    pub fn check_owned(&self) -> Result<()> {
+        match self.params.iter().position(|p| p.owner() != self.id) {
+            None => Ok(()),
+            Some(i) => Err(Error::StaleParameters(format!(
+                "parameter {i} now belongs to another optimizer; build a new optimizer \
+                 for these parameters or keep using the newer one"
+            ))),
+        }
+    }
+
+    /// Whether this set holds exactly `params`, in order (so it can be reused).
+    pub fn holds_exactly(&self, params: &[&Tensor]) -> bool {
+        self.params.len() == params.len()
+            && self
+                .params
+                .iter()
+                .zip(params)
+                .all(|(a, b)| a.id() == b.id() && a.owner() == self.id)
+    }
+}

@@ -1,0 +1,104 @@
+//! `UpdateRule`: one optimizer step's math with every per-step scalar already computed on
+//! the host (bias corrections, decayed learning rates), so the device loop or kernel is a
+//! bounds check and a few lines per element. The CPU reference loops are in `flat.rs`.
+
+/// One step of an optimizer family, ready to apply to flat buffers.
+///
+/// `maximize` negates the gradient first, as PyTorch's `maximize=True` does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UpdateRule {
+    /// State: `[momentum_buffer]` when `momentum > 0`.
+    Sgd {
+        lr: f32,
+        momentum: f32,
+        dampening: f32,
+        nesterov: bool,
+        weight_decay: f32,
+        maximize: bool,
+        /// On the first step the momentum buffer is set to the gradient (PyTorch).
+        first_step: bool,
+    },
+    /// State: `[sum]`.
+    Adagrad {
+        /// `lr / (1 + (t - 1) · lr_decay)`
+        clr: f32,
+        weight_decay: f32,
+        eps: f32,
+        maximize: bool,
+    },
+    /// State: `[square_avg]`, then `grad_avg` if centered, then `momentum_buffer` if
+    /// momentum > 0.
+    RmsProp {
+        lr: f32,
+        alpha: f32,
+        eps: f32,
+        weight_decay: f32,
+        momentum: f32,
+        centered: bool,
+        maximize: bool,
+    },
+    /// Adam and AdamW. State: `[exp_avg, exp_avg_sq]`, then `max_exp_avg_sq` if amsgrad.
+    Adam {
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        /// L2 penalty added to the gradient (Adam).
+        weight_decay: f32,
+        /// Decoupled decay factor `1 - lr · wd` applied to the parameter first (AdamW).
+        decay_factor: f32,
+        /// `lr / (1 - β1^t)`
+        step_size: f32,
+        /// `sqrt(1 - β2^t)`
+        bias_correction2_sqrt: f32,
+        amsgrad: bool,
+        maximize: bool,
+    },
+    /// State: `[exp_avg, exp_inf]`.
+    Adamax {
+        /// `lr / (1 - β1^t)`
+        clr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+        maximize: bool,
+    },
+    /// State: `[exp_avg, exp_avg_sq]`.
+    NAdam {
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+        decay_factor: f32,
+        /// `1 - β2^t`
+        bias_correction2: f32,
+        /// `lr · (1 - μ_t) / (1 - Πμ_t)`
+        grad_coef: f32,
+        /// `lr · μ_{t+1} / (1 - Πμ_t · μ_{t+1})`
+        avg_coef: f32,
+        maximize: bool,
+    },
+    /// State: `[square_avg, acc_delta]`.
+    Adadelta {
+        lr: f32,
+        rho: f32,
+        eps: f32,
+        weight_decay: f32,
+        maximize: bool,
+    },
+}
+
+impl UpdateRule {
+    /// How many flat state buffers (each as long as the parameter buffer) the rule uses.
+    pub fn state_buffers(&self) -> usize {
+        match *self {
+            UpdateRule::Sgd { momentum, .. } => usize::from(momentum != 0.0),
+            UpdateRule::Adagrad { .. } => 1,
+            UpdateRule::RmsProp {
+                momentum, centered, ..
+            } => 1 + usize::from(centered) + usize::from(momentum > 0.0),
+            UpdateRule::Adam { amsgrad, .. } => 2 + usize::from(amsgrad),
+            UpdateRule::Adamax { .. } | UpdateRule::NAdam { .. } | UpdateRule::Adadelta { .. } => 2,
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Stochastic gradient descent, as `torch.optim.SGD`.
+
+use super::optimizer::{OptimizerConfig, StepContext};
+use super::rule::UpdateRule;
+use super::validate;
+use crate::error::{Error, Result};
+
+/// SGD with optional momentum, dampening, Nesterov momentum and L2 weight decay.
+///
+/// Defaults (PyTorch's): momentum 0, dampening 0, nesterov false, weight_decay 0,
+/// maximize false. With the whole data set as one batch this is batch gradient descent,
+/// with batches of one it is stochastic gradient descent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sgd {
+    pub lr: f32,
+    pub momentum: f32,
+    pub dampening: f32,
+    pub nesterov: bool,
+    pub weight_decay: f32,
+    pub maximize: bool,
+}
+
+/// Plain gradient descent is SGD without momentum: the name the lessons use.
+pub type Gd = Sgd;
+
+impl Sgd {
+    pub fn new(lr: f32) -> Self {
+        Sgd {
+            lr,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            maximize: false,
+        }
+    }
+    pub fn momentum(mut self, momentum: f32) -> Self {
+        self.momentum = momentum;
+        self
+    }
+    pub fn dampening(mut self, dampening: f32) -> Self {
+        self.dampening = dampening;
+        self
+    }
+    pub fn nesterov(mut self, nesterov: bool) -> Self {
+        self.nesterov = nesterov;
+        self
+    }
+    pub fn weight_decay(mut self, weight_decay: f32) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+    pub fn maximize(mut self, maximize: bool) -> Self {
+        self.maximize = maximize;
+        self
+    }
+}
+
+impl OptimizerConfig for Sgd {
+    fn name(&self) -> &'static str {
+        "SGD"
+    }
+    fn validate(&self) -> Result<()> {
+        validate::non_negative("lr", self.lr)?;
+        validate::non_negative("momentum", self.momentum)?;
+        validate::closed_unit_interval("dampening", self.dampening)?;
+        validate::non_negative("weight_decay", self.weight_decay)?;
+        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+            return Err(Error::Hyperparameter {
+                name: "nesterov",
+                value: 1.0,
+                reason: "Nesterov momentum requires momentum > 0 and dampening = 0",
+            });
+        }
+        Ok(())
+    }
+    fn lr(&self) -> f32 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f32) -> Result<()> {
+        validate::non_negative("lr", lr)?;
+        self.lr = lr;
+        Ok(())
+    }
+    fn rule(&self, ctx: &mut StepContext) -> UpdateRule {
+        UpdateRule::Sgd {
+            lr: self.lr,
+            momentum: self.momentum,
+            dampening: self.dampening,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+            maximize: self.maximize,
+            first_step: ctx.step == 1,
+        }
+    }
+    fn boxed_clone(&self) -> Box<dyn OptimizerConfig> {
+        Box::new(self.clone())
+    }
+}

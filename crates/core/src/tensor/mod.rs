@@ -1,0 +1,214 @@
+//! `Tensor`: an n-dimensional f32 array on a device that records the ops applied to it,
+//! so `backward()` can compute gradients (define-by-run reverse mode).
+
+mod create;
+mod operators;
+mod ops;
+
+use crate::autodiff::{grad_enabled, Node, Op};
+use crate::backend::Storage;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// Identifies a tensor, e.g. as the key of its gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TensorId(u64);
+
+impl TensorId {
+    fn fresh() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        TensorId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// An f32 tensor. Cloning is cheap and shares the data and the autodiff history.
+#[derive(Clone)]
+pub struct Tensor(Arc<TensorInner>);
+
+struct TensorInner {
+    id: TensorId,
+    shape: Shape,
+    device: Device,
+    /// Behind a lock only so that an optimizer can move a parameter into its flat buffer.
+    storage: RwLock<Storage>,
+    requires_grad: bool,
+    node: Option<Node>,
+    /// The id of the parameter set that owns this tensor's storage (0: none).
+    owner: AtomicU64,
+}
+
+impl Tensor {
+    /// A tensor with no history (a leaf).
+    pub(crate) fn leaf(
+        device: &Device,
+        shape: Shape,
+        storage: Storage,
+        requires_grad: bool,
+    ) -> Self {
+        Tensor(Arc::new(TensorInner {
+            id: TensorId::fresh(),
+            shape,
+            device: device.clone(),
+            storage: RwLock::new(storage),
+            requires_grad,
+            node: None,
+            owner: AtomicU64::new(0),
+        }))
+    }
+
+    /// The result of an op: records it for backward when any input needs a gradient.
+    pub(crate) fn from_op(
+        device: &Device,
+        shape: Shape,
+        storage: Storage,
+        op: Op,
+        inputs: &[&Tensor],
+        save_output: bool,
+    ) -> Self {
+        let tracked = grad_enabled() && inputs.iter().any(|t| t.requires_grad());
+        let node = tracked.then(|| Node {
+            op,
+            inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+            saved_output: save_output.then(|| storage.clone()),
+        });
+        Tensor(Arc::new(TensorInner {
+            id: TensorId::fresh(),
+            shape,
+            device: device.clone(),
+            storage: RwLock::new(storage),
+            requires_grad: tracked,
+            node,
+            owner: AtomicU64::new(0),
+        }))
+    }
+
+    pub fn id(&self) -> TensorId {
+        self.0.id
+    }
+
+    pub fn shape(&self) -> &Shape {
+        &self.0.shape
+    }
+
+    pub fn dims(&self) -> &[usize] {
+        self.0.shape.dims()
+    }
+
+    pub fn rank(&self) -> usize {
+        self.0.shape.rank()
+    }
+
+    pub fn numel(&self) -> usize {
+        self.0.shape.numel()
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.0.device
+    }
+
+    /// Whether gradients flow into or through this tensor.
+    pub fn requires_grad(&self) -> bool {
+        self.0.requires_grad
+    }
+
+    /// A trainable leaf sharing this tensor's data: `backward()` returns its gradient.
+    pub fn param(&self) -> Tensor {
+        Tensor::leaf(self.device(), self.shape().clone(), self.storage(), true)
+    }
+
+    /// A leaf sharing this tensor's data that no gradient flows into.
+    pub fn detach(&self) -> Tensor {
+        Tensor::leaf(self.device(), self.shape().clone(), self.storage(), false)
+    }
+
+    /// The device view holding this tensor's elements.
+    pub fn storage(&self) -> Storage {
+        // A poisoned lock only means another thread panicked while swapping the view;
+        // the view itself is always a valid value.
+        match self.0.storage.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub(crate) fn node(&self) -> Option<&Node> {
+        self.0.node.as_ref()
+    }
+
+    /// Points this tensor at another view (used when a parameter set takes it over).
+    pub(crate) fn rebind(&self, storage: Storage, owner: u64) {
+        let mut guard = match self.0.storage.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = storage;
+        self.0.owner.store(owner, Ordering::Release);
+    }
+
+    pub(crate) fn owner(&self) -> u64 {
+        self.0.owner.load(Ordering::Acquire)
+    }
+
+    /// Copies the elements to the host, row-major.
+    pub fn to_vec(&self) -> Result<Vec<f32>> {
+        self.device().backend().download(&self.storage())
+    }
+
+    /// The single value of a tensor with one element (e.g. a loss).
+    pub fn item(&self) -> Result<f32> {
+        if self.numel() != 1 {
+            return Err(Error::shape(
+                "item",
+                format!(
+                    "expected one element, the tensor has shape {}",
+                    self.shape()
+                ),
+            ));
+        }
+        Ok(self.to_vec()?[0])
+    }
+
+    /// Copies the tensor to the host as an `ndarray` array of its shape.
+    pub fn to_array(&self) -> Result<ndarray::ArrayD<f32>> {
+        let data = self.to_vec()?;
+        ndarray::ArrayD::from_shape_vec(self.dims().to_vec(), data)
+            .map_err(|e| Error::shape("to_array", e.to_string()))
+    }
+
+    /// Copies a 2-D tensor to the host.
+    pub fn to_array2(&self) -> Result<ndarray::Array2<f32>> {
+        let (r, c) = self.shape().as_matrix("to_array2")?;
+        ndarray::Array2::from_shape_vec((r, c), self.to_vec()?)
+            .map_err(|e| Error::shape("to_array2", e.to_string()))
+    }
+
+    /// Fails unless `other` lives on the same device as `self`.
+    pub(crate) fn check_device(&self, op: &'static str, other: &Tensor) -> Result<()> {
+        if self.device().same(other.device()) {
+            Ok(())
+        } else {
+            Err(Error::DeviceMismatch(format!(
+                "{op}: operands live on {} and {}",
+                self.device().name(),
+                other.device().name()
+            )))
+        }
+    }
+}
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Tensor(id={}, shape={}, grad={}, {})",
+            self.0.id.0,
+            self.shape(),
+            self.requires_grad(),
+            self.device().name()
+        )
+    }
+}

@@ -1,0 +1,59 @@
+//! `FitConfig`: how `fit` runs.
+
+use crate::backend::GradClip;
+use crate::data::{Batching, Dataset};
+use crate::metric::Metric;
+
+/// Options of `fit`, with Keras' defaults where Keras has one.
+#[derive(Clone, Debug)]
+pub struct FitConfig {
+    /// Passes over the training data (default 1).
+    pub epochs: usize,
+    /// Rows per gradient step (default 32, Keras' default). 1 is stochastic gradient
+    /// descent; `usize::MAX` (or any size ≥ the data) is full-batch gradient descent.
+    pub batch_size: usize,
+    /// Reshuffle the rows every epoch (default true).
+    pub shuffle: bool,
+    /// Skip a last batch smaller than `batch_size` (default false).
+    pub drop_last: bool,
+    /// Seed for shuffling; `None` uses the model's initialisation seed.
+    pub seed: Option<u64>,
+    /// Hold out this last fraction of the data for validation (Keras' `validation_split`);
+    /// 0 for none. Ignored when `validation_data` is given.
+    pub validation_split: f32,
+    pub validation_data: Option<Dataset>,
+    pub metrics: Vec<Metric>,
+    /// Clip gradients before each step.
+    pub clip: Option<GradClip>,
+    /// Print one line per epoch (default true).
+    pub verbose: bool,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        FitConfig {
+            epochs: 1,
+            batch_size: 32,
+            shuffle: true,
+            drop_last: false,
+            seed: None,
+            validation_split: 0.0,
+            validation_data: None,
+            metrics: Vec::new(),
+            clip: None,
+            verbose: true,
+        }
+    }
+}
+
+impl FitConfig {
+    /// Sets the batch size from one of the three descent modes.
+    pub fn batching(mut self, batching: Batching) -> Self {
+        self.batch_size = match batching {
+            Batching::Full => usize::MAX,
+            Batching::Stochastic => 1,
+            Batching::MiniBatch(k) => k,
+        };
+        self
+    }
+}

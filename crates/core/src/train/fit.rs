@@ -1,0 +1,339 @@
+//! The training loop. The data is uploaded once; every batch is gathered on the device
+//! from the epoch's shuffled index buffer; loss and metrics accumulate on the device and
+//! are read back once per epoch, so a GPU step needs no host round trip.
+
+use super::config::FitConfig;
+use super::history::{EpochRecord, History};
+use super::progress::epoch_line;
+use crate::autodiff::no_grad;
+use crate::backend::{AccuracyKind, Backend, Storage};
+use crate::data::{BatchPlan, Dataset};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::loss::Loss;
+use crate::metric::Metric;
+use crate::nn::Sequential;
+use crate::optim::{Optimizer, OptimizerConfig};
+use crate::tensor::Tensor;
+use ndarray::Array2;
+use std::time::Instant;
+
+/// Rows per forward pass in `evaluate` and `predict` when no batch size is given.
+const INFERENCE_BATCH: usize = 1024;
+
+/// The loss and metrics of a model on a data set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    pub loss: f32,
+    pub metrics: Vec<(String, f32)>,
+}
+
+/// A data set resident on the device.
+struct DeviceData {
+    x: Tensor,
+    y: Tensor,
+    rows: usize,
+}
+
+impl DeviceData {
+    fn upload(device: &Device, data: &Dataset) -> Result<Self> {
+        Ok(DeviceData {
+            x: Tensor::from_array(device, data.x())?,
+            y: Tensor::from_array(device, data.y())?,
+            rows: data.len(),
+        })
+    }
+
+    /// Rows `order[start..start + count]` of inputs and targets, gathered on the device.
+    fn batch(&self, order: &Storage, start: usize, count: usize) -> Result<(Tensor, Tensor)> {
+        Ok((
+            gather(&self.x, order, start, count)?,
+            gather(&self.y, order, start, count)?,
+        ))
+    }
+}
+
+fn gather(t: &Tensor, order: &Storage, start: usize, count: usize) -> Result<Tensor> {
+    let cols = t.dims()[1];
+    let rows = t
+        .device()
+        .backend()
+        .gather_rows(&t.storage(), cols, order, start, count)?;
+    t.device().tensor_from_storage(rows, [count, cols])
+}
+
+/// Per-epoch running sums on the device: loss·rows and correct predictions per metric.
+struct Accumulators {
+    loss: Storage,
+    correct: Vec<(String, AccuracyKind, Storage)>,
+    rows: usize,
+}
+
+impl Accumulators {
+    fn new(backend: &dyn Backend, loss: Loss, metrics: &[Metric]) -> Result<Self> {
+        let correct = metrics
+            .iter()
+            .map(|m| {
+                Ok((
+                    m.name().to_string(),
+                    m.accuracy_kind(loss),
+                    backend.full(1, 0.0)?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Accumulators {
+            loss: backend.full(1, 0.0)?,
+            correct,
+            rows: 0,
+        })
+    }
+
+    fn add(
+        &mut self,
+        backend: &dyn Backend,
+        loss: &Tensor,
+        pred: &Tensor,
+        target: &Tensor,
+    ) -> Result<()> {
+        let rows = pred.dims()[0];
+        backend.accumulate(&self.loss, &loss.storage(), rows as f32)?;
+        let cols = pred.dims()[1];
+        for (_, kind, acc) in &self.correct {
+            let n = backend.correct_count(*kind, &pred.storage(), &target.storage(), rows, cols)?;
+            backend.accumulate(acc, &n, 1.0)?;
+        }
+        self.rows += rows;
+        Ok(())
+    }
+
+    /// Reads the sums back (the only host round trip of an epoch) as means.
+    fn finish(&self, backend: &dyn Backend) -> Result<Evaluation> {
+        let n = self.rows.max(1) as f32;
+        let loss = backend.download(&self.loss)?[0] / n;
+        let metrics = self
+            .correct
+            .iter()
+            .map(|(name, _, acc)| Ok((name.clone(), backend.download(acc)?[0] / n)))
+            .collect::<Result<_>>()?;
+        Ok(Evaluation { loss, metrics })
+    }
+}
+
+impl Sequential {
+    /// Trains the model, Keras style: builds `optimizer` for the model's parameters, runs
+    /// `config.epochs` passes over `data`, prints a line per epoch (unless
+    /// `config.verbose` is false) and returns the per-epoch history.
+    pub fn fit(
+        &mut self,
+        data: &Dataset,
+        loss: Loss,
+        optimizer: impl OptimizerConfig,
+        config: FitConfig,
+    ) -> Result<History> {
+        let params = self.parameters()?;
+        let refs: Vec<&Tensor> = params.iter().collect();
+        let mut opt = Optimizer::new(optimizer.boxed_clone(), &refs)?;
+        if let Some(clip) = config.clip {
+            opt = opt.with_clip(clip)?;
+        }
+        self.fit_with(data, loss, &mut opt, config)
+    }
+
+    /// Like [`Sequential::fit`] with an optimizer the caller keeps (its state carries over
+    /// between calls). `config.clip` is ignored here: set it on the optimizer.
+    pub fn fit_with(
+        &mut self,
+        data: &Dataset,
+        loss: Loss,
+        opt: &mut Optimizer,
+        config: FitConfig,
+    ) -> Result<History> {
+        if config.epochs == 0 {
+            return Err(Error::Config("epochs must be at least 1".into()));
+        }
+        if config.batch_size == 0 {
+            return Err(Error::Config("batch size must be at least 1".into()));
+        }
+        self.check_optimizer(opt)?;
+        let (train, validation) = match (&config.validation_data, config.validation_split) {
+            (Some(v), _) => (data.clone(), Some(v.clone())),
+            (None, f) if f > 0.0 => {
+                let (t, v) = data.split_tail(f)?;
+                (t, Some(v))
+            }
+            (None, 0.0) => (data.clone(), None),
+            (None, f) => {
+                return Err(Error::Config(format!(
+                    "validation_split {f} must be in [0, 1)"
+                )))
+            }
+        };
+        self.check_data(&train, loss)?;
+        if let Some(v) = &validation {
+            self.check_data(v, loss)?;
+        }
+
+        let device = self.device().clone();
+        let backend = device.backend();
+        let train_dev = DeviceData::upload(&device, &train)?;
+        let val_dev = validation
+            .as_ref()
+            .map(|v| DeviceData::upload(&device, v))
+            .transpose()?;
+        let seed = config.seed.unwrap_or(self.init_seed());
+        let batch_size = config.batch_size.min(train.len());
+        let mut history = History::default();
+
+        for epoch in 0..config.epochs {
+            let started = Instant::now();
+            let plan = BatchPlan::new(
+                train.len(),
+                batch_size,
+                config.shuffle,
+                seed,
+                epoch,
+                config.drop_last,
+            )?;
+            let order = backend.upload_indices(&plan.order)?;
+            let mut acc = Accumulators::new(backend, loss, &config.metrics)?;
+            for &(start, count) in &plan.batches {
+                let (x, y) = train_dev.batch(&order, start, count)?;
+                let pred = self.forward(&x)?;
+                let batch_loss = loss.compute(&pred, &y)?;
+                let grads = batch_loss.backward()?;
+                opt.step(&grads)?;
+                acc.add(backend, &batch_loss, &pred, &y)?;
+            }
+            let train_eval = acc.finish(backend)?;
+            let val_eval = val_dev
+                .as_ref()
+                .map(|v| self.evaluate_on(v, loss, &config.metrics, INFERENCE_BATCH))
+                .transpose()?;
+            let record = EpochRecord {
+                epoch: epoch + 1,
+                loss: train_eval.loss,
+                metrics: train_eval.metrics,
+                val_loss: val_eval.as_ref().map(|e| e.loss),
+                val_metrics: val_eval.map(|e| e.metrics).unwrap_or_default(),
+            };
+            let seconds = started.elapsed().as_secs_f64();
+            if config.verbose {
+                println!(
+                    "{}",
+                    epoch_line(&record, config.epochs, plan.batches.len(), seconds)
+                );
+            }
+            if !record.loss.is_finite() {
+                return Err(Error::NonFinite(format!(
+                    "the training loss became {} in epoch {}: the learning rate is probably too \
+                     high (the run diverged)",
+                    record.loss,
+                    epoch + 1
+                )));
+            }
+            history.records.push(record);
+            history.seconds.push(seconds);
+        }
+        Ok(history)
+    }
+
+    /// Loss and metrics over `data`, without recording gradients.
+    pub fn evaluate(&self, data: &Dataset, loss: Loss, metrics: &[Metric]) -> Result<Evaluation> {
+        self.check_data(data, loss)?;
+        let data_dev = DeviceData::upload(self.device(), data)?;
+        self.evaluate_on(&data_dev, loss, metrics, INFERENCE_BATCH)
+    }
+
+    fn evaluate_on(
+        &self,
+        data: &DeviceData,
+        loss: Loss,
+        metrics: &[Metric],
+        batch_size: usize,
+    ) -> Result<Evaluation> {
+        no_grad(|| {
+            let backend = self.device().backend();
+            let plan = BatchPlan::new(data.rows, batch_size, false, 0, 0, false)?;
+            let order = backend.upload_indices(&plan.order)?;
+            let mut acc = Accumulators::new(backend, loss, metrics)?;
+            for &(start, count) in &plan.batches {
+                let (x, y) = data.batch(&order, start, count)?;
+                let pred = self.forward(&x)?;
+                acc.add(backend, &loss.compute(&pred, &y)?, &pred, &y)?;
+            }
+            acc.finish(backend)
+        })
+    }
+
+    /// The model's outputs for inputs `x: [rows, features]`.
+    pub fn predict(&self, x: &Array2<f32>) -> Result<Array2<f32>> {
+        if x.nrows() == 0 {
+            return Err(Error::EmptyData("predict: no input rows".into()));
+        }
+        no_grad(|| {
+            let mut outputs = Vec::new();
+            let mut cols = 0;
+            for chunk in x.axis_chunks_iter(ndarray::Axis(0), INFERENCE_BATCH) {
+                let pred = self.forward(&Tensor::from_array(self.device(), &chunk)?)?;
+                cols = pred.dims()[1];
+                outputs.extend(pred.to_vec()?);
+            }
+            Array2::from_shape_vec((x.nrows(), cols), outputs)
+                .map_err(|e| Error::shape("predict", e.to_string()))
+        })
+    }
+
+    fn check_optimizer(&self, opt: &Optimizer) -> Result<()> {
+        let params = self.parameters()?;
+        let same = opt.param_set().params().len() == params.len()
+            && opt
+                .param_set()
+                .params()
+                .iter()
+                .zip(&params)
+                .all(|(a, b)| a.id() == b.id());
+        if same {
+            opt.param_set().check_owned()
+        } else {
+            Err(Error::Config(
+                "the optimizer was built for other parameters than this model's".into(),
+            ))
+        }
+    }
+
+    /// Checks a data set against the model's input size and the loss's target format.
+    fn check_data(&self, data: &Dataset, loss: Loss) -> Result<()> {
+        if let Some(features) = self.in_features() {
+            if data.features() != features {
+                return Err(Error::shape(
+                    "fit",
+                    format!(
+                        "the data has {} features per row, the model's first layer expects {features}",
+                        data.features()
+                    ),
+                ));
+            }
+        }
+        let Some(outputs) = self.out_features() else {
+            return Ok(());
+        };
+        if loss.takes_labels() {
+            return data.check_labels(outputs);
+        }
+        if data.target_cols() != outputs {
+            return Err(Error::shape(
+                "fit",
+                format!(
+                    "the data has {} target columns, the model outputs {outputs}",
+                    data.target_cols()
+                ),
+            ));
+        }
+        match loss {
+            Loss::BinaryCrossEntropy | Loss::BinaryCrossEntropyWithLogits => {
+                data.check_probabilities()
+            }
+            _ => Ok(()),
+        }
+    }
+}

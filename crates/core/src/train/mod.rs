@@ -1,0 +1,10 @@
+//! Keras-style training: `fit`, `evaluate` and `predict` on a [`crate::nn::Sequential`].
+
+mod config;
+mod fit;
+mod history;
+mod progress;
+
+pub use config::FitConfig;
+pub use fit::Evaluation;
+pub use history::{EpochRecord, History};

@@ -1,0 +1,53 @@
+//! Matrix products through ndarray's GEMM (matrixmultiply, threaded for large sizes).
+
+use downhill_core::MatmulDims;
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ShapeBuilder};
+
+/// op(X) as a `rows x cols` view of row-major `data`, stored as is or transposed.
+fn operand(data: &[f32], rows: usize, cols: usize, trans: bool) -> ArrayView2<'_, f32> {
+    let strides = if trans { (1, rows) } else { (cols, 1) };
+    ArrayView2::from_shape((rows, cols).strides(strides), data)
+        .expect("the backend checked the lengths against the sizes")
+}
+
+/// `C = op(A)·op(B)` for row-major operands, without copying transposes: a transposed
+/// operand is read through swapped strides.
+pub fn matmul(a: &[f32], b: &[f32], d: MatmulDims) -> Vec<f32> {
+    let av = operand(a, d.m, d.k, d.trans_a);
+    let bv = operand(b, d.k, d.n, d.trans_b);
+    let mut c = Array2::<f32>::zeros((d.m, d.n));
+    general_mat_mul(1.0, &av, &bv, 0.0, &mut c);
+    c.into_raw_vec_and_offset().0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transposed_operands_read_through_strides() {
+        // A = [[1,2],[3,4]], B = [[5,6],[7,8]]
+        let a = [1.0, 2.0, 3.0, 4.0];
+        let b = [5.0, 6.0, 7.0, 8.0];
+        let dims = |ta, tb| MatmulDims {
+            m: 2,
+            k: 2,
+            n: 2,
+            trans_a: ta,
+            trans_b: tb,
+        };
+        assert_eq!(
+            matmul(&a, &b, dims(false, false)),
+            vec![19.0, 22.0, 43.0, 50.0]
+        );
+        assert_eq!(
+            matmul(&a, &b, dims(true, false)),
+            vec![26.0, 30.0, 38.0, 44.0]
+        );
+        assert_eq!(
+            matmul(&a, &b, dims(false, true)),
+            vec![17.0, 23.0, 39.0, 53.0]
+        );
+    }
+}

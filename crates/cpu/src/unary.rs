@@ -1,0 +1,95 @@
+//! Elementwise functions of one input and their derivatives: the reference math.
+
+use downhill_core::UnaryOp;
+
+const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+/// 1 / sqrt(2π)
+const INV_SQRT_2PI: f32 = 0.398_942_3;
+
+/// Sigmoid without overflow for large |x|.
+pub fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// `y = op(x)`
+pub fn forward(op: UnaryOp, x: f32) -> f32 {
+    match op {
+        UnaryOp::Neg => -x,
+        UnaryOp::Square => x * x,
+        UnaryOp::Sqrt => x.sqrt(),
+        UnaryOp::Exp => x.exp(),
+        UnaryOp::Log => x.ln(),
+        UnaryOp::Powf(p) => x.powf(p),
+        UnaryOp::AddScalar(c) => x + c,
+        UnaryOp::MulScalar(c) => x * c,
+        UnaryOp::RsubScalar(c) => c - x,
+        UnaryOp::RdivScalar(c) => c / x,
+        UnaryOp::Relu => x.max(0.0),
+        UnaryOp::LeakyRelu(a) => {
+            if x > 0.0 {
+                x
+            } else {
+                a * x
+            }
+        }
+        UnaryOp::Sigmoid => sigmoid(x),
+        UnaryOp::Tanh => x.tanh(),
+        UnaryOp::Gelu => 0.5 * x * (1.0 + libm::erff(x * FRAC_1_SQRT_2)),
+        UnaryOp::Clamp(lo, hi) => x.clamp(lo, hi),
+    }
+}
+
+/// `dx` given `x`, `y = op(x)` and `dy`.
+pub fn backward(op: UnaryOp, x: f32, y: f32, dy: f32) -> f32 {
+    match op {
+        UnaryOp::Neg => -dy,
+        UnaryOp::Square => 2.0 * x * dy,
+        UnaryOp::Sqrt => dy / (2.0 * y),
+        UnaryOp::Exp => dy * y,
+        UnaryOp::Log => dy / x,
+        UnaryOp::Powf(p) => {
+            if p == 0.0 {
+                0.0
+            } else {
+                dy * p * x.powf(p - 1.0)
+            }
+        }
+        UnaryOp::AddScalar(_) => dy,
+        UnaryOp::MulScalar(c) => dy * c,
+        UnaryOp::RsubScalar(_) => -dy,
+        UnaryOp::RdivScalar(_) => -dy * y / x,
+        UnaryOp::Relu => {
+            if x > 0.0 {
+                dy
+            } else {
+                0.0
+            }
+        }
+        UnaryOp::LeakyRelu(a) => {
+            if x > 0.0 {
+                dy
+            } else {
+                a * dy
+            }
+        }
+        UnaryOp::Sigmoid => dy * y * (1.0 - y),
+        UnaryOp::Tanh => dy * (1.0 - y * y),
+        UnaryOp::Gelu => {
+            let cdf = 0.5 * (1.0 + libm::erff(x * FRAC_1_SQRT_2));
+            let pdf = INV_SQRT_2PI * (-0.5 * x * x).exp();
+            dy * (cdf + x * pdf)
+        }
+        UnaryOp::Clamp(lo, hi) => {
+            if (lo..=hi).contains(&x) {
+                dy
+            } else {
+                0.0
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! downhill: train neural networks by gradient descent on any GPU, with a CPU backend that
+//! is the reference for every result.
+//!
+//! Two levels, one program for CPU and GPU:
+//!
+//! ```
+//! use downhill::prelude::*;
+//!
+//! # fn main() -> downhill::Result<()> {
+//! let device = Device::cpu();
+//! // PyTorch style: a trainable leaf, a loss, backward, step.
+//! let theta = device.scalar(0.0)?.param();
+//! let mut opt = Sgd::new(0.1).build(&[&theta])?;
+//! for _ in 0..100 {
+//!     let loss = (&theta - 3.0)?.square()?.mean()?;
+//!     let grads = loss.backward()?;
+//!     opt.step(&grads)?;
+//! }
+//! assert!((theta.item()? - 3.0).abs() < 1e-6);
+//! # Ok(())
+//! # }
+//! ```
+
+pub use downhill_core::*;
+pub use downhill_cpu::CpuBackend;
+
+/// Constructors for devices, in scope through the prelude: `Device::cpu()`,
+/// `Device::gpu()`, `Device::best()`.
+pub trait DeviceExt {
+    /// The CPU backend (always available).
+    fn cpu() -> Device;
+    /// The GPU backend. Fails with [`Error::NoAdapter`] until the GPU backend lands.
+    fn gpu() -> Result<Device>;
+    /// The GPU if one is usable, else the CPU (and it says so on stderr).
+    /// `DOWNHILL_DEVICE=cpu|gpu` forces the choice.
+    fn best() -> Device;
+}
+
+impl DeviceExt for Device {
+    fn cpu() -> Device {
+        CpuBackend::device()
+    }
+
+    fn gpu() -> Result<Device> {
+        downhill_gpu::device()
+    }
+
+    fn best() -> Device {
+        match std::env::var("DOWNHILL_DEVICE").as_deref() {
+            Ok("cpu") => return Device::cpu(),
+            Ok("gpu") => match Device::gpu() {
+                Ok(d) => return d,
+                Err(e) => eprintln!("downhill: DOWNHILL_DEVICE=gpu but {e}; using the CPU"),
+            },
+            _ => match Device::gpu() {
+                Ok(d) => return d,
+                Err(e) => eprintln!("downhill: {e}; using the CPU backend"),
+            },
+        }
+        Device::cpu()
+    }
+}
+
+/// Everything a training program needs: `use downhill::prelude::*;`.
+pub mod prelude {
+    pub use super::DeviceExt;
+    pub use downhill_core::{
+        no_grad, Activation, Adadelta, Adagrad, Adam, AdamW, Adamax, Batching, Dataset, Dense,
+        Device, Error, FitConfig, Gd, GradClip, Gradients, History, Init, Linear, Loss, Metric,
+        NAdam, Optimizer, OptimizerConfig, Result, RmsProp, Sequential, Sgd, Tensor,
+    };
+}

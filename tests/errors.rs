@@ -1,0 +1,189 @@
+//! Bad input is a typed error that names what was wrong, never a panic, and loses nothing.
+
+use downhill::prelude::*;
+use ndarray::Array2;
+
+#[test]
+fn matmul_shape_mismatch_names_both_shapes() {
+    let device = Device::cpu();
+    let a = device.zeros([32, 20]).unwrap();
+    let b = device.zeros([64, 1]).unwrap();
+    let err = a.matmul(&b).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "matmul: [32, 20] x [64, 1]: inner dimensions 20 and 64 differ"
+    );
+    assert!(matches!(err, Error::Shape { op: "matmul", .. }));
+}
+
+#[test]
+fn shape_errors_from_every_kind_of_op() {
+    let device = Device::cpu();
+    let a = device.zeros([2, 3]).unwrap();
+    let b = device.zeros([4]).unwrap();
+    assert!(matches!(a.add(&b), Err(Error::Shape { op: "add", .. })));
+    assert!(matches!(
+        a.reshape([5]),
+        Err(Error::Shape { op: "reshape", .. })
+    ));
+    assert!(matches!(a.sum_axis(2, false), Err(Error::Shape { .. })));
+    assert!(matches!(a.permute(&[0, 0]), Err(Error::Shape { .. })));
+    assert!(matches!(a.mse(&b), Err(Error::Shape { .. })));
+    assert!(matches!(b.matmul(&a), Err(Error::Shape { .. })));
+    assert!(matches!(a.item(), Err(Error::Shape { .. })));
+    assert!(matches!(
+        device.tensor(vec![1.0; 5], [2, 3]),
+        Err(Error::Shape { .. })
+    ));
+    assert!(matches!(a.broadcast_to([3]), Err(Error::Shape { .. })));
+    let logits = device.zeros([2, 3]).unwrap();
+    let bad_label = device.tensor(vec![0.0, 3.0], [2]).unwrap();
+    assert!(matches!(
+        logits.cross_entropy(&bad_label),
+        Err(Error::Config(_))
+    ));
+}
+
+#[test]
+fn backward_needs_a_scalar_that_depends_on_a_parameter() {
+    let device = Device::cpu();
+    let p = device.zeros([3]).unwrap().param();
+    assert!(matches!(
+        p.square().unwrap().backward(),
+        Err(Error::Autodiff(_))
+    ));
+    let constant = device.scalar(1.0).unwrap();
+    assert!(matches!(constant.backward(), Err(Error::Autodiff(_))));
+    let inside = no_grad(|| p.sum().unwrap());
+    assert!(matches!(inside.backward(), Err(Error::Autodiff(_))));
+}
+
+#[test]
+fn datasets_are_checked() {
+    let ok = Array2::<f32>::zeros((4, 2));
+    assert!(matches!(
+        Dataset::new(ok.clone(), Array2::zeros((3, 1))),
+        Err(Error::Shape { .. })
+    ));
+    assert!(matches!(
+        Dataset::new(Array2::zeros((0, 2)), Array2::zeros((0, 1))),
+        Err(Error::EmptyData(_))
+    ));
+    let mut nan = ok.clone();
+    nan[(2, 1)] = f32::NAN;
+    let err = Dataset::new(nan, Array2::zeros((4, 1))).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "non-finite value: Dataset inputs[2, 1] is NaN"
+    );
+    let data = Dataset::new(ok, Array2::zeros((4, 1))).unwrap();
+    assert!(matches!(data.split_tail(1.5), Err(Error::Config(_))));
+    assert!(matches!(data.split_tail(0.01), Err(Error::EmptyData(_))));
+}
+
+#[test]
+fn fit_rejects_bad_configurations_and_mismatched_data() {
+    let device = Device::cpu();
+    let data = Dataset::new(Array2::zeros((8, 3)), Array2::zeros((8, 1))).unwrap();
+    let mut model = Sequential::new(&device)
+        .dense(3, 4, Activation::Relu)
+        .dense(4, 1, Activation::Sigmoid);
+    let fit = |model: &mut Sequential, data: &Dataset, loss, config| {
+        model.fit(data, loss, Sgd::new(0.1), config)
+    };
+    let quiet = FitConfig {
+        verbose: false,
+        ..Default::default()
+    };
+    let zero_batch = FitConfig {
+        batch_size: 0,
+        ..quiet.clone()
+    };
+    assert!(matches!(
+        fit(&mut model, &data, Loss::BinaryCrossEntropy, zero_batch),
+        Err(Error::Config(_))
+    ));
+    let zero_epochs = FitConfig {
+        epochs: 0,
+        ..quiet.clone()
+    };
+    assert!(matches!(
+        fit(&mut model, &data, Loss::BinaryCrossEntropy, zero_epochs),
+        Err(Error::Config(_))
+    ));
+    let wrong_features = Dataset::new(Array2::zeros((8, 5)), Array2::zeros((8, 1))).unwrap();
+    let err = fit(
+        &mut model,
+        &wrong_features,
+        Loss::BinaryCrossEntropy,
+        quiet.clone(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("5 features"), "{err}");
+    let not_probabilities =
+        Dataset::new(Array2::zeros((8, 3)), Array2::from_elem((8, 1), 2.0)).unwrap();
+    assert!(matches!(
+        fit(
+            &mut model,
+            &not_probabilities,
+            Loss::BinaryCrossEntropy,
+            quiet.clone()
+        ),
+        Err(Error::Config(_))
+    ));
+    let invalid_lr = model.fit(
+        &data,
+        Loss::BinaryCrossEntropy,
+        Sgd::new(f32::NAN),
+        quiet.clone(),
+    );
+    assert!(matches!(
+        invalid_lr,
+        Err(Error::Hyperparameter { name: "lr", .. })
+    ));
+    // Nothing was lost: the model still trains after the errors.
+    assert!(fit(&mut model, &data, Loss::BinaryCrossEntropy, quiet).is_ok());
+}
+
+#[test]
+fn mismatched_layer_sizes_are_an_error_not_a_panic() {
+    let device = Device::cpu();
+    let model = Sequential::new(&device)
+        .dense(3, 4, Activation::Relu)
+        .dense(5, 1, Activation::Sigmoid);
+    let err = model.parameters().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Sequential: layer 0 outputs 4 features but layer 1 expects 5"
+    );
+    let empty = Sequential::new(&device);
+    assert!(matches!(empty.parameters(), Err(Error::Config(_))));
+}
+
+#[test]
+fn an_optimizer_whose_parameters_moved_on_says_so() {
+    let device = Device::cpu();
+    let p = device.tensor(vec![1.0, 2.0], [2]).unwrap().param();
+    let mut first = Sgd::new(0.1).build(&[&p]).unwrap();
+    let _second = Adam::new(0.1).build(&[&p]).unwrap();
+    let grads = p.sum().unwrap().backward().unwrap();
+    assert!(matches!(first.step(&grads), Err(Error::StaleParameters(_))));
+    // The values survived the move into the second optimizer's buffer.
+    assert_eq!(p.to_vec().unwrap(), vec![1.0, 2.0]);
+}
+
+#[test]
+fn corrupt_history_json_is_a_typed_error() {
+    assert!(matches!(
+        History::from_json("{ not json"),
+        Err(Error::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn no_gpu_is_a_typed_error_that_says_what_to_do() {
+    if let Err(err) = Device::gpu() {
+        assert!(matches!(err, Error::NoAdapter(_)));
+        assert!(!err.to_string().is_empty());
+    }
+}
