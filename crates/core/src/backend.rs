@@ -176,6 +176,31 @@ pub enum BackendKind {
     Gpu,
 }
 
+/// Counters a backend keeps since it was created, to judge a design by work done rather
+/// than by time: kernel dispatches, queue submissions, new device buffers, bytes moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceStats {
+    pub dispatches: u64,
+    pub submissions: u64,
+    /// Device buffers created (a pooled buffer handed out again does not count).
+    pub buffer_allocations: u64,
+    pub bytes_uploaded: u64,
+    pub bytes_downloaded: u64,
+}
+
+impl DeviceStats {
+    /// The counts accumulated between `earlier` and `self`.
+    pub fn since(&self, earlier: &DeviceStats) -> DeviceStats {
+        DeviceStats {
+            dispatches: self.dispatches - earlier.dispatches,
+            submissions: self.submissions - earlier.submissions,
+            buffer_allocations: self.buffer_allocations - earlier.buffer_allocations,
+            bytes_uploaded: self.bytes_uploaded - earlier.bytes_uploaded,
+            bytes_downloaded: self.bytes_downloaded - earlier.bytes_downloaded,
+        }
+    }
+}
+
 /// Everything training needs from a device, forward and backward.
 ///
 /// Object safe: a [`crate::Device`] holds an `Arc<dyn Backend>`, so one program picks the
@@ -297,4 +322,15 @@ pub trait Backend: Send + Sync + fmt::Debug {
     ) -> Result<()>;
     /// Clips a flat gradient buffer in place.
     fn clip_gradients(&self, grads: &Storage, clip: GradClip) -> Result<()>;
+
+    // ---- execution ----
+    /// Submits recorded work without waiting for it (the end of a training step). Backends
+    /// that execute eagerly do nothing.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Work counters since the backend was created (all zero where not tracked).
+    fn stats(&self) -> DeviceStats {
+        DeviceStats::default()
+    }
 }

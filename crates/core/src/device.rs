@@ -1,7 +1,7 @@
 //! `Device`: a cheap handle on one backend, shared by every tensor created on it.
 
 use crate::backend::Storage;
-use crate::backend::{Backend, BackendKind};
+use crate::backend::{Backend, BackendKind, DeviceStats};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -32,6 +32,11 @@ impl Device {
 
     pub fn kind(&self) -> BackendKind {
         self.backend.kind()
+    }
+
+    /// Work counters of the backend (dispatches, submissions, allocations, bytes moved).
+    pub fn stats(&self) -> DeviceStats {
+        self.backend.stats()
     }
 
     /// Whether two handles refer to the same backend instance.

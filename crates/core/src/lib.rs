@@ -18,8 +18,8 @@ pub mod train;
 
 pub use autodiff::{grad_enabled, no_grad, Gradients};
 pub use backend::{
-    AccuracyKind, Backend, BackendKind, BinaryOp, GradClip, LossKind, MatmulDims, ReduceDims,
-    ReduceOp, Storage, UnaryOp,
+    AccuracyKind, Backend, BackendKind, BinaryOp, DeviceStats, GradClip, LossKind, MatmulDims,
+    ReduceDims, ReduceOp, Storage, UnaryOp,
 };
 pub use data::{BatchPlan, Batching, Dataset};
 pub use device::Device;

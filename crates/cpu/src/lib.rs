@@ -18,7 +18,7 @@ use downhill_core::{
     AccuracyKind, Backend, BackendKind, BinaryOp, Device, Error, GradClip, LossKind, MatmulDims,
     ReduceDims, ReduceOp, Result, Shape, Storage, UnaryOp, UpdateRule,
 };
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The CPU backend. Stateless: every op reads its inputs and returns a new buffer, except
 /// the in-place ops (`fill`, `copy`, `accumulate`, the optimizer step, clipping).
@@ -30,9 +30,13 @@ impl CpuBackend {
         CpuBackend
     }
 
-    /// A device running on this backend.
+    /// The process-wide CPU device: every call returns the same one, so tensors made
+    /// through separate calls can be mixed.
     pub fn device() -> Device {
-        Device::new(Arc::new(CpuBackend))
+        static SHARED: OnceLock<Device> = OnceLock::new();
+        SHARED
+            .get_or_init(|| Device::new(Arc::new(CpuBackend)))
+            .clone()
     }
 }
 

@@ -115,7 +115,9 @@ impl Optimizer {
         }
         self.ctx.step += 1;
         let rule = self.config.rule(&mut self.ctx);
-        backend.optimizer_step(&rule, self.set.flat(), &self.flat_grads, &self.state)
+        backend.optimizer_step(&rule, self.set.flat(), &self.flat_grads, &self.state)?;
+        // The step ends here: a GPU submits forward, backward and update together.
+        backend.flush()
     }
 
     /// Steps taken so far.

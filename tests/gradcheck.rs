@@ -1,0 +1,805 @@
+//! Central finite-difference gradient checks of every differentiable op and loss on the
+//! CPU device.
+//!
+//! Method: for a function `f(inputs) -> y`, the checked objective is the scalar
+//! `F = sum(y * R)` with a fixed random weight tensor `R` (magnitudes in [0.5, 1.5], random
+//! signs), so every output element matters, each with a different weight (a plain `sum`
+//! would hide errors that cancel, e.g. in softmax whose rows sum to 1). Autodiff gives
+//! `dF/dx` for every input element; the reference is the central difference
+//! `(F(x + h) - F(x - h)) / (2h)`, with `F` evaluated from host vectors rebuilt into fresh,
+//! non-trainable tensors and the weighted sum accumulated on the host in f64.
+//!
+//! Step and tolerance (everything on the device is f32):
+//! * truncation error of the central difference is `h^2 / 6 * |F'''|`: with h = 1e-2 that is
+//!   about 1.7e-5 * |F'''|, e.g. ~2e-4 for `exp` on [-2, 2] (F''' <= e^2 * 1.5);
+//! * rounding error is about `eps_f32 * |F| / h` = 1.2e-7 * |F| / 1e-2 = 1.2e-5 * |F|, and
+//!   only the output elements that depend on the perturbed input contribute (the others are
+//!   computed bit-identically on both sides and cancel), so it stays around 1e-4 here;
+//! * the step actually taken is `(x + h) - (x - h)` evaluated in f32 (not exactly `2h`),
+//!   which is what we divide by.
+//!
+//! So a correct gradient is within a few 1e-4 of the numeric one; we accept
+//! `|auto - numeric| <= ATOL + RTOL * |numeric|` with ATOL = 1e-3, RTOL = 1e-2, tighter than
+//! the 2e-2 / 2e-2 budget: every case passes with at most a quarter of that tolerance used
+//! (the largest, binary cross-entropy, is truncation error near p = 0.1), while a gradient
+//! off by 5% already fails everywhere (`checker_detects_a_wrong_gradient`). Inputs are kept
+//! in ranges where `F'''` is moderate (inputs of log/sqrt/pow/fractional powf >= 0.5,
+//! divisors with |b| >= 0.5, probabilities in [0.1, 0.9]) and at least 3h away from every kink
+//! (relu/leaky_relu at 0, the clamp bounds, ties of max_axis), so neither `x + h` nor
+//! `x - h` crosses one.
+
+use downhill::prelude::*;
+use downhill::random::SeededRng;
+
+/// Finite-difference step.
+const H: f32 = 1e-2;
+/// Absolute tolerance (see the module comment).
+const ATOL: f64 = 1e-3;
+/// Relative tolerance (see the module comment).
+const RTOL: f64 = 1e-2;
+/// Inputs stay at least this far from kinks and ties (more than 2h).
+const MARGIN: f32 = 3.0 * H;
+
+/// One input of a checked function: row-major host data and its shape.
+#[derive(Clone, Debug)]
+struct Input {
+    data: Vec<f32>,
+    shape: Vec<usize>,
+}
+
+/// Seeded input generator.
+struct Gen(SeededRng);
+
+impl Gen {
+    fn new(seed: u64) -> Self {
+        Gen(SeededRng::new(seed))
+    }
+
+    fn numel(shape: &[usize]) -> usize {
+        shape.iter().product()
+    }
+
+    fn input(shape: &[usize], data: Vec<f32>) -> Input {
+        assert_eq!(data.len(), Self::numel(shape), "test bug: data/shape");
+        Input {
+            data,
+            shape: shape.to_vec(),
+        }
+    }
+
+    /// Uniform in `[lo, hi)`.
+    fn uniform(&mut self, shape: &[usize], lo: f32, hi: f32) -> Input {
+        let data = (0..Self::numel(shape))
+            .map(|_| self.0.uniform(lo, hi))
+            .collect();
+        Self::input(shape, data)
+    }
+
+    /// Random sign, magnitude in `[lo, hi)`: bounded away from zero.
+    fn signed(&mut self, shape: &[usize], lo: f32, hi: f32) -> Input {
+        let data = (0..Self::numel(shape))
+            .map(|_| {
+                let m = self.0.uniform(lo, hi);
+                if self.0.uniform(0.0, 1.0) < 0.5 {
+                    -m
+                } else {
+                    m
+                }
+            })
+            .collect();
+        Self::input(shape, data)
+    }
+
+    /// Uniform in `[lo, hi)`, redrawn until at least `MARGIN` away from every kink.
+    fn avoiding(&mut self, shape: &[usize], lo: f32, hi: f32, kinks: &[f32]) -> Input {
+        let data = (0..Self::numel(shape))
+            .map(|_| loop {
+                let v = self.0.uniform(lo, hi);
+                if kinks.iter().all(|k| (v - k).abs() >= MARGIN) {
+                    break v;
+                }
+            })
+            .collect();
+        Self::input(shape, data)
+    }
+
+    /// Pairwise distinct values (a shuffled grid with spacing 0.1 > 2h, centred on 0, plus
+    /// a small jitter), so every maximum is unique by a margin of more than 2h.
+    fn distinct(&mut self, shape: &[usize]) -> Input {
+        let n = Self::numel(shape);
+        let data = self
+            .0
+            .permutation(n)
+            .into_iter()
+            .map(|k| (k as f32 - n as f32 / 2.0) * 0.1 + self.0.uniform(0.0, 0.02))
+            .collect();
+        Self::input(shape, data)
+    }
+
+    /// Class labels in `0..classes` as f32.
+    fn labels(&mut self, rows: usize, classes: usize) -> Vec<f32> {
+        (0..rows)
+            .map(|_| ((self.0.uniform(0.0, 1.0) * classes as f32) as usize).min(classes - 1) as f32)
+            .collect()
+    }
+
+    /// Hard 0/1 targets.
+    fn binary(&mut self, shape: &[usize]) -> Input {
+        let data = (0..Self::numel(shape))
+            .map(|_| {
+                if self.0.uniform(0.0, 1.0) < 0.5 {
+                    0.0
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        Self::input(shape, data)
+    }
+}
+
+type OpFn = Box<dyn Fn(&[Tensor]) -> downhill::Result<Tensor>>;
+
+/// A named function of some inputs, to check.
+struct Case {
+    name: String,
+    inputs: Vec<Input>,
+    f: OpFn,
+}
+
+fn case(
+    name: impl Into<String>,
+    inputs: Vec<Input>,
+    f: impl Fn(&[Tensor]) -> downhill::Result<Tensor> + 'static,
+) -> Case {
+    Case {
+        name: name.into(),
+        inputs,
+        f: Box::new(f),
+    }
+}
+
+/// The outcome of one check: failure messages (empty when it passed) and the worst
+/// `|auto - numeric| / tolerance` seen (diagnostics only).
+struct Outcome {
+    failures: Vec<String>,
+    worst: f64,
+}
+
+/// Compares the autodiff gradient of `sum(f(inputs) * R)` with central differences, for
+/// every element of every input.
+fn gradcheck(device: &Device, case: &Case, weight_seed: u64) -> downhill::Result<Outcome> {
+    let name = &case.name;
+    let f = &case.f;
+    let mut failures = Vec::new();
+    let mut worst = 0.0f64;
+
+    // Autodiff side.
+    let params = case
+        .inputs
+        .iter()
+        .map(|i| Ok(device.tensor(i.data.clone(), i.shape.clone())?.param()))
+        .collect::<downhill::Result<Vec<Tensor>>>()?;
+    let y = f(&params)?;
+    let out_shape = y.dims().to_vec();
+    let weights = Gen::new(weight_seed).signed(&out_shape, 0.5, 1.5).data;
+    let r = device.tensor(weights.clone(), out_shape.clone())?;
+    let grads = y.mul(&r)?.sum()?.backward()?;
+
+    // Numeric side: F from host vectors, through non-trainable tensors, reduced in f64.
+    let objective = |inputs: &[Input]| -> downhill::Result<f64> {
+        let consts = inputs
+            .iter()
+            .map(|i| device.tensor(i.data.clone(), i.shape.clone()))
+            .collect::<downhill::Result<Vec<Tensor>>>()?;
+        let y = f(&consts)?;
+        assert_eq!(y.dims(), &out_shape[..], "{name}: output shape changed");
+        Ok(y.to_vec()?
+            .iter()
+            .zip(&weights)
+            .map(|(&v, &w)| v as f64 * w as f64)
+            .sum())
+    };
+
+    for (k, (input, param)) in case.inputs.iter().zip(&params).enumerate() {
+        let Some(grad) = grads.get(param) else {
+            failures.push(format!("{name}: input {k} got no gradient"));
+            continue;
+        };
+        if grad.dims() != &input.shape[..] {
+            failures.push(format!(
+                "{name}: input {k} has shape {:?} but its gradient {:?}",
+                input.shape,
+                grad.dims()
+            ));
+            continue;
+        }
+        let auto = grad.to_vec()?;
+        let mut largest = 0.0f64;
+        for (j, (&x, &a)) in input.data.iter().zip(&auto).enumerate() {
+            let (xp, xm) = (x + H, x - H);
+            let mut moved = case.inputs.to_vec();
+            moved[k].data[j] = xp;
+            let fp = objective(&moved)?;
+            moved[k].data[j] = xm;
+            let fm = objective(&moved)?;
+            let numeric = (fp - fm) / (xp as f64 - xm as f64);
+            let a = a as f64;
+            let tol = ATOL + RTOL * numeric.abs();
+            let diff = (a - numeric).abs();
+            largest = largest.max(numeric.abs());
+            if !a.is_finite() || !numeric.is_finite() || diff > tol {
+                failures.push(format!(
+                    "{name}: input {k} {:?} element {j} (x = {x}): autodiff {a:.6} vs numeric \
+                     {numeric:.6} (|diff| {diff:.2e} > tol {tol:.2e})",
+                    input.shape
+                ));
+            }
+            worst = worst.max(diff / tol);
+        }
+        // Every case is built so that its gradient is not identically zero: a check that
+        // compares only zeros would prove nothing.
+        if largest < 1e-3 {
+            failures.push(format!(
+                "{name}: input {k} has an all-zero numeric gradient (degenerate case)"
+            ));
+        }
+    }
+    Ok(Outcome { failures, worst })
+}
+
+/// Checks every case and fails listing each mismatch (op name, input, element, both values).
+/// Constants captured by the cases must live on `device` (each `Device::cpu()` is a
+/// distinct backend instance, and ops refuse to mix instances).
+fn run_cases(device: &Device, cases: Vec<Case>) {
+    let mut failures = Vec::new();
+    let mut worst = (0.0f64, String::new());
+    for (i, case) in cases.iter().enumerate() {
+        match gradcheck(device, case, 7_000 + i as u64) {
+            Ok(outcome) => {
+                failures.extend(outcome.failures);
+                if outcome.worst > worst.0 {
+                    worst = (outcome.worst, case.name.clone());
+                }
+            }
+            Err(e) => failures.push(format!("{}: error {e}", case.name)),
+        }
+    }
+    eprintln!(
+        "{} cases; worst |diff| / tol = {:.3} ({})",
+        cases.len(),
+        worst.0,
+        worst.1
+    );
+    assert!(
+        failures.is_empty(),
+        "{} gradient mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn matmul_all_transposes() {
+    let mut g = Gen::new(1);
+    let mut cases = Vec::new();
+    for (m, k, n) in [(3, 5, 7), (1, 5, 1), (7, 1, 3), (2, 3, 2)] {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a_shape = if ta { [k, m] } else { [m, k] };
+            let b_shape = if tb { [n, k] } else { [k, n] };
+            cases.push(case(
+                format!("matmul_t(ta={ta}, tb={tb}) {m}x{k}x{n}"),
+                vec![
+                    g.uniform(&a_shape, -1.5, 1.5),
+                    g.uniform(&b_shape, -1.5, 1.5),
+                ],
+                move |t| t[0].matmul_t(&t[1], ta, tb),
+            ));
+        }
+    }
+    cases.push(case(
+        "matmul 3x5x7",
+        vec![g.uniform(&[3, 5], -1.5, 1.5), g.uniform(&[5, 7], -1.5, 1.5)],
+        |t| t[0].matmul(&t[1]),
+    ));
+    run_cases(&Device::cpu(), cases);
+}
+
+#[test]
+fn binary_ops_with_broadcasting() {
+    let mut g = Gen::new(2);
+    let shapes: [(&[usize], &[usize]); 10] = [
+        (&[3, 5], &[3, 5]),
+        (&[3, 5], &[5]),
+        (&[5], &[3, 5]),
+        (&[3, 5], &[3, 1]),
+        (&[3, 1], &[3, 5]),
+        (&[3, 5], &[]),
+        (&[], &[3, 5]),
+        (&[2, 1, 3], &[4, 1]),
+        (&[4, 1], &[2, 1, 3]),
+        (&[1], &[7]),
+    ];
+    let mut cases = Vec::new();
+    for (sa, sb) in shapes {
+        let tag = format!("{sa:?} with {sb:?}");
+        cases.push(case(
+            format!("add {tag}"),
+            vec![g.uniform(sa, -2.0, 2.0), g.uniform(sb, -2.0, 2.0)],
+            |t| t[0].add(&t[1]),
+        ));
+        cases.push(case(
+            format!("sub {tag}"),
+            vec![g.uniform(sa, -2.0, 2.0), g.uniform(sb, -2.0, 2.0)],
+            |t| t[0].sub(&t[1]),
+        ));
+        cases.push(case(
+            format!("mul {tag}"),
+            vec![g.signed(sa, 0.2, 2.0), g.signed(sb, 0.2, 2.0)],
+            |t| t[0].mul(&t[1]),
+        ));
+        cases.push(case(
+            format!("div {tag}"),
+            vec![g.signed(sa, 0.2, 2.0), g.signed(sb, 0.5, 2.0)],
+            |t| t[0].div(&t[1]),
+        ));
+        cases.push(case(
+            format!("pow {tag}"),
+            vec![g.uniform(sa, 0.5, 2.0), g.signed(sb, 0.2, 2.0)],
+            |t| t[0].pow(&t[1]),
+        ));
+    }
+    // The operator forms go through the same ops.
+    cases.push(case(
+        "&a + &b, &a - &b, &a * &b, &a / &b",
+        vec![g.signed(&[3, 5], 0.5, 2.0), g.signed(&[5], 0.5, 2.0)],
+        |t| {
+            let (a, b) = (&t[0], &t[1]);
+            let s = (a + b)?;
+            let d = (a - b)?;
+            let p = (a * b)?;
+            let q = (a / b)?;
+            &(&s * &d)? + &(&p - &q)?
+        },
+    ));
+    run_cases(&Device::cpu(), cases);
+}
+
+#[test]
+fn scalar_ops() {
+    let mut g = Gen::new(3);
+    let shape = [3, 5];
+    let mut cases = vec![
+        case("add_scalar(0.7)", vec![g.uniform(&shape, -2.0, 2.0)], |t| {
+            t[0].add_scalar(0.7)
+        }),
+        case("sub_scalar(1.3)", vec![g.uniform(&shape, -2.0, 2.0)], |t| {
+            t[0].sub_scalar(1.3)
+        }),
+        case(
+            "mul_scalar(-2.5)",
+            vec![g.uniform(&shape, -2.0, 2.0)],
+            |t| t[0].mul_scalar(-2.5),
+        ),
+        case("div_scalar(3)", vec![g.uniform(&shape, -2.0, 2.0)], |t| {
+            t[0].div_scalar(3.0)
+        }),
+        case(
+            "rsub_scalar(1.5)",
+            vec![g.uniform(&shape, -2.0, 2.0)],
+            |t| t[0].rsub_scalar(1.5),
+        ),
+        case("rdiv_scalar(2)", vec![g.signed(&shape, 0.5, 2.0)], |t| {
+            t[0].rdiv_scalar(2.0)
+        }),
+        case(
+            "&x + 0.7, &x - 0.7, &x * 2, &x / 4",
+            vec![g.uniform(&[7], -2.0, 2.0)],
+            |t| {
+                let x = &t[0];
+                let a = (x + 0.7)?;
+                let b = (x - 0.7)?;
+                let c = (x * 2.0)?;
+                let d = (x / 4.0)?;
+                &(&(&a * &b)? + &c)? + &d
+            },
+        ),
+    ];
+    for p in [2.5f32, -1.5, 0.5, 1.0, 3.0] {
+        cases.push(case(
+            format!("powf({p}) positive base"),
+            vec![g.uniform(&[3, 5], 0.5, 2.0)],
+            move |t| t[0].powf(p),
+        ));
+    }
+    for p in [2.0f32, 3.0] {
+        cases.push(case(
+            format!("powf({p}) signed base"),
+            vec![g.signed(&[7], 0.2, 2.0)],
+            move |t| t[0].powf(p),
+        ));
+    }
+    run_cases(&Device::cpu(), cases);
+}
+
+#[test]
+fn unary_math() {
+    let mut g = Gen::new(4);
+    let cases = vec![
+        case("neg", vec![g.uniform(&[3, 5], -2.0, 2.0)], |t| t[0].neg()),
+        case("-&x", vec![g.uniform(&[7], -2.0, 2.0)], |t| -&t[0]),
+        case("square", vec![g.uniform(&[3, 5], -2.0, 2.0)], |t| {
+            t[0].square()
+        }),
+        case("sqrt", vec![g.uniform(&[3, 5], 0.5, 3.0)], |t| t[0].sqrt()),
+        case("exp", vec![g.uniform(&[3, 5], -2.0, 2.0)], |t| t[0].exp()),
+        case("log", vec![g.uniform(&[3, 5], 0.5, 3.0)], |t| t[0].log()),
+        case(
+            "clamp(-0.5, 0.5)",
+            vec![g.avoiding(&[5, 7], -1.5, 1.5, &[-0.5, 0.5])],
+            |t| t[0].clamp(-0.5, 0.5),
+        ),
+        case(
+            "clamp(0, 1)",
+            vec![g.avoiding(&[3, 5], -0.5, 1.5, &[0.0, 1.0])],
+            |t| t[0].clamp(0.0, 1.0),
+        ),
+        case("scalar-shaped exp", vec![g.uniform(&[], -1.0, 1.0)], |t| {
+            t[0].exp()
+        }),
+    ];
+    run_cases(&Device::cpu(), cases);
+}
+
+#[test]
+fn activations() {
+    let mut g = Gen::new(5);
+    let mut cases = vec![
+        case("relu", vec![g.avoiding(&[5, 7], -2.0, 2.0, &[0.0])], |t| {
+            t[0].relu()
+        }),
+        case(
+            "leaky_relu(0.01)",
+            vec![g.avoiding(&[5, 7], -2.0, 2.0, &[0.0])],
+            |t| t[0].leaky_relu(0.01),
+        ),
+        case(
+            "leaky_relu(0.2)",
+            vec![g.avoiding(&[3, 5], -2.0, 2.0, &[0.0])],
+            |t| t[0].leaky_relu(0.2),
+        ),
+        case("sigmoid", vec![g.uniform(&[5, 7], -4.0, 4.0)], |t| {
+            t[0].sigmoid()
+        }),
+        case("tanh", vec![g.uniform(&[5, 7], -3.0, 3.0)], |t| t[0].tanh()),
+        case("gelu", vec![g.uniform(&[5, 7], -3.0, 3.0)], |t| t[0].gelu()),
+    ];
+    let shapes: [&[usize]; 5] = [&[3, 5], &[7], &[2, 5, 3], &[1, 3], &[5, 2]];
+    for shape in shapes {
+        cases.push(case(
+            format!("softmax {shape:?}"),
+            vec![g.uniform(shape, -3.0, 3.0)],
+            |t| t[0].softmax(),
+        ));
+        cases.push(case(
+            format!("log_softmax {shape:?}"),
+            vec![g.uniform(shape, -3.0, 3.0)],
+            |t| t[0].log_softmax(),
+        ));
+    }
+    run_cases(&Device::cpu(), cases);
+}
+
+#[test]
+fn reductions() {
+    let mut g = Gen::new(6);
+    let mut cases = Vec::new();
+    let whole: [&[usize]; 4] = [&[3, 5], &[2, 5, 3], &[7], &[]];
+    for shape in whole {
+        cases.push(case(
+            format!("sum {shape:?}"),
+            vec![g.uniform(shape, -2.0, 2.0)],
+            |t| t[0].sum(),
+        ));
+        cases.push(case(
+            format!("mean {shape:?}"),
+            vec![g.uniform(shape, -2.0, 2.0)],
+            |t| t[0].mean(),
+        ));
+    }
+    let shapes: [&[usize]; 5] = [&[3, 5], &[2, 5, 3], &[7], &[1, 5], &[5, 1]];
+    for shape in shapes {
+        for axis in 0..shape.len() {
+            for keep in [true, false] {
+                let tag = format!("{shape:?} axis {axis} keep_dim {keep}");
+                cases.push(case(
+                    format!("sum_axis {tag}"),
+                    vec![g.uniform(shape, -2.0, 2.0)],
+                    move |t| t[0].sum_axis(axis, keep),
+                ));
+                cases.push(case(
+                    format!("mean_axis {tag}"),
+                    vec![g.uniform(shape, -2.0, 2.0)],
+                    move |t| t[0].mean_axis(axis, keep),
+                ));
+                cases.push(case(
+                    format!("max_axis {tag}"),
+                    vec![g.distinct(shape)],
+                    move |t| t[0].max_axis(axis, keep),
+                ));
+            }
+        }
+    }
+    run_cases(&Device::cpu(), cases);
+}
+
+#[test]
+fn shape_ops() {
+    let mut g = Gen::new(7);
+    let mut cases = vec![
+        case(
+            "reshape [3,5] -> [15]",
+            vec![g.uniform(&[3, 5], -2.0, 2.0)],
+            |t| t[0].reshape([15]),
+        ),
+        case(
+            "reshape [2,5,3] -> [6,5]",
+            vec![g.uniform(&[2, 5, 3], -2.0, 2.0)],
+            |t| t[0].reshape([6, 5]),
+        ),
+        case(
+            "reshape [15] -> [3,1,5]",
+            vec![g.uniform(&[15], -2.0, 2.0)],
+            |t| t[0].reshape([3, 1, 5]),
+        ),
+        case(
+            "reshape [] -> [1,1]",
+            vec![g.uniform(&[], -2.0, 2.0)],
+            |t| t[0].reshape([1, 1]),
+        ),
+        case("t [3,5]", vec![g.uniform(&[3, 5], -2.0, 2.0)], |t| t[0].t()),
+        case("t [1,7]", vec![g.uniform(&[1, 7], -2.0, 2.0)], |t| t[0].t()),
+        case(
+            "transpose(0,1) [3,5]",
+            vec![g.uniform(&[3, 5], -2.0, 2.0)],
+            |t| t[0].transpose(0, 1),
+        ),
+        case(
+            "transpose(0,2) [2,5,3]",
+            vec![g.uniform(&[2, 5, 3], -2.0, 2.0)],
+            |t| t[0].transpose(0, 2),
+        ),
+        case(
+            "transpose(2,1) [2,5,3]",
+            vec![g.uniform(&[2, 5, 3], -2.0, 2.0)],
+            |t| t[0].transpose(2, 1),
+        ),
+        case(
+            "permute [2,0,1] of [2,5,3]",
+            vec![g.uniform(&[2, 5, 3], -2.0, 2.0)],
+            |t| t[0].permute(&[2, 0, 1]),
+        ),
+        case(
+            "permute [1,2,0] of [2,5,3]",
+            vec![g.uniform(&[2, 5, 3], -2.0, 2.0)],
+            |t| t[0].permute(&[1, 2, 0]),
+        ),
+    ];
+    let broadcasts: [(&[usize], &[usize]); 6] = [
+        (&[5], &[3, 5]),
+        (&[3, 1], &[3, 5]),
+        (&[], &[2, 3]),
+        (&[2, 1, 3], &[2, 4, 3]),
+        (&[4, 1], &[2, 4, 3]),
+        (&[1, 1], &[3, 5]),
+    ];
+    for (from, to) in broadcasts {
+        let target = to.to_vec();
+        cases.push(case(
+            format!("broadcast_to {from:?} -> {to:?}"),
+            vec![g.uniform(from, -2.0, 2.0)],
+            move |t| t[0].broadcast_to(target.clone()),
+        ));
+    }
+    run_cases(&Device::cpu(), cases);
+}
+
+#[test]
+fn losses() -> downhill::Result<()> {
+    let device = Device::cpu();
+    let mut g = Gen::new(8);
+    let mut cases = Vec::new();
+
+    for shape in [&[3usize, 5][..], &[7][..]] {
+        let target = device.tensor(g.uniform(shape, -2.0, 2.0).data, shape.to_vec())?;
+        cases.push(case(
+            format!("mse {shape:?}"),
+            vec![g.uniform(shape, -2.0, 2.0)],
+            move |t| t[0].mse(&target),
+        ));
+    }
+
+    // Probabilities strictly inside (0, 1), far from the 1e-7 clamp; soft and hard targets.
+    // Kept in [0.1, 0.9]: the truncation error h^2/6 * 2/p^3 of the central difference
+    // grows fast near 0 and 1 (at p = 0.05 it is about 0.03 before the 1/n of the mean).
+    for (label, target) in [
+        ("soft", g.uniform(&[3, 5], 0.0, 1.0)),
+        ("hard", g.binary(&[3, 5])),
+    ] {
+        let target = device.tensor(target.data, target.shape)?;
+        cases.push(case(
+            format!("binary_cross_entropy {label} targets"),
+            vec![g.uniform(&[3, 5], 0.1, 0.9)],
+            move |t| t[0].binary_cross_entropy(&target),
+        ));
+    }
+
+    for (label, target) in [
+        ("soft", g.uniform(&[3, 5], 0.0, 1.0)),
+        ("hard", g.binary(&[3, 5])),
+    ] {
+        let target = device.tensor(target.data, target.shape)?;
+        cases.push(case(
+            format!("binary_cross_entropy_with_logits {label} targets"),
+            vec![g.uniform(&[3, 5], -4.0, 4.0)],
+            move |t| t[0].binary_cross_entropy_with_logits(&target),
+        ));
+    }
+
+    for (rows, classes) in [(5, 3), (7, 5), (1, 4), (3, 2)] {
+        let labels = device.tensor(g.labels(rows, classes), [rows])?;
+        cases.push(case(
+            format!("cross_entropy [{rows}, {classes}]"),
+            vec![g.uniform(&[rows, classes], -3.0, 3.0)],
+            move |t| t[0].cross_entropy(&labels),
+        ));
+    }
+
+    // End to end: a two-layer network, every parameter checked at once.
+    let x = device.tensor(g.uniform(&[5, 3], -1.0, 1.0).data, [5, 3])?;
+    let labels = device.tensor(g.labels(5, 3), [5])?;
+    cases.push(case(
+        "mlp: tanh(x W1 + b1) W2 + b2 -> cross_entropy",
+        vec![
+            g.uniform(&[3, 7], -1.0, 1.0),
+            g.uniform(&[7], -0.5, 0.5),
+            g.uniform(&[7, 3], -1.0, 1.0),
+            g.uniform(&[3], -0.5, 0.5),
+        ],
+        move |t| {
+            let h = x.matmul(&t[0])?.add(&t[1])?.tanh()?;
+            h.matmul(&t[2])?.add(&t[3])?.cross_entropy(&labels)
+        },
+    ));
+    cases.push(case(
+        "sigmoid -> binary_cross_entropy",
+        vec![g.uniform(&[3, 5], -3.0, 3.0)],
+        {
+            let target = device.tensor(g.binary(&[3, 5]).data, [3, 5])?;
+            move |t| t[0].sigmoid()?.binary_cross_entropy(&target)
+        },
+    ));
+    run_cases(&device, cases);
+    Ok(())
+}
+
+#[test]
+fn reused_tensor_accumulates() -> downhill::Result<()> {
+    let device = Device::cpu();
+    let mut g = Gen::new(9);
+    run_cases(
+        &device,
+        vec![
+            case("x * x", vec![g.uniform(&[3, 5], -2.0, 2.0)], |t| {
+                t[0].mul(&t[0])
+            }),
+            case("&x + &x", vec![g.uniform(&[3, 5], -2.0, 2.0)], |t| {
+                &t[0] + &t[0]
+            }),
+            case("x * x + x", vec![g.uniform(&[7], -2.0, 2.0)], |t| {
+                t[0].mul(&t[0])?.add(&t[0])
+            }),
+            case(
+                "diamond: e = exp(x); e * e + e",
+                vec![g.uniform(&[3, 5], -1.0, 1.0)],
+                |t| {
+                    let e = t[0].exp()?;
+                    e.mul(&e)?.add(&e)
+                },
+            ),
+            case(
+                "x used by matmul on both sides: x^T x",
+                vec![g.uniform(&[5, 3], -1.5, 1.5)],
+                |t| t[0].matmul_t(&t[0], true, false),
+            ),
+            case(
+                "bias broadcast and reused: (a + b) * b",
+                vec![g.uniform(&[3, 5], -2.0, 2.0), g.uniform(&[5], -2.0, 2.0)],
+                |t| t[0].add(&t[1])?.mul(&t[1]),
+            ),
+        ],
+    );
+
+    // And exactly, against the closed forms: d/dx sum(x*x) = 2x, d/dx sum(x + x) = 2.
+    let data = g.uniform(&[3, 5], -2.0, 2.0).data;
+    let x = device.tensor(data.clone(), [3, 5])?.param();
+    let square = x.mul(&x)?.sum()?.backward()?;
+    let twice = (&x + &x)?.sum()?.backward()?;
+    let square = square.to_vec(&x)?.expect("x * x: no gradient for x");
+    let twice = twice.to_vec(&x)?.expect("x + x: no gradient for x");
+    for (j, &v) in data.iter().enumerate() {
+        assert!(
+            (square[j] - 2.0 * v).abs() <= 1e-6 * v.abs().max(1.0),
+            "x * x: element {j}: gradient {} != 2x = {}",
+            square[j],
+            2.0 * v
+        );
+        assert_eq!(twice[j], 2.0, "x + x: element {j}: gradient {}", twice[j]);
+    }
+    Ok(())
+}
+
+#[test]
+fn no_gradient_into_constants() -> downhill::Result<()> {
+    let device = Device::cpu();
+    let mut g = Gen::new(10);
+    let x_data = g.uniform(&[3, 5], -2.0, 2.0).data;
+    let c_data = g.uniform(&[3, 5], -2.0, 2.0).data;
+    let x = device.tensor(x_data.clone(), [3, 5])?.param();
+    let c = device.tensor(c_data.clone(), [3, 5])?;
+    assert!(!c.requires_grad());
+
+    // A plain constant operand.
+    let grads = x.mul(&c)?.sum()?.backward()?;
+    assert!(grads.get(&c).is_none(), "a constant got a gradient");
+    assert_eq!(grads.len(), 1, "only x is trainable");
+    let gx = grads.to_vec(&x)?.expect("x: no gradient");
+    assert_eq!(gx, c_data, "d/dx sum(x * c) must be c");
+
+    // A detached copy of a parameter is a constant: d/dx sum(x * detach(x)) = x, not 2x.
+    let d = x.detach();
+    let grads = x.mul(&d)?.sum()?.backward()?;
+    assert!(grads.get(&d).is_none(), "a detached tensor got a gradient");
+    let gx = grads.to_vec(&x)?.expect("x: no gradient");
+    assert_eq!(gx, x_data, "d/dx sum(x * detach(x)) must be x");
+
+    // Loss targets are constants, even when they are marked trainable.
+    let target = device.tensor(c_data.clone(), [3, 5])?.param();
+    let grads = x.mse(&target)?.backward()?;
+    assert!(grads.get(&target).is_none(), "an mse target got a gradient");
+    assert!(
+        grads.get(&x).is_some(),
+        "mse: the prediction got no gradient"
+    );
+
+    // Ops inside no_grad record nothing.
+    let y = no_grad(|| x.mul(&c))?;
+    assert!(!y.requires_grad(), "an op inside no_grad was recorded");
+    assert!(y.sum()?.backward().is_err(), "backward through no_grad");
+    Ok(())
+}
+
+/// The checker itself must fail on a wrong gradient: here autodiff sees `2x` while the
+/// finite differences see `2.1x` (a 5% error in the slope).
+#[test]
+fn checker_detects_a_wrong_gradient() -> downhill::Result<()> {
+    let device = Device::cpu();
+    let mut g = Gen::new(11);
+    let wrong = case("2x vs 2.1x", vec![g.uniform(&[3, 5], -2.0, 2.0)], |t| {
+        let c = if t[0].requires_grad() { 2.0 } else { 2.1 };
+        t[0].mul_scalar(c)
+    });
+    let outcome = gradcheck(&device, &wrong, 1)?;
+    assert_eq!(
+        outcome.failures.len(),
+        15,
+        "the checker missed a 5% error: {:?}",
+        outcome.failures
+    );
+    let right = case("2x", vec![g.uniform(&[3, 5], -2.0, 2.0)], |t| {
+        t[0].mul_scalar(2.0)
+    });
+    let outcome = gradcheck(&device, &right, 1)?;
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    Ok(())
+}
