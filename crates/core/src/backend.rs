@@ -60,6 +60,18 @@ impl Storage {
         &self.buffer
     }
 
+    /// Fails unless the view holds `len` elements (backends check the sizes they are told).
+    pub fn expect_len(&self, op: &'static str, len: usize) -> crate::error::Result<()> {
+        if self.len == len {
+            Ok(())
+        } else {
+            Err(crate::error::Error::shape(
+                op,
+                format!("expected {len} elements, the storage holds {}", self.len),
+            ))
+        }
+    }
+
     /// Whether two views share a buffer (so an in-place op must not alias them).
     pub fn same_buffer(&self, other: &Storage) -> bool {
         Arc::ptr_eq(&self.buffer, &other.buffer)

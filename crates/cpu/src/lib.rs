@@ -40,18 +40,6 @@ impl CpuBackend {
     }
 }
 
-/// Fails unless a storage has the element count an op was told.
-fn expect_len(op: &'static str, s: &Storage, len: usize) -> Result<()> {
-    if s.len() == len {
-        Ok(())
-    } else {
-        Err(Error::shape(
-            op,
-            format!("expected {len} elements, the storage holds {}", s.len()),
-        ))
-    }
-}
-
 impl Backend for CpuBackend {
     fn name(&self) -> String {
         format!(
@@ -86,7 +74,7 @@ impl Backend for CpuBackend {
     }
 
     fn copy(&self, src: &Storage, dst: &Storage) -> Result<()> {
-        expect_len("copy", src, dst.len())?;
+        src.expect_len("copy", dst.len())?;
         if src.same_buffer(dst) {
             let data = read(src)?.to_vec();
             write(dst)?.copy_from_slice(&data);
@@ -97,7 +85,7 @@ impl Backend for CpuBackend {
     }
 
     fn accumulate(&self, acc: &Storage, x: &Storage, scale: f32) -> Result<()> {
-        expect_len("accumulate", x, acc.len())?;
+        x.expect_len("accumulate", acc.len())?;
         let x = read(x)?.to_vec(); // owned: `x` may share `acc`'s buffer
         for (a, v) in write(acc)?.iter_mut().zip(x) {
             *a += scale * v;
@@ -106,8 +94,8 @@ impl Backend for CpuBackend {
     }
 
     fn matmul(&self, a: &Storage, b: &Storage, d: MatmulDims) -> Result<Storage> {
-        expect_len("matmul", a, d.m * d.k)?;
-        expect_len("matmul", b, d.k * d.n)?;
+        a.expect_len("matmul", d.m * d.k)?;
+        b.expect_len("matmul", d.k * d.n)?;
         Ok(new_storage(matmul::matmul(&read(a)?, &read(b)?, d)))
     }
 
@@ -124,8 +112,8 @@ impl Backend for CpuBackend {
         y: &Storage,
         dy: &Storage,
     ) -> Result<Storage> {
-        expect_len("unary_backward", y, x.len())?;
-        expect_len("unary_backward", dy, x.len())?;
+        y.expect_len("unary_backward", x.len())?;
+        dy.expect_len("unary_backward", x.len())?;
         let (x, y, dy) = (read(x)?, read(y)?, read(dy)?);
         let dx = (0..x.len())
             .map(|i| unary::backward(op, x[i], y[i], dy[i]))
@@ -142,24 +130,24 @@ impl Backend for CpuBackend {
         b_shape: &Shape,
         out: &Shape,
     ) -> Result<Storage> {
-        expect_len("binary", a, a_shape.numel())?;
-        expect_len("binary", b, b_shape.numel())?;
+        a.expect_len("binary", a_shape.numel())?;
+        b.expect_len("binary", b_shape.numel())?;
         let result = broadcast::binary(op, &read(a)?, a_shape, &read(b)?, b_shape, out);
         Ok(new_storage(result))
     }
 
     fn sum_to(&self, x: &Storage, from: &Shape, to: &Shape) -> Result<Storage> {
-        expect_len("sum_to", x, from.numel())?;
+        x.expect_len("sum_to", from.numel())?;
         Ok(new_storage(broadcast::sum_to(&read(x)?, from, to)))
     }
 
     fn expand(&self, x: &Storage, from: &Shape, to: &Shape) -> Result<Storage> {
-        expect_len("expand", x, from.numel())?;
+        x.expect_len("expand", from.numel())?;
         Ok(new_storage(broadcast::expand(&read(x)?, from, to)))
     }
 
     fn reduce(&self, op: ReduceOp, x: &Storage, dims: ReduceDims) -> Result<Storage> {
-        expect_len("reduce", x, dims.outer * dims.len * dims.inner)?;
+        x.expect_len("reduce", dims.outer * dims.len * dims.inner)?;
         Ok(new_storage(reduce::reduce(op, &read(x)?, dims)))
     }
 
@@ -170,9 +158,9 @@ impl Backend for CpuBackend {
         dy: &Storage,
         dims: ReduceDims,
     ) -> Result<Storage> {
-        expect_len("max_backward", x, dims.outer * dims.len * dims.inner)?;
-        expect_len("max_backward", y, dims.outer * dims.inner)?;
-        expect_len("max_backward", dy, dims.outer * dims.inner)?;
+        x.expect_len("max_backward", dims.outer * dims.len * dims.inner)?;
+        y.expect_len("max_backward", dims.outer * dims.inner)?;
+        dy.expect_len("max_backward", dims.outer * dims.inner)?;
         Ok(new_storage(reduce::max_backward(
             &read(x)?,
             &read(y)?,
@@ -182,12 +170,12 @@ impl Backend for CpuBackend {
     }
 
     fn permute(&self, x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
-        expect_len("permute", x, shape.numel())?;
+        x.expect_len("permute", shape.numel())?;
         Ok(new_storage(broadcast::permute(&read(x)?, shape, perm)))
     }
 
     fn softmax(&self, x: &Storage, rows: usize, cols: usize, log: bool) -> Result<Storage> {
-        expect_len("softmax", x, rows * cols)?;
+        x.expect_len("softmax", rows * cols)?;
         Ok(new_storage(reduce::softmax(&read(x)?, cols, log)))
     }
 
@@ -199,8 +187,8 @@ impl Backend for CpuBackend {
         cols: usize,
         log: bool,
     ) -> Result<Storage> {
-        expect_len("softmax_backward", y, rows * cols)?;
-        expect_len("softmax_backward", dy, rows * cols)?;
+        y.expect_len("softmax_backward", rows * cols)?;
+        dy.expect_len("softmax_backward", rows * cols)?;
         Ok(new_storage(reduce::softmax_backward(
             &read(y)?,
             &read(dy)?,
@@ -217,13 +205,13 @@ impl Backend for CpuBackend {
         rows: usize,
         cols: usize,
     ) -> Result<Storage> {
-        expect_len("loss", pred, rows * cols)?;
+        pred.expect_len("loss", rows * cols)?;
         let target_len = if kind == LossKind::SoftmaxCrossEntropy {
             rows
         } else {
             rows * cols
         };
-        expect_len("loss", target, target_len)?;
+        target.expect_len("loss", target_len)?;
         let value = loss::loss(kind, &read(pred)?, &read(target)?, rows, cols)?;
         Ok(new_storage(vec![value]))
     }
@@ -237,7 +225,7 @@ impl Backend for CpuBackend {
         rows: usize,
         cols: usize,
     ) -> Result<Storage> {
-        expect_len("loss_backward", dloss, 1)?;
+        dloss.expect_len("loss_backward", 1)?;
         let dl = read(dloss)?[0];
         let grad = loss::loss_backward(kind, &read(pred)?, &read(target)?, dl, rows, cols)?;
         Ok(new_storage(grad))
@@ -251,13 +239,13 @@ impl Backend for CpuBackend {
         rows: usize,
         cols: usize,
     ) -> Result<Storage> {
-        expect_len("correct_count", pred, rows * cols)?;
+        pred.expect_len("correct_count", rows * cols)?;
         let target_len = if kind == AccuracyKind::Categorical {
             rows
         } else {
             rows * cols
         };
-        expect_len("correct_count", target, target_len)?;
+        target.expect_len("correct_count", target_len)?;
         let count = loss::correct_count(kind, &read(pred)?, &read(target)?, cols);
         Ok(new_storage(vec![count]))
     }
@@ -307,9 +295,9 @@ impl Backend for CpuBackend {
                 ),
             ));
         }
-        expect_len("optimizer_step", grads, params.len())?;
+        grads.expect_len("optimizer_step", params.len())?;
         for s in state {
-            expect_len("optimizer_step", s, params.len())?;
+            s.expect_len("optimizer_step", params.len())?;
         }
         let grads = read(grads)?;
         let mut p = write(params)?;

@@ -1,0 +1,206 @@
+//! Every compute kernel: its WGSL source (embedded from `shaders/`), entry point and the
+//! storage bindings it takes, plus the cache that builds each pipeline once.
+//!
+//! Binding convention of every kernel: `@group(0) @binding(0)` is the kernel's uniform
+//! parameter struct (a slot of the per-submission uniform arena, bound with a dynamic
+//! offset); bindings 1.. are storage buffers, read-only or read-write as listed here.
+
+use downhill_core::{Error, Result};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// How a kernel uses one storage binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// One entry point of one WGSL file.
+#[derive(Debug)]
+pub struct Kernel {
+    pub name: &'static str,
+    pub source: &'static str,
+    pub entry: &'static str,
+    pub storage: &'static [Access],
+}
+
+use Access::{Read as R, ReadWrite as W};
+
+macro_rules! shader {
+    ($file:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shaders/",
+            $file
+        ))
+    };
+}
+
+pub const ELEMENTWISE: &str = shader!("elementwise.wgsl");
+pub const MATMUL: &str = shader!("matmul.wgsl");
+pub const REDUCE: &str = shader!("reduce.wgsl");
+pub const SOFTMAX: &str = shader!("softmax.wgsl");
+pub const LOSS: &str = shader!("loss.wgsl");
+pub const GATHER: &str = shader!("gather.wgsl");
+pub const OPTIM_SGD: &str = shader!("optim/sgd.wgsl");
+pub const OPTIM_ADAGRAD: &str = shader!("optim/adagrad.wgsl");
+pub const OPTIM_RMSPROP: &str = shader!("optim/rmsprop.wgsl");
+pub const OPTIM_ADAM: &str = shader!("optim/adam.wgsl");
+pub const OPTIM_ADAMAX: &str = shader!("optim/adamax.wgsl");
+pub const OPTIM_NADAM: &str = shader!("optim/nadam.wgsl");
+pub const OPTIM_ADADELTA: &str = shader!("optim/adadelta.wgsl");
+pub const CLIP: &str = shader!("optim/clip.wgsl");
+
+/// Every WGSL file, for validation tests: (file name, source).
+pub const ALL_SOURCES: &[(&str, &str)] = &[
+    ("elementwise.wgsl", ELEMENTWISE),
+    ("matmul.wgsl", MATMUL),
+    ("reduce.wgsl", REDUCE),
+    ("softmax.wgsl", SOFTMAX),
+    ("loss.wgsl", LOSS),
+    ("gather.wgsl", GATHER),
+    ("optim/sgd.wgsl", OPTIM_SGD),
+    ("optim/adagrad.wgsl", OPTIM_ADAGRAD),
+    ("optim/rmsprop.wgsl", OPTIM_RMSPROP),
+    ("optim/adam.wgsl", OPTIM_ADAM),
+    ("optim/adamax.wgsl", OPTIM_ADAMAX),
+    ("optim/nadam.wgsl", OPTIM_NADAM),
+    ("optim/adadelta.wgsl", OPTIM_ADADELTA),
+    ("optim/clip.wgsl", CLIP),
+];
+
+const fn k(
+    name: &'static str,
+    source: &'static str,
+    entry: &'static str,
+    storage: &'static [Access],
+) -> Kernel {
+    Kernel {
+        name,
+        source,
+        entry,
+        storage,
+    }
+}
+
+pub const FILL: Kernel = k("fill", ELEMENTWISE, "fill", &[W]);
+pub const ACCUMULATE: Kernel = k("accumulate", ELEMENTWISE, "accumulate", &[W, R]);
+pub const UNARY: Kernel = k("unary", ELEMENTWISE, "unary", &[R, W]);
+pub const UNARY_BACKWARD: Kernel = k(
+    "unary_backward",
+    ELEMENTWISE,
+    "unary_backward",
+    &[R, R, R, W],
+);
+pub const BINARY: Kernel = k("binary", ELEMENTWISE, "binary", &[R, R, W]);
+pub const STRIDED_COPY: Kernel = k("strided_copy", ELEMENTWISE, "strided_copy", &[R, W]);
+pub const MATMUL_TILED: Kernel = k("matmul_tiled", MATMUL, "matmul_tiled", &[R, R, W]);
+pub const MATMUL_REGISTER: Kernel = k("matmul_register", MATMUL, "matmul_register", &[R, R, W]);
+pub const REDUCE_STRIDED: Kernel = k("reduce", REDUCE, "reduce", &[R, W]);
+pub const MAX_BACKWARD: Kernel = k("max_backward", REDUCE, "max_backward", &[R, R, R, W]);
+pub const SOFTMAX_FORWARD: Kernel = k("softmax", SOFTMAX, "softmax", &[R, W]);
+pub const SOFTMAX_BACKWARD: Kernel = k("softmax_backward", SOFTMAX, "softmax_backward", &[R, R, W]);
+pub const LOSS_FORWARD: Kernel = k("loss", LOSS, "loss", &[R, R, W]);
+pub const LOSS_BACKWARD: Kernel = k("loss_backward", LOSS, "loss_backward", &[R, R, R, W]);
+pub const CORRECT_COUNT: Kernel = k("correct_count", LOSS, "correct_count", &[R, R, W]);
+pub const GATHER_ROWS: Kernel = k("gather_rows", GATHER, "gather_rows", &[R, R, W]);
+pub const SGD: Kernel = k("sgd", OPTIM_SGD, "sgd", &[W, R, W]);
+pub const ADAGRAD: Kernel = k("adagrad", OPTIM_ADAGRAD, "adagrad", &[W, R, W]);
+pub const RMSPROP: Kernel = k("rmsprop", OPTIM_RMSPROP, "rmsprop", &[W, R, W, W, W]);
+pub const ADAM: Kernel = k("adam", OPTIM_ADAM, "adam", &[W, R, W, W, W]);
+pub const ADAMAX: Kernel = k("adamax", OPTIM_ADAMAX, "adamax", &[W, R, W, W]);
+pub const NADAM: Kernel = k("nadam", OPTIM_NADAM, "nadam", &[W, R, W, W]);
+pub const ADADELTA: Kernel = k("adadelta", OPTIM_ADADELTA, "adadelta", &[W, R, W, W]);
+pub const CLIP_NORM_COEF: Kernel = k("clip_norm_coef", CLIP, "clip_norm_coef", &[R, W]);
+pub const CLIP_SCALE: Kernel = k("clip_scale", CLIP, "clip_scale", &[W, R]);
+pub const CLIP_VALUE: Kernel = k("clip_value", CLIP, "clip_value", &[W]);
+
+/// A built pipeline and the layout its bind groups follow.
+pub struct Pipeline {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+/// Builds each kernel's pipeline on first use; shader modules are shared per source file.
+#[derive(Default)]
+pub struct PipelineCache {
+    modules: Mutex<HashMap<usize, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<&'static str, std::sync::Arc<Pipeline>>>,
+}
+
+/// Every uniform slot is bound with this size (the arena's slot stride).
+pub const UNIFORM_SLOT: u64 = 256;
+
+impl PipelineCache {
+    pub fn get(&self, device: &wgpu::Device, kernel: &Kernel) -> Result<std::sync::Arc<Pipeline>> {
+        let poisoned = || Error::backend("gpu", "pipeline cache poisoned");
+        if let Some(p) = self
+            .pipelines
+            .lock()
+            .map_err(|_| poisoned())?
+            .get(kernel.name)
+        {
+            return Ok(p.clone());
+        }
+        let module = {
+            let mut modules = self.modules.lock().map_err(|_| poisoned())?;
+            modules
+                .entry(kernel.source.as_ptr() as usize)
+                .or_insert_with(|| {
+                    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(kernel.name),
+                        source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
+                    })
+                })
+                .clone()
+        };
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: None,
+            },
+            count: None,
+        }];
+        for (i, access) in kernel.storage.iter().enumerate() {
+            entries.push(wgpu::BindGroupLayoutEntry {
+                binding: i as u32 + 1,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: *access == Access::Read,
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            });
+        }
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(kernel.name),
+            entries: &entries,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(kernel.name),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel.name),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some(kernel.entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let built = std::sync::Arc::new(Pipeline { pipeline, layout });
+        self.pipelines
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(kernel.name, built.clone());
+        Ok(built)
+    }
+}

@@ -1,0 +1,185 @@
+//! Row-wise kernels: softmax, the fused losses, accuracy counts and row gathering.
+
+use super::groups_for;
+use crate::kernels;
+use crate::recorder::Recorder;
+use bytemuck::{Pod, Zeroable};
+use downhill_core::{AccuracyKind, LossKind, Result, Storage};
+
+/// Mirrors `Rows` in softmax.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SoftmaxParams {
+    rows: u32,
+    cols: u32,
+    log: u32,
+    _pad: u32,
+}
+
+/// Mirrors `Loss` in loss.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct LossParams {
+    rows: u32,
+    cols: u32,
+    kind: u32,
+    eps: f32,
+    metric: u32,
+    threshold: f32,
+    _pad: [u32; 2],
+}
+
+/// Mirrors `Gather` in gather.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GatherParams {
+    count: u32,
+    cols: u32,
+    start: u32,
+    src_rows: u32,
+}
+
+pub fn softmax(
+    rec: &Recorder,
+    x: &Storage,
+    rows: usize,
+    cols: usize,
+    log: bool,
+) -> Result<Storage> {
+    let out = rec.pool.storage(rows * cols)?;
+    let params = SoftmaxParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        log: log.into(),
+        _pad: 0,
+    };
+    rec.dispatch(&kernels::SOFTMAX_FORWARD, &params, &[x, &out], rows as u32)?;
+    Ok(out)
+}
+
+pub fn softmax_backward(
+    rec: &Recorder,
+    y: &Storage,
+    dy: &Storage,
+    rows: usize,
+    cols: usize,
+    log: bool,
+) -> Result<Storage> {
+    let out = rec.pool.storage(rows * cols)?;
+    let params = SoftmaxParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        log: log.into(),
+        _pad: 0,
+    };
+    rec.dispatch(
+        &kernels::SOFTMAX_BACKWARD,
+        &params,
+        &[y, dy, &out],
+        rows as u32,
+    )?;
+    Ok(out)
+}
+
+fn loss_params(kind: LossKind, rows: usize, cols: usize) -> LossParams {
+    let (code, eps) = match kind {
+        LossKind::Mse => (0, 0.0),
+        LossKind::BceProbs { eps } => (1, eps),
+        LossKind::BceLogits => (2, 0.0),
+        LossKind::SoftmaxCrossEntropy => (3, 0.0),
+    };
+    LossParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        kind: code,
+        eps,
+        metric: 0,
+        threshold: 0.0,
+        _pad: [0; 2],
+    }
+}
+
+pub fn loss(
+    rec: &Recorder,
+    kind: LossKind,
+    pred: &Storage,
+    target: &Storage,
+    rows: usize,
+    cols: usize,
+) -> Result<Storage> {
+    let out = rec.pool.storage(1)?;
+    rec.dispatch(
+        &kernels::LOSS_FORWARD,
+        &loss_params(kind, rows, cols),
+        &[pred, target, &out],
+        1,
+    )?;
+    Ok(out)
+}
+
+pub fn loss_backward(
+    rec: &Recorder,
+    kind: LossKind,
+    pred: &Storage,
+    target: &Storage,
+    dloss: &Storage,
+    rows: usize,
+    cols: usize,
+) -> Result<Storage> {
+    let out = rec.pool.storage(rows * cols)?;
+    let params = loss_params(kind, rows, cols);
+    rec.dispatch(
+        &kernels::LOSS_BACKWARD,
+        &params,
+        &[pred, target, dloss, &out],
+        groups_for(rows * cols),
+    )?;
+    Ok(out)
+}
+
+pub fn correct_count(
+    rec: &Recorder,
+    kind: AccuracyKind,
+    pred: &Storage,
+    target: &Storage,
+    rows: usize,
+    cols: usize,
+) -> Result<Storage> {
+    let out = rec.pool.storage(1)?;
+    let (metric, threshold) = match kind {
+        AccuracyKind::Binary { threshold } => (0, threshold),
+        AccuracyKind::Categorical => (1, 0.0),
+    };
+    let params = LossParams {
+        metric,
+        threshold,
+        ..loss_params(LossKind::Mse, rows, cols)
+    };
+    rec.dispatch(&kernels::CORRECT_COUNT, &params, &[pred, target, &out], 1)?;
+    Ok(out)
+}
+
+pub fn gather_rows(
+    rec: &Recorder,
+    src: &Storage,
+    cols: usize,
+    indices: &Storage,
+    start: usize,
+    count: usize,
+) -> Result<Storage> {
+    let out = rec.pool.storage(count * cols)?;
+    let src_rows = src.len().checked_div(cols).unwrap_or(0);
+    let params = GatherParams {
+        count: count as u32,
+        cols: cols as u32,
+        start: start as u32,
+        src_rows: src_rows as u32,
+    };
+    rec.dispatch(
+        &kernels::GATHER_ROWS,
+        &params,
+        &[src, indices, &out],
+        groups_for(count * cols),
+    )?;
+    Ok(out)
+}

@@ -1,0 +1,136 @@
+//! A size-bucketed pool of storage buffers. A buffer whose last `Storage` drops goes to
+//! limbo, and becomes reusable after the next submission: then no command recorded before
+//! the drop can still be waiting to run when an upload (`queue.write_buffer`, which lands
+//! before the next submission's commands) overwrites it.
+
+use crate::stats::Stats;
+use downhill_core::{Error, Result, Storage};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Smallest bucket: 256 bytes, also the binding-offset alignment.
+const MIN_BUCKET: u64 = 256;
+
+/// A device buffer on loan from the pool; it goes back when dropped.
+pub struct GpuBuffer {
+    buffer: Option<wgpu::Buffer>,
+    bucket: u64,
+    shared: Arc<PoolShared>,
+}
+
+impl GpuBuffer {
+    pub fn raw(&self) -> &wgpu::Buffer {
+        self.buffer.as_ref().expect("present until drop")
+    }
+}
+
+impl Drop for GpuBuffer {
+    fn drop(&mut self) {
+        if let (Some(buffer), Ok(mut lists)) = (self.buffer.take(), self.shared.lists.lock()) {
+            lists.limbo.push((self.bucket, buffer));
+        }
+    }
+}
+
+#[derive(Default)]
+struct Lists {
+    available: HashMap<u64, Vec<wgpu::Buffer>>,
+    limbo: Vec<(u64, wgpu::Buffer)>,
+}
+
+struct PoolShared {
+    lists: Mutex<Lists>,
+}
+
+/// Hands out storage buffers by size bucket (powers of two from 256 bytes).
+pub struct Pool {
+    device: wgpu::Device,
+    shared: Arc<PoolShared>,
+    stats: Arc<Stats>,
+    /// The largest buffer one binding may see.
+    max_bytes: u64,
+}
+
+impl Pool {
+    pub fn new(device: wgpu::Device, limits: &wgpu::Limits, stats: Arc<Stats>) -> Self {
+        Pool {
+            device,
+            shared: Arc::new(PoolShared {
+                lists: Mutex::new(Lists::default()),
+            }),
+            stats,
+            max_bytes: limits
+                .max_storage_buffer_binding_size
+                .min(limits.max_buffer_size),
+        }
+    }
+
+    fn bucket(bytes: u64) -> u64 {
+        bytes.max(MIN_BUCKET).next_power_of_two()
+    }
+
+    /// A buffer of at least `bytes` bytes, reused when one is free.
+    pub fn take(&self, bytes: u64) -> Result<Arc<GpuBuffer>> {
+        if bytes > self.max_bytes {
+            return Err(Error::TooLarge(format!(
+                "a tensor of {bytes} bytes exceeds this device's binding limit of {} bytes",
+                self.max_bytes
+            )));
+        }
+        let bucket = Self::bucket(bytes).min(self.max_bytes.max(bytes));
+        let reused = self
+            .shared
+            .lists
+            .lock()
+            .map_err(|_| Error::backend("gpu", "buffer pool poisoned"))?
+            .available
+            .get_mut(&bucket)
+            .and_then(Vec::pop);
+        let buffer = match reused {
+            Some(b) => b,
+            None => {
+                Stats::add(&self.stats.buffer_allocations, 1);
+                self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("downhill tensor"),
+                    size: bucket,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_SRC
+                        | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            }
+        };
+        Ok(Arc::new(GpuBuffer {
+            buffer: Some(buffer),
+            bucket,
+            shared: self.shared.clone(),
+        }))
+    }
+
+    /// After a submission: buffers released before it may be handed out again.
+    pub fn after_submit(&self) {
+        if let Ok(mut lists) = self.shared.lists.lock() {
+            let limbo = std::mem::take(&mut lists.limbo);
+            for (bucket, buffer) in limbo {
+                lists.available.entry(bucket).or_default().push(buffer);
+            }
+        }
+    }
+
+    /// A storage of `len` f32 (or u32) elements on a pooled buffer.
+    pub fn storage(&self, len: usize) -> Result<Storage> {
+        let buffer = self.take((len as u64 * 4).max(4))?;
+        Ok(Storage::new(buffer, len))
+    }
+}
+
+/// The pooled buffer behind a storage, and the view's byte range in it.
+pub fn resolve(s: &Storage) -> Result<(&GpuBuffer, u64, u64)> {
+    let buffer = s.buffer().downcast_ref::<GpuBuffer>().ok_or_else(|| {
+        Error::backend(
+            "gpu",
+            "the storage is not a GPU buffer (a tensor from another device?)",
+        )
+    })?;
+    Ok((buffer, s.offset() as u64 * 4, s.len() as u64 * 4))
+}

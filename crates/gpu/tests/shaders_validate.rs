@@ -1,0 +1,55 @@
+//! Every WGSL file parses and validates with naga (the compiler wgpu uses), with no
+//! adapter needed: a broken shader fails here on any machine.
+
+use downhill_gpu::kernels::ALL_SOURCES;
+
+#[test]
+fn every_shader_file_validates() {
+    let mut failures = Vec::new();
+    for (name, source) in ALL_SOURCES {
+        let module = match naga::front::wgsl::parse_str(source) {
+            Ok(m) => m,
+            Err(e) => {
+                failures.push(format!(
+                    "{name}: parse error:\n{}",
+                    e.emit_to_string(source)
+                ));
+                continue;
+            }
+        };
+        let mut validator = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::default(),
+        );
+        if let Err(e) = validator.validate(&module) {
+            failures.push(format!(
+                "{name}: validation error:\n{}",
+                e.emit_to_string(source)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn every_shader_file_on_disk_is_embedded() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shaders");
+    let mut on_disk = Vec::new();
+    for sub in ["", "optim"] {
+        for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "wgsl") {
+                let name = path.file_name().unwrap().to_string_lossy().to_string();
+                on_disk.push(if sub.is_empty() {
+                    name
+                } else {
+                    format!("{sub}/{name}")
+                });
+            }
+        }
+    }
+    on_disk.sort();
+    let mut embedded: Vec<String> = ALL_SOURCES.iter().map(|(n, _)| n.to_string()).collect();
+    embedded.sort();
+    assert_eq!(on_disk, embedded);
+}

@@ -1,0 +1,24 @@
+// Mini-batch gathering on the device: out row r = src row indices[start + r].
+
+struct Gather {
+    count: u32,
+    cols: u32,
+    start: u32,
+    src_rows: u32,
+}
+
+@group(0) @binding(0) var<uniform> g: Gather;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> indices: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256)
+fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= g.count * g.cols) {
+        return;
+    }
+    let row = indices[g.start + i / g.cols];
+    // Rows past the end read as zero (the host checks indices before uploading them).
+    out[i] = select(0.0, src[min(row, g.src_rows - 1u) * g.cols + i % g.cols], row < g.src_rows);
+}

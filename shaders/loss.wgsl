@@ -1,0 +1,167 @@
+// Fused losses (mean over the batch), their gradients, and accuracy counts.
+// Kinds: 0 MSE, 1 binary cross-entropy of probabilities (clamped to [eps, 1 − eps]),
+// 2 binary cross-entropy of logits, 3 softmax cross-entropy against integer labels.
+// Forward and counts run in ONE workgroup (batch-sized inputs); the gradient runs one
+// invocation per element.
+
+struct Loss {
+    rows: u32,
+    cols: u32,
+    kind: u32,
+    eps: f32,
+    // accuracy: 0 binary, 1 categorical
+    metric: u32,
+    threshold: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Loss;
+@group(0) @binding(1) var<storage, read> pred: array<f32>;
+@group(0) @binding(2) var<storage, read> target_values: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+// backward: pred, target, dloss -> dpred
+@group(0) @binding(3) var<storage, read> dloss: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dpred: array<f32>;
+
+var<workgroup> scratch: array<f32, 256>;
+
+fn sigmoid(x: f32) -> f32 {
+    if (x >= 0.0) {
+        return 1.0 / (1.0 + exp(-x));
+    }
+    let e = exp(x);
+    return e / (1.0 + e);
+}
+
+fn row_max(row: u32) -> f32 {
+    var m = -3.4028235e38;
+    for (var j = 0u; j < p.cols; j++) {
+        m = max(m, pred[row * p.cols + j]);
+    }
+    return m;
+}
+
+// ln Σ e^(x − max) + max over one row
+fn log_sum_exp(row: u32) -> f32 {
+    let m = row_max(row);
+    var s = 0.0;
+    for (var j = 0u; j < p.cols; j++) {
+        s += exp(pred[row * p.cols + j] - m);
+    }
+    return m + log(s);
+}
+
+fn element_loss(i: u32) -> f32 {
+    let x = pred[i];
+    let t = target_values[i];
+    switch p.kind {
+        case 0u: {
+            let d = x - t;
+            return d * d;
+        }
+        case 1u: {
+            let pc = clamp(x, p.eps, 1.0 - p.eps);
+            return -(t * log(pc) + (1.0 - t) * log(1.0 - pc));
+        }
+        default: {
+            // max(x, 0) − x·t + ln(1 + e^−|x|)
+            return max(x, 0.0) - x * t + log(1.0 + exp(-abs(x)));
+        }
+    }
+}
+
+fn workgroup_sum(li: u32, v: f32) -> f32 {
+    scratch[li] = v;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (li < s) {
+            scratch[li] = scratch[li] + scratch[li + s];
+        }
+        workgroupBarrier();
+    }
+    return scratch[0];
+}
+
+@compute @workgroup_size(256)
+fn loss(@builtin(local_invocation_index) li: u32) {
+    var acc = 0.0;
+    var count = p.rows * p.cols;
+    if (p.kind == 3u) {
+        count = p.rows;
+        for (var r = li; r < p.rows; r += 256u) {
+            let label = u32(target_values[r]);
+            acc += log_sum_exp(r) - pred[r * p.cols + min(label, p.cols - 1u)];
+        }
+    } else {
+        for (var i = li; i < count; i += 256u) {
+            acc += element_loss(i);
+        }
+    }
+    let total = workgroup_sum(li, acc);
+    if (li == 0u) {
+        out[0] = total / f32(count);
+    }
+}
+
+@compute @workgroup_size(256)
+fn loss_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    let n = p.rows * p.cols;
+    if (i >= n) {
+        return;
+    }
+    let dl = dloss[0];
+    let x = pred[i];
+    switch p.kind {
+        case 0u: {
+            dpred[i] = 2.0 * (x - target_values[i]) / f32(n) * dl;
+        }
+        case 1u: {
+            let t = target_values[i];
+            if (x < p.eps || x > 1.0 - p.eps) {
+                dpred[i] = 0.0; // the clamp is flat there
+            } else {
+                dpred[i] = (-(t / x) + (1.0 - t) / (1.0 - x)) / f32(n) * dl;
+            }
+        }
+        case 2u: {
+            dpred[i] = (sigmoid(x) - target_values[i]) / f32(n) * dl;
+        }
+        default: {
+            let row = i / p.cols;
+            let j = i % p.cols;
+            let label = u32(target_values[row]);
+            let softmax = exp(x - log_sum_exp(row));
+            let one_hot = select(0.0, 1.0, j == label);
+            dpred[i] = (softmax - one_hot) * dl / f32(p.rows);
+        }
+    }
+}
+
+// Correct predictions summed over rows (binary: the fraction right in each row).
+@compute @workgroup_size(256)
+fn correct_count(@builtin(local_invocation_index) li: u32) {
+    var acc = 0.0;
+    if (p.metric == 1u) {
+        for (var r = li; r < p.rows; r += 256u) {
+            var best = 0u;
+            for (var j = 1u; j < p.cols; j++) {
+                if (pred[r * p.cols + j] > pred[r * p.cols + best]) {
+                    best = j;
+                }
+            }
+            acc += select(0.0, 1.0, f32(best) == target_values[r]);
+        }
+    } else {
+        for (var i = li; i < p.rows * p.cols; i += 256u) {
+            let hit = (pred[i] > p.threshold) == (target_values[i] > 0.5);
+            acc += select(0.0, 1.0, hit);
+        }
+        acc = acc / f32(p.cols);
+    }
+    let total = workgroup_sum(li, acc);
+    if (li == 0u) {
+        out[0] = total;
+    }
+}

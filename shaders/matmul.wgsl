@@ -1,0 +1,139 @@
+// C[m, n] = op(A) · op(B), row-major, where op transposes an operand when its flag is set
+// (A stored [m, k] or [k, m]; B stored [k, n] or [n, k]). Two kernels:
+// - matmul_tiled: 64x64 output tiles through workgroup memory, 16x16 invocations with 4x4
+//   outputs each; for real GPUs.
+// - matmul_register: no workgroup memory, 4x4 outputs per invocation accumulated in
+//   registers; CPU adapters (lavapipe) run it several times faster than the tiled one.
+
+struct Dims {
+    m: u32,
+    k: u32,
+    n: u32,
+    // bit 0: transpose A; bit 1: transpose B
+    flags: u32,
+    // output tiles (tiled) or blocks (register) along n
+    tiles_n: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> d: Dims;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+fn load_a(i: u32, kk: u32) -> f32 {
+    if (i >= d.m || kk >= d.k) {
+        return 0.0;
+    }
+    if ((d.flags & 1u) != 0u) {
+        return a[kk * d.m + i];
+    }
+    return a[i * d.k + kk];
+}
+
+fn load_b(kk: u32, j: u32) -> f32 {
+    if (kk >= d.k || j >= d.n) {
+        return 0.0;
+    }
+    if ((d.flags & 2u) != 0u) {
+        return b[j * d.k + kk];
+    }
+    return b[kk * d.n + j];
+}
+
+const TILE: u32 = 64u;
+const BK: u32 = 16u;
+
+var<workgroup> tile_a: array<f32, 1024>; // [BK][TILE]
+var<workgroup> tile_b: array<f32, 1024>; // [BK][TILE]
+
+@compute @workgroup_size(16, 16)
+fn matmul_tiled(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let tile = wid.x + wid.y * nwg.x;
+    let row0 = (tile / d.tiles_n) * TILE;
+    let col0 = (tile % d.tiles_n) * TILE;
+    var acc: array<f32, 16>;
+    for (var t = 0u; t < 16u; t++) {
+        acc[t] = 0.0;
+    }
+    let k_tiles = (d.k + BK - 1u) / BK;
+    for (var kt = 0u; kt < k_tiles; kt++) {
+        let k0 = kt * BK;
+        // 256 invocations load 1024 elements of each tile, 4 apiece.
+        for (var r = 0u; r < 4u; r++) {
+            let e = li + r * 256u;
+            let kk = e / TILE;
+            let x = e % TILE;
+            tile_a[e] = load_a(row0 + x, k0 + kk);
+            tile_b[e] = load_b(k0 + kk, col0 + x);
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk++) {
+            var av: array<f32, 4>;
+            var bv: array<f32, 4>;
+            for (var t = 0u; t < 4u; t++) {
+                av[t] = tile_a[kk * TILE + lid.y * 4u + t];
+                bv[t] = tile_b[kk * TILE + lid.x * 4u + t];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                for (var j = 0u; j < 4u; j++) {
+                    acc[i * 4u + j] += av[i] * bv[j];
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let row = row0 + lid.y * 4u + i;
+        for (var j = 0u; j < 4u; j++) {
+            let col = col0 + lid.x * 4u + j;
+            if (row < d.m && col < d.n) {
+                c[row * d.n + col] = acc[i * 4u + j];
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn matmul_register(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let block = gid.x + gid.y * nwg.x * 64u;
+    let blocks_m = (d.m + 3u) / 4u;
+    if (block >= blocks_m * d.tiles_n) {
+        return;
+    }
+    let row0 = (block / d.tiles_n) * 4u;
+    let col0 = (block % d.tiles_n) * 4u;
+    var acc: array<f32, 16>;
+    for (var t = 0u; t < 16u; t++) {
+        acc[t] = 0.0;
+    }
+    for (var kk = 0u; kk < d.k; kk++) {
+        var av: array<f32, 4>;
+        var bv: array<f32, 4>;
+        for (var t = 0u; t < 4u; t++) {
+            av[t] = load_a(row0 + t, kk);
+            bv[t] = load_b(kk, col0 + t);
+        }
+        for (var i = 0u; i < 4u; i++) {
+            for (var j = 0u; j < 4u; j++) {
+                acc[i * 4u + j] += av[i] * bv[j];
+            }
+        }
+    }
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            let row = row0 + i;
+            let col = col0 + j;
+            if (row < d.m && col < d.n) {
+                c[row * d.n + col] = acc[i * 4u + j];
+            }
+        }
+    }
+}

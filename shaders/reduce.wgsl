@@ -1,0 +1,119 @@
+// Reductions: one workgroup per output element, 256 invocations striding over the reduced
+// elements, then a tree in workgroup memory.
+//
+// The input is read through two index spaces: an output element's coordinates (keep_dims,
+// keep_strides) give its base offset; the reduced coordinates (red_dims, red_strides) walk
+// everything that folds into it. Sum over an axis, sum down to a broadcast shape and
+// sum of everything are all this one kernel.
+
+struct Reduce {
+    n_out: u32,
+    // 0 sum, 1 mean, 2 max
+    op: u32,
+    rank: u32,
+    // number of reduced elements per output
+    count: u32,
+    keep_dims: array<vec4<u32>, 2>,
+    keep_strides: array<vec4<u32>, 2>,
+    red_dims: array<vec4<u32>, 2>,
+    red_strides: array<vec4<u32>, 2>,
+}
+
+@group(0) @binding(0) var<uniform> r: Reduce;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+fn axis(v: array<vec4<u32>, 2>, a: u32) -> u32 {
+    return v[a / 4u][a % 4u];
+}
+
+var<workgroup> partial: array<f32, 256>;
+
+fn combine(op: u32, p: f32, q: f32) -> f32 {
+    if (op == 2u) {
+        // NaN wins, as on the CPU.
+        if (p != p) { return p; }
+        if (q != q) { return q; }
+        return max(p, q);
+    }
+    return p + q;
+}
+
+@compute @workgroup_size(256)
+fn reduce(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let o = wid.x + wid.y * nwg.x;
+    if (o >= r.n_out) {
+        return;
+    }
+    var rest = o;
+    var base = 0u;
+    for (var a = i32(r.rank) - 1; a >= 0; a--) {
+        let size = axis(r.keep_dims, u32(a));
+        base += (rest % size) * axis(r.keep_strides, u32(a));
+        rest = rest / size;
+    }
+    var acc = select(0.0, -3.4028235e38, r.op == 2u);
+    for (var k = li; k < r.count; k += 256u) {
+        var kr = k;
+        var off = base;
+        for (var a = i32(r.rank) - 1; a >= 0; a--) {
+            let size = axis(r.red_dims, u32(a));
+            off += (kr % size) * axis(r.red_strides, u32(a));
+            kr = kr / size;
+        }
+        acc = combine(r.op, acc, x[off]);
+    }
+    partial[li] = acc;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (li < s) {
+            partial[li] = combine(r.op, partial[li], partial[li + s]);
+        }
+        workgroupBarrier();
+    }
+    if (li == 0u) {
+        var result = partial[0];
+        if (r.op == 1u) {
+            result = result / f32(r.count);
+        }
+        out[o] = result;
+    }
+}
+
+// Backward of max over an axis of [outer, len, inner]: dy goes to the first position that
+// holds the maximum; dx must be zeroed beforehand.
+struct MaxBack {
+    outer: u32,
+    len: u32,
+    inner: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> mb: MaxBack;
+@group(0) @binding(1) var<storage, read> mx: array<f32>;
+@group(0) @binding(2) var<storage, read> my: array<f32>;
+@group(0) @binding(3) var<storage, read> mdy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> mdx: array<f32>;
+
+@compute @workgroup_size(256)
+fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = gid.x + gid.y * nwg.x * 256u;
+    if (o >= mb.outer * mb.inner) {
+        return;
+    }
+    let outer = o / mb.inner;
+    let inner = o % mb.inner;
+    let target_value = my[o];
+    for (var l = 0u; l < mb.len; l++) {
+        let k = (outer * mb.len + l) * mb.inner + inner;
+        let v = mx[k];
+        if (v == target_value || (v != v && target_value != target_value)) {
+            mdx[k] = mdy[o];
+            return;
+        }
+    }
+}
