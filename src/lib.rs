@@ -23,13 +23,17 @@
 
 pub use downhill_core::*;
 pub use downhill_cpu::CpuBackend;
+/// The GPU backend crate (adapter choice, kernel variants).
+pub use downhill_gpu as gpu;
 
 /// Constructors for devices, in scope through the prelude: `Device::cpu()`,
 /// `Device::gpu()`, `Device::best()`.
 pub trait DeviceExt {
     /// The CPU backend (always available).
     fn cpu() -> Device;
-    /// The GPU backend. Fails with [`Error::NoAdapter`] until the GPU backend lands.
+    /// The GPU backend on the preferred adapter (`DOWNHILL_ADAPTER=<substring>` picks
+    /// one by name); [`Error::NoAdapter`] says how to get one when none is usable. The
+    /// same device is returned on every call.
     fn gpu() -> Result<Device>;
     /// The GPU if one is usable, else the CPU (and it says so on stderr).
     /// `DOWNHILL_DEVICE=cpu|gpu` forces the choice.

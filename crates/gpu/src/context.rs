@@ -31,8 +31,8 @@ fn preference(info: &wgpu::AdapterInfo) -> u8 {
 }
 
 impl GpuContext {
-    /// Opens the preferred adapter, or the first whose name contains `DOWNHILL_ADAPTER`.
-    pub fn open() -> Result<GpuContext> {
+    /// Opens the preferred adapter, or the first whose name contains `wanted`.
+    pub fn open(wanted: Option<&str>) -> Result<GpuContext> {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let mut adapters: Vec<wgpu::Adapter> =
@@ -48,12 +48,12 @@ impl GpuContext {
             .iter()
             .map(|a| format!("{} ({:?})", a.get_info().name, a.get_info().backend))
             .collect();
-        if let Ok(wanted) = std::env::var("DOWNHILL_ADAPTER") {
+        if let Some(wanted) = wanted {
             let wanted_lower = wanted.to_lowercase();
             adapters.retain(|a| a.get_info().name.to_lowercase().contains(&wanted_lower));
             if adapters.is_empty() {
                 return Err(Error::NoAdapter(format!(
-                    "no adapter name contains DOWNHILL_ADAPTER={wanted:?}; found: {names:?}"
+                    "no adapter name contains {wanted:?} (DOWNHILL_ADAPTER); found: {names:?}"
                 )));
             }
         }

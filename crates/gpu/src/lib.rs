@@ -16,6 +16,7 @@ use downhill_core::{
     AccuracyKind, Backend, BackendKind, BinaryOp, Device, DeviceStats, Error, GradClip, LossKind,
     MatmulDims, ReduceDims, ReduceOp, Result, Shape, Storage, UnaryOp, UpdateRule,
 };
+pub use ops::matmul::Variant as MatmulKernel;
 use ops::matmul::Variant;
 use recorder::Recorder;
 use std::sync::{Arc, OnceLock};
@@ -37,8 +38,16 @@ impl std::fmt::Debug for GpuBackend {
 impl GpuBackend {
     /// Opens the preferred adapter (`DOWNHILL_ADAPTER=<substring>` picks one by name).
     pub fn new() -> Result<GpuBackend> {
-        let ctx = GpuContext::open()?;
-        let matmul = Variant::choose(ctx.is_cpu());
+        let wanted = std::env::var("DOWNHILL_ADAPTER").ok();
+        Self::open(wanted.as_deref(), None)
+    }
+
+    /// Opens the first adapter whose name contains `adapter` (any, if `None`), running
+    /// `matmul` (or the kernel the adapter type suggests). Tests use this to run both
+    /// matmul kernels on one machine.
+    pub fn open(adapter: Option<&str>, matmul: Option<MatmulKernel>) -> Result<GpuBackend> {
+        let ctx = GpuContext::open(adapter)?;
+        let matmul = matmul.unwrap_or_else(|| Variant::choose(ctx.is_cpu()));
         let rec = Recorder::new(ctx);
         let dummy = rec.pool.storage(64)?;
         Ok(GpuBackend { rec, dummy, matmul })

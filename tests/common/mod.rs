@@ -1,0 +1,26 @@
+//! Shared by the GPU integration tests: getting a GPU device, or failing loudly.
+
+#![allow(dead_code)]
+
+use downhill::prelude::*;
+
+/// The GPU device. Without an adapter: a test failure when `DOWNHILL_REQUIRE_GPU=1` (as
+/// `scripts/test.sh` and CI set it), otherwise `None` with a message on stderr, so a
+/// developer without Vulkan sees the skip instead of a silent pass.
+pub fn gpu() -> Option<Device> {
+    match Device::gpu() {
+        Ok(device) => Some(device),
+        Err(e) if std::env::var("DOWNHILL_REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("DOWNHILL_REQUIRE_GPU=1 but no GPU adapter: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED (no GPU adapter; set DOWNHILL_REQUIRE_GPU=1 to fail instead): {e}");
+            None
+        }
+    }
+}
+
+/// The CPU reference device.
+pub fn cpu() -> Device {
+    Device::cpu()
+}
