@@ -20,6 +20,14 @@ pub fn gpu() -> Option<Device> {
     }
 }
 
+/// A GPU device of its own (its work counters see only this test's work), or `None` as
+/// [`gpu`] decides.
+pub fn private_gpu() -> Option<Device> {
+    gpu()?;
+    let backend = downhill::gpu::GpuBackend::new().expect("the shared GPU device opened");
+    Some(Device::new(std::sync::Arc::new(backend)))
+}
+
 /// The CPU reference device.
 pub fn cpu() -> Device {
     Device::cpu()

@@ -1,11 +1,13 @@
-//! A size-bucketed pool of storage buffers. A buffer whose last `Storage` drops goes to
-//! limbo, and becomes reusable after the next submission: then no command recorded before
-//! the drop can still be waiting to run when an upload (`queue.write_buffer`, which lands
-//! before the next submission's commands) overwrites it.
+//! A size-bucketed pool of storage buffers. Each buffer remembers the submission that
+//! last used it. When its last `Storage` drops, a buffer whose uses were all submitted is
+//! free at once; one still used by the pending (unsubmitted) commands waits in limbo until
+//! they are submitted, because an upload (`queue.write_buffer`) lands before the next
+//! submission's commands and would overwrite what those commands still have to read.
 
 use crate::stats::Stats;
 use downhill_core::{Error, Result, Storage};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Smallest bucket: 256 bytes, also the binding-offset alignment.
@@ -15,6 +17,8 @@ const MIN_BUCKET: u64 = 256;
 pub struct GpuBuffer {
     buffer: Option<wgpu::Buffer>,
     bucket: u64,
+    /// The submission (by number) whose commands last used this buffer.
+    last_use: AtomicU64,
     shared: Arc<PoolShared>,
 }
 
@@ -22,12 +26,24 @@ impl GpuBuffer {
     pub fn raw(&self) -> &wgpu::Buffer {
         self.buffer.as_ref().expect("present until drop")
     }
+
+    /// Records that the pending submission uses this buffer.
+    pub fn mark_used(&self) {
+        self.last_use
+            .store(self.shared.submission.load(Ordering::Acquire), Ordering::Release);
+    }
 }
 
 impl Drop for GpuBuffer {
     fn drop(&mut self) {
         if let (Some(buffer), Ok(mut lists)) = (self.buffer.take(), self.shared.lists.lock()) {
-            lists.limbo.push((self.bucket, buffer));
+            let pending = self.last_use.load(Ordering::Acquire)
+                >= self.shared.submission.load(Ordering::Acquire);
+            if pending {
+                lists.limbo.push((self.bucket, buffer));
+            } else {
+                lists.available.entry(self.bucket).or_default().push(buffer);
+            }
         }
     }
 }
@@ -40,6 +56,8 @@ struct Lists {
 
 struct PoolShared {
     lists: Mutex<Lists>,
+    /// Number of the pending submission (submissions made so far).
+    submission: AtomicU64,
 }
 
 /// Hands out storage buffers by size bucket (powers of two from 256 bytes).
@@ -57,6 +75,7 @@ impl Pool {
             device,
             shared: Arc::new(PoolShared {
                 lists: Mutex::new(Lists::default()),
+                submission: AtomicU64::new(0),
             }),
             stats,
             max_bytes: limits
@@ -103,6 +122,8 @@ impl Pool {
         Ok(Arc::new(GpuBuffer {
             buffer: Some(buffer),
             bucket,
+            // Taken for the pending submission (an upload lands there).
+            last_use: AtomicU64::new(self.shared.submission.load(Ordering::Acquire)),
             shared: self.shared.clone(),
         }))
     }
@@ -110,6 +131,7 @@ impl Pool {
     /// After a submission: buffers released before it may be handed out again.
     pub fn after_submit(&self) {
         if let Ok(mut lists) = self.shared.lists.lock() {
+            self.shared.submission.fetch_add(1, Ordering::AcqRel);
             let limbo = std::mem::take(&mut lists.limbo);
             for (bucket, buffer) in limbo {
                 lists.available.entry(bucket).or_default().push(buffer);

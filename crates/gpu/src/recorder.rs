@@ -118,6 +118,7 @@ impl Recorder {
         let align = self.ctx.limits.min_storage_buffer_offset_alignment as u64;
         for (i, s) in bindings.iter().enumerate() {
             let (buffer, offset, size) = resolve(s)?;
+            buffer.mark_used();
             if offset % align != 0 {
                 return Err(Error::backend(
                     "gpu",
@@ -167,6 +168,8 @@ impl Recorder {
         if size == 0 {
             return Ok(());
         }
+        sb.mark_used();
+        db.mark_used();
         let mut pending = self.lock()?;
         self.encoder(&mut pending)
             .copy_buffer_to_buffer(sb.raw(), so, db.raw(), doff, size);
@@ -191,6 +194,7 @@ impl Recorder {
         let storage = self.pool.storage(len)?;
         if !bytes.is_empty() {
             let (buffer, _, _) = resolve(&storage)?;
+            buffer.mark_used();
             self.ctx.queue.write_buffer(buffer.raw(), 0, bytes);
             Stats::add(&self.stats.bytes_uploaded, bytes.len() as u64);
         }
@@ -226,6 +230,7 @@ impl Recorder {
         if size == 0 {
             return Ok(Vec::new());
         }
+        buffer.mark_used();
         let staging = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("downhill read-back"),
             size,

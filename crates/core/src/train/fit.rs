@@ -62,45 +62,40 @@ fn gather(t: &Tensor, order: &Storage, start: usize, count: usize) -> Result<Ten
     t.device().tensor_from_storage(rows, [count, cols])
 }
 
-/// Per-epoch running sums on the device: loss·rows and correct predictions per metric.
+/// Per-epoch running sums on the device, in one buffer so one read-back fetches them all:
+/// slot 0 holds loss·rows, slot 1 + i the correct predictions of metric i. Slots sit 64
+/// elements (256 bytes) apart, the alignment a GPU needs to bind each on its own.
 struct Accumulators {
-    loss: Storage,
-    correct: Vec<(String, AccuracyKind, Storage)>,
+    sums: Storage,
+    metrics: Vec<(String, AccuracyKind)>,
     rows: usize,
 }
 
+const SLOT: usize = crate::optim::SEGMENT_ALIGN;
+
 impl Accumulators {
     fn new(backend: &dyn Backend, loss: Loss, metrics: &[Metric]) -> Result<Self> {
-        let correct = metrics
+        let metrics: Vec<(String, AccuracyKind)> = metrics
             .iter()
-            .map(|m| {
-                Ok((
-                    m.name().to_string(),
-                    m.accuracy_kind(loss),
-                    backend.full(1, 0.0)?,
-                ))
-            })
-            .collect::<Result<_>>()?;
+            .map(|m| (m.name().to_string(), m.accuracy_kind(loss)))
+            .collect();
         Ok(Accumulators {
-            loss: backend.full(1, 0.0)?,
-            correct,
+            sums: backend.full(SLOT * (1 + metrics.len()), 0.0)?,
+            metrics,
             rows: 0,
         })
     }
 
-    fn add(
-        &mut self,
-        backend: &dyn Backend,
-        loss: &Tensor,
-        pred: &Tensor,
-        target: &Tensor,
-    ) -> Result<()> {
-        let rows = pred.dims()[0];
-        backend.accumulate(&self.loss, &loss.storage(), rows as f32)?;
-        let cols = pred.dims()[1];
-        for (_, kind, acc) in &self.correct {
+    fn slot(&self, i: usize) -> Storage {
+        self.sums.slice(SLOT * i, 1)
+    }
+
+    fn add(&mut self, backend: &dyn Backend, loss: &Tensor, pred: &Tensor, target: &Tensor) -> Result<()> {
+        let (rows, cols) = (pred.dims()[0], pred.dims()[1]);
+        backend.accumulate(&self.slot(0), &loss.storage(), rows as f32)?;
+        for (i, (_, kind)) in self.metrics.iter().enumerate() {
             let n = backend.correct_count(*kind, &pred.storage(), &target.storage(), rows, cols)?;
-            backend.accumulate(acc, &n, 1.0)?;
+            backend.accumulate(&self.slot(1 + i), &n, 1.0)?;
         }
         self.rows += rows;
         Ok(())
@@ -109,13 +104,17 @@ impl Accumulators {
     /// Reads the sums back (the only host round trip of an epoch) as means.
     fn finish(&self, backend: &dyn Backend) -> Result<Evaluation> {
         let n = self.rows.max(1) as f32;
-        let loss = backend.download(&self.loss)?[0] / n;
+        let sums = backend.download(&self.sums)?;
         let metrics = self
-            .correct
+            .metrics
             .iter()
-            .map(|(name, _, acc)| Ok((name.clone(), backend.download(acc)?[0] / n)))
-            .collect::<Result<_>>()?;
-        Ok(Evaluation { loss, metrics })
+            .enumerate()
+            .map(|(i, (name, _))| (name.clone(), sums[SLOT * (1 + i)] / n))
+            .collect();
+        Ok(Evaluation {
+            loss: sums[0] / n,
+            metrics,
+        })
     }
 }
 
