@@ -1,5 +1,7 @@
-// C[m, n] = op(A) · op(B), row-major, where op transposes an operand when its flag is set
-// (A stored [m, k] or [k, m]; B stored [k, n] or [n, k]). Two kernels:
+// C[m, n] = act(op(A) · op(B) + bias), row-major, where op transposes an operand when its
+// flag is set (A stored [m, k] or [k, m]; B stored [k, n] or [n, k]); the epilogue adds a
+// bias row and applies a fusable activation while the result is still in registers.
+// Two kernels:
 // - matmul_tiled: 64x64 output tiles through workgroup memory, 16x16 invocations with 4x4
 //   outputs each; for real GPUs.
 // - matmul_register: no workgroup memory, 4x4 outputs per invocation accumulated in
@@ -13,15 +15,38 @@ struct Dims {
     flags: u32,
     // output tiles (tiled) or blocks (register) along n
     tiles_n: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // 1: add bias[col]
+    has_bias: u32,
+    // 0 none, 10 relu, 11 leaky relu, 12 sigmoid, 13 tanh (elementwise.wgsl's codes)
+    act: u32,
+    alpha: f32,
 }
 
 @group(0) @binding(0) var<uniform> d: Dims;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+fn epilogue(v: f32, col: u32) -> f32 {
+    var z = v;
+    if (d.has_bias == 1u) {
+        z += bias[col];
+    }
+    switch d.act {
+        case 10u: { return max(z, 0.0); }
+        case 11u: { return select(d.alpha * z, z, z > 0.0); }
+        case 12u: {
+            if (z >= 0.0) {
+                return 1.0 / (1.0 + exp(-z));
+            }
+            let e = exp(z);
+            return e / (1.0 + e);
+        }
+        case 13u: { return tanh(clamp(z, -15.0, 15.0)); }
+        default: { return z; }
+    }
+}
 
 fn load_a(i: u32, kk: u32) -> f32 {
     if (i >= d.m || kk >= d.k) {
@@ -95,7 +120,7 @@ fn matmul_tiled(
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + lid.x * 4u + j;
             if (row < d.m && col < d.n) {
-                c[row * d.n + col] = acc[i * 4u + j];
+                c[row * d.n + col] = epilogue(acc[i * 4u + j], col);
             }
         }
     }
@@ -132,7 +157,7 @@ fn matmul_register(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
             let row = row0 + i;
             let col = col0 + j;
             if (row < d.m && col < d.n) {
-                c[row * d.n + col] = acc[i * 4u + j];
+                c[row * d.n + col] = epilogue(acc[i * 4u + j], col);
             }
         }
     }

@@ -19,7 +19,9 @@ fn mlp(device: &Device) -> (Sequential, Vec<Tensor>) {
 
 #[test]
 fn a_training_step_is_one_submission_with_no_new_buffers_after_the_first() {
-    let Some(gpu) = common::private_gpu() else { return };
+    let Some(gpu) = common::private_gpu() else {
+        return;
+    };
     let (model, params) = mlp(&gpu);
     let refs: Vec<&Tensor> = params.iter().collect();
     let mut opt = Adam::new(1e-3).build(&refs).unwrap();
@@ -45,10 +47,18 @@ fn a_training_step_is_one_submission_with_no_new_buffers_after_the_first() {
 
 #[test]
 fn an_optimizer_step_is_one_dispatch_over_all_parameters() {
-    let Some(gpu) = common::private_gpu() else { return };
+    let Some(gpu) = common::private_gpu() else {
+        return;
+    };
     let (model, params) = mlp(&gpu);
     let x = Tensor::rand_uniform(&gpu, [8, 20], 0.0, 1.0, 3).unwrap();
-    let grads = model.forward(&x).unwrap().sum().unwrap().backward().unwrap();
+    let grads = model
+        .forward(&x)
+        .unwrap()
+        .sum()
+        .unwrap()
+        .backward()
+        .unwrap();
     let refs: Vec<&Tensor> = params.iter().collect();
     let configs: Vec<Box<dyn OptimizerConfig>> = vec![
         Box::new(Sgd::new(0.1).momentum(0.9).nesterov(true)),
@@ -74,7 +84,9 @@ fn an_optimizer_step_is_one_dispatch_over_all_parameters() {
 
 #[test]
 fn fit_uploads_the_data_once_and_reads_back_once_per_epoch() {
-    let Some(gpu) = common::private_gpu() else { return };
+    let Some(gpu) = common::private_gpu() else {
+        return;
+    };
     let mut rng = SeededRng::new(4);
     let x = Array2::from_shape_simple_fn((256, 20), || rng.uniform(0.0, 1.0));
     let y = Array2::from_shape_simple_fn((256, 1), || (rng.uniform(0.0, 1.0) < 0.5) as u8 as f32);
@@ -89,7 +101,9 @@ fn fit_uploads_the_data_once_and_reads_back_once_per_epoch() {
             verbose: false,
             ..Default::default()
         };
-        model.fit(&data, Loss::BinaryCrossEntropy, Sgd::new(0.01), config).unwrap();
+        model
+            .fit(&data, Loss::BinaryCrossEntropy, Sgd::new(0.01), config)
+            .unwrap();
         gpu.stats().since(&before)
     };
     let one = run(&mut model, 1);
@@ -97,12 +111,20 @@ fn fit_uploads_the_data_once_and_reads_back_once_per_epoch() {
     // Two more epochs = 16 more steps of one submission each, plus one read-back
     // submission per epoch (loss and accuracy sums come back together).
     let steps_per_epoch = 256 / 32;
-    assert_eq!(three.submissions - one.submissions, 2 * (steps_per_epoch as u64 + 1), "{one:?} {three:?}");
+    assert_eq!(
+        three.submissions - one.submissions,
+        2 * (steps_per_epoch as u64 + 1),
+        "{one:?} {three:?}"
+    );
     // The data set goes up once per fit, whatever the epochs: the extra uploads of the
     // longer fit are the per-epoch shuffled index buffers (256 u32 each).
     let data_bytes = (256 * 21 * 4) as u64;
     assert!(one.bytes_uploaded >= data_bytes, "{one:?}");
-    assert_eq!(three.bytes_uploaded - one.bytes_uploaded, 2 * 256 * 4, "{one:?} {three:?}");
+    assert_eq!(
+        three.bytes_uploaded - one.bytes_uploaded,
+        2 * 256 * 4,
+        "{one:?} {three:?}"
+    );
     // Read back: one small buffer (loss and accuracy slots) per epoch, nothing per step.
     let per_epoch = one.bytes_downloaded;
     assert!(per_epoch <= 1024, "{one:?}");
@@ -111,7 +133,9 @@ fn fit_uploads_the_data_once_and_reads_back_once_per_epoch() {
 
 #[test]
 fn too_large_a_tensor_is_refused_with_a_clear_error() {
-    let Some(gpu) = common::private_gpu() else { return };
+    let Some(gpu) = common::private_gpu() else {
+        return;
+    };
     // 2^31 floats = 8 GiB: beyond any storage-binding limit wgpu grants.
     let err = Tensor::full(&gpu, [1 << 16, 1 << 15], 1.0).unwrap_err();
     assert!(matches!(err, Error::TooLarge(_)), "{err}");

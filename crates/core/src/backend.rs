@@ -110,6 +110,18 @@ pub enum UnaryOp {
     Clamp(f32, f32),
 }
 
+impl UnaryOp {
+    /// Whether a matmul epilogue may apply this activation: its derivative must follow
+    /// from its output alone, since the fused op keeps only the output for backward.
+    pub fn fusable(&self) -> bool {
+        match *self {
+            UnaryOp::Relu | UnaryOp::Sigmoid | UnaryOp::Tanh => true,
+            UnaryOp::LeakyRelu(alpha) => alpha > 0.0,
+            _ => false,
+        }
+    }
+}
+
 /// Elementwise ops of two inputs with NumPy broadcasting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BinaryOp {
@@ -238,7 +250,21 @@ pub trait Backend: Send + Sync + fmt::Debug {
     fn accumulate(&self, acc: &Storage, x: &Storage, scale: f32) -> Result<()>;
 
     // ---- forward and backward ops ----
-    fn matmul(&self, a: &Storage, b: &Storage, dims: MatmulDims) -> Result<Storage>;
+    /// `act(op(A)·op(B) + bias)`: the matrix product with a fused epilogue that adds a
+    /// bias row (`[n]`, broadcast over the `m` rows) and applies a fusable activation
+    /// (see [`UnaryOp::fusable`]).
+    fn linear(
+        &self,
+        a: &Storage,
+        b: &Storage,
+        bias: Option<&Storage>,
+        dims: MatmulDims,
+        activation: Option<UnaryOp>,
+    ) -> Result<Storage>;
+    /// `op(A)·op(B)`
+    fn matmul(&self, a: &Storage, b: &Storage, dims: MatmulDims) -> Result<Storage> {
+        self.linear(a, b, None, dims, None)
+    }
     fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage>;
     /// `dx` for `y = op(x)`; kernels use whichever of `x`, `y` is cheaper.
     fn unary_backward(

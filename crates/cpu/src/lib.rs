@@ -93,10 +93,28 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn matmul(&self, a: &Storage, b: &Storage, d: MatmulDims) -> Result<Storage> {
-        a.expect_len("matmul", d.m * d.k)?;
-        b.expect_len("matmul", d.k * d.n)?;
-        Ok(new_storage(matmul::matmul(&read(a)?, &read(b)?, d)))
+    fn linear(
+        &self,
+        a: &Storage,
+        b: &Storage,
+        bias: Option<&Storage>,
+        d: MatmulDims,
+        activation: Option<UnaryOp>,
+    ) -> Result<Storage> {
+        a.expect_len("linear", d.m * d.k)?;
+        b.expect_len("linear", d.k * d.n)?;
+        let mut c = matmul::matmul(&read(a)?, &read(b)?, d);
+        if let Some(bias) = bias {
+            bias.expect_len("linear", d.n)?;
+            let bias = read(bias)?;
+            for row in c.chunks_mut(d.n.max(1)) {
+                row.iter_mut().zip(bias.iter()).for_each(|(v, b)| *v += b);
+            }
+        }
+        if let Some(op) = activation {
+            c.iter_mut().for_each(|v| *v = unary::forward(op, *v));
+        }
+        Ok(new_storage(c))
     }
 
     fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {

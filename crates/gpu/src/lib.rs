@@ -120,10 +120,21 @@ impl Backend for GpuBackend {
         ops::elementwise::accumulate(&self.rec, acc, x, scale)
     }
 
-    fn matmul(&self, a: &Storage, b: &Storage, d: MatmulDims) -> Result<Storage> {
-        a.expect_len("matmul", d.m * d.k)?;
-        b.expect_len("matmul", d.k * d.n)?;
-        ops::matmul::matmul(&self.rec, a, b, d, self.matmul)
+    fn linear(
+        &self,
+        a: &Storage,
+        b: &Storage,
+        bias: Option<&Storage>,
+        d: MatmulDims,
+        activation: Option<UnaryOp>,
+    ) -> Result<Storage> {
+        a.expect_len("linear", d.m * d.k)?;
+        b.expect_len("linear", d.k * d.n)?;
+        if let Some(bias) = bias {
+            bias.expect_len("linear", d.n)?;
+        }
+        let epilogue = ops::matmul::Epilogue { bias, activation };
+        ops::matmul::linear(&self.rec, a, b, d, epilogue, self.matmul, &self.dummy)
     }
 
     fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {

@@ -29,8 +29,10 @@ impl GpuBuffer {
 
     /// Records that the pending submission uses this buffer.
     pub fn mark_used(&self) {
-        self.last_use
-            .store(self.shared.submission.load(Ordering::Acquire), Ordering::Release);
+        self.last_use.store(
+            self.shared.submission.load(Ordering::Acquire),
+            Ordering::Release,
+        );
     }
 }
 

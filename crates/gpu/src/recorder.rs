@@ -15,6 +15,9 @@ const ARENA_SLOTS: u64 = 4096;
 
 struct Pending {
     encoder: Option<wgpu::CommandEncoder>,
+    /// The open compute pass: consecutive dispatches share it (wgpu still places the
+    /// barriers they need); a copy, a clear or the submit ends it.
+    pass: Option<wgpu::ComputePass<'static>>,
     /// Host image of the uniform arena for the pending submission.
     uniforms: Vec<u8>,
     slots_used: u64,
@@ -51,6 +54,7 @@ impl Recorder {
             arena,
             pending: Mutex::new(Pending {
                 encoder: None,
+                pass: None,
                 uniforms: Vec::new(),
                 slots_used: 0,
             }),
@@ -64,7 +68,9 @@ impl Recorder {
             .map_err(|_| Error::backend("gpu", "command recorder poisoned"))
     }
 
+    /// The pending encoder, with any open compute pass ended (for copies and clears).
     fn encoder<'a>(&self, pending: &'a mut Pending) -> &'a mut wgpu::CommandEncoder {
+        pending.pass = None;
         pending.encoder.get_or_insert_with(|| {
             self.ctx
                 .device
@@ -147,16 +153,20 @@ impl Recorder {
                 entries: &entries,
             });
         let (x, y) = self.grid(groups);
-        {
-            let encoder = self.encoder(&mut pending);
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(kernel.name),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&pipeline.pipeline);
-            pass.set_bind_group(0, &bind_group, &[(slot * UNIFORM_SLOT) as u32]);
-            pass.dispatch_workgroups(x, y, 1);
+        if pending.pass.is_none() {
+            let pass = self
+                .encoder(&mut pending)
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("downhill kernels"),
+                    timestamp_writes: None,
+                })
+                .forget_lifetime();
+            pending.pass = Some(pass);
         }
+        let pass = pending.pass.as_mut().expect("opened above");
+        pass.set_pipeline(&pipeline.pipeline);
+        pass.set_bind_group(0, &bind_group, &[(slot * UNIFORM_SLOT) as u32]);
+        pass.dispatch_workgroups(x, y, 1);
         Stats::add(&self.stats.dispatches, 1);
         Ok(())
     }
@@ -208,6 +218,7 @@ impl Recorder {
     }
 
     fn submit(&self, pending: &mut Pending) -> Result<()> {
+        pending.pass = None;
         let Some(encoder) = pending.encoder.take() else {
             return self.ctx.check_errors();
         };

@@ -17,6 +17,11 @@ use std::collections::{HashMap, HashSet};
 #[derive(Clone, Debug)]
 pub(crate) enum Op {
     Matmul(MatmulDims),
+    /// `act(x·W + b)` fused; the activation's derivative must follow from its output.
+    Linear {
+        dims: MatmulDims,
+        activation: Option<UnaryOp>,
+    },
     Binary(BinaryOp),
     Unary(UnaryOp),
     Reduce {

@@ -15,14 +15,41 @@ pub(super) fn backward(
 ) -> Result<Vec<Option<Storage>>> {
     let x = &node.inputs[0];
     let y_shape = out.shape();
+    // Gradients nobody consumes are not computed (e.g. d(input) of a first layer).
+    let needs: Vec<bool> = node.inputs.iter().map(Tensor::requires_grad).collect();
     let saved = || {
         node.saved_output
             .clone()
             .ok_or_else(|| Error::Autodiff(format!("{:?} did not save its output", node.op)))
     };
     Ok(match &node.op {
-        Op::Matmul(d) => matmul_grads(be, &x.storage(), &node.inputs[1].storage(), dy, *d)?,
-        Op::Binary(op) => binary_grads(be, *op, &node.inputs[0], &node.inputs[1], out, dy)?,
+        Op::Matmul(d) => {
+            let (a, b) = (x.storage(), node.inputs[1].storage());
+            matmul_grads(be, &a, &b, dy, *d, [needs[0], needs[1]])?
+        }
+        Op::Linear { dims, activation } => {
+            // dz = act'(z)·dy, computed from the saved output (fusable activations allow it).
+            let dz = match activation {
+                Some(act) => {
+                    let y = saved()?;
+                    be.unary_backward(*act, &y, &y, dy)?
+                }
+                None => dy.clone(),
+            };
+            let (a, w) = (x.storage(), node.inputs[1].storage());
+            let mut grads = matmul_grads(be, &a, &w, &dz, *dims, [needs[0], needs[1]])?;
+            if let Some(bias) = node.inputs.get(2) {
+                let db = needs[2]
+                    .then(|| be.sum_to(&dz, y_shape, bias.shape()))
+                    .transpose()?;
+                grads.push(db);
+            }
+            grads
+        }
+        Op::Binary(op) => {
+            let (a, b) = (&node.inputs[0], &node.inputs[1]);
+            binary_grads(be, *op, a, b, out, dy, [needs[0], needs[1]])?
+        }
         Op::Unary(op) => vec![Some(be.unary_backward(*op, &x.storage(), &saved()?, dy)?)],
         Op::Reduce { op, dims } => {
             let kept = Shape::new([dims.outer, 1, dims.inner]);
@@ -70,6 +97,7 @@ fn matmul_grads(
     b: &Storage,
     dc: &Storage,
     d: MatmulDims,
+    needs: [bool; 2],
 ) -> Result<Vec<Option<Storage>>> {
     let mm = |l: &Storage, r: &Storage, m, k, n, trans_a, trans_b| {
         be.matmul(
@@ -84,17 +112,21 @@ fn matmul_grads(
             },
         )
     };
-    let da = if d.trans_a {
-        mm(b, dc, d.k, d.n, d.m, d.trans_b, true)? // A stored [k, m] = op(B)·dCᵀ
-    } else {
-        mm(dc, b, d.m, d.n, d.k, false, !d.trans_b)? // [m, k] = dC·op(B)ᵀ
+    let da = match (needs[0], d.trans_a) {
+        (false, _) => None,
+        // A stored [k, m] = op(B)·dCᵀ
+        (true, true) => Some(mm(b, dc, d.k, d.n, d.m, d.trans_b, true)?),
+        // [m, k] = dC·op(B)ᵀ
+        (true, false) => Some(mm(dc, b, d.m, d.n, d.k, false, !d.trans_b)?),
     };
-    let db = if d.trans_b {
-        mm(dc, a, d.n, d.m, d.k, true, d.trans_a)? // B stored [n, k] = dCᵀ·op(A)
-    } else {
-        mm(a, dc, d.k, d.m, d.n, !d.trans_a, false)? // [k, n] = op(A)ᵀ·dC
+    let db = match (needs[1], d.trans_b) {
+        (false, _) => None,
+        // B stored [n, k] = dCᵀ·op(A)
+        (true, true) => Some(mm(dc, a, d.n, d.m, d.k, true, d.trans_a)?),
+        // [k, n] = op(A)ᵀ·dC
+        (true, false) => Some(mm(a, dc, d.k, d.m, d.n, !d.trans_a, false)?),
     };
-    Ok(vec![Some(da), Some(db)])
+    Ok(vec![da, db])
 }
 
 /// Gradients of broadcasting binary ops: the elementwise derivative at the output shape,
@@ -106,6 +138,7 @@ fn binary_grads(
     b: &Tensor,
     out: &Tensor,
     dy: &Storage,
+    needs: [bool; 2],
 ) -> Result<Vec<Option<Storage>>> {
     let (sa, sb, so) = (a.shape(), b.shape(), out.shape());
     let (va, vb) = (a.storage(), b.storage());
@@ -119,31 +152,45 @@ fn binary_grads(
             be.sum_to(&g, so, to)
         }
     };
-    let (ga, gb) = match op {
-        BinaryOp::Add => (dy.clone(), dy.clone()),
-        BinaryOp::Sub => (dy.clone(), be.unary(UnaryOp::Neg, dy)?),
-        BinaryOp::Mul => (
-            at_out(BinaryOp::Mul, dy, so, &vb, sb)?,
-            at_out(BinaryOp::Mul, dy, so, &va, sa)?,
-        ),
-        BinaryOp::Div => {
-            // d/da = dy / b;  d/db = -dy · (a / b) / b = -(dy / b) · out
-            let dy_over_b = at_out(BinaryOp::Div, dy, so, &vb, sb)?;
-            let y = out.storage();
-            let gb = be.binary(BinaryOp::Mul, &dy_over_b, so, &y, so, so)?;
-            (dy_over_b, be.unary(UnaryOp::Neg, &gb)?)
-        }
-        BinaryOp::Pow => {
-            // d/da = dy · b · a^(b-1);  d/db = dy · out · ln(a)
-            let b_minus_1 = be.unary(UnaryOp::AddScalar(-1.0), &vb)?;
-            let pow = at_out(BinaryOp::Pow, &va, sa, &b_minus_1, sb)?;
-            let scaled = at_out(BinaryOp::Mul, &pow, so, &vb, sb)?;
-            let ga = be.binary(BinaryOp::Mul, dy, so, &scaled, so, so)?;
-            let ln_a = be.unary(UnaryOp::Log, &va)?;
-            let y_ln_a = at_out(BinaryOp::Mul, &out.storage(), so, &ln_a, sa)?;
-            let gb = be.binary(BinaryOp::Mul, dy, so, &y_ln_a, so, so)?;
-            (ga, gb)
+    // d(out)/da and d(out)/db at the output shape, each only when needed.
+    let grad_a = || -> Result<Storage> {
+        match op {
+            BinaryOp::Add | BinaryOp::Sub => Ok(dy.clone()),
+            BinaryOp::Mul => at_out(BinaryOp::Mul, dy, so, &vb, sb),
+            BinaryOp::Div => at_out(BinaryOp::Div, dy, so, &vb, sb), // dy / b
+            BinaryOp::Pow => {
+                // dy · b · a^(b-1)
+                let b_minus_1 = be.unary(UnaryOp::AddScalar(-1.0), &vb)?;
+                let pow = at_out(BinaryOp::Pow, &va, sa, &b_minus_1, sb)?;
+                let scaled = at_out(BinaryOp::Mul, &pow, so, &vb, sb)?;
+                be.binary(BinaryOp::Mul, dy, so, &scaled, so, so)
+            }
         }
     };
-    Ok(vec![Some(reduce_to(ga, sa)?), Some(reduce_to(gb, sb)?)])
+    let grad_b = || -> Result<Storage> {
+        match op {
+            BinaryOp::Add => Ok(dy.clone()),
+            BinaryOp::Sub => be.unary(UnaryOp::Neg, dy),
+            BinaryOp::Mul => at_out(BinaryOp::Mul, dy, so, &va, sa),
+            BinaryOp::Div => {
+                // -dy · a / b² = -(dy / b) · out
+                let dy_over_b = at_out(BinaryOp::Div, dy, so, &vb, sb)?;
+                let scaled = be.binary(BinaryOp::Mul, &dy_over_b, so, &out.storage(), so, so)?;
+                be.unary(UnaryOp::Neg, &scaled)
+            }
+            BinaryOp::Pow => {
+                // dy · out · ln(a)
+                let ln_a = be.unary(UnaryOp::Log, &va)?;
+                let y_ln_a = at_out(BinaryOp::Mul, &out.storage(), so, &ln_a, sa)?;
+                be.binary(BinaryOp::Mul, dy, so, &y_ln_a, so, so)
+            }
+        }
+    };
+    let ga = needs[0]
+        .then(|| grad_a().and_then(|g| reduce_to(g, sa)))
+        .transpose()?;
+    let gb = needs[1]
+        .then(|| grad_b().and_then(|g| reduce_to(g, sb)))
+        .transpose()?;
+    Ok(vec![ga, gb])
 }

@@ -1,5 +1,6 @@
 //! Activation functions a layer can end with.
 
+use crate::backend::UnaryOp;
 use crate::error::Result;
 use crate::tensor::Tensor;
 
@@ -29,6 +30,18 @@ impl Activation {
             Activation::Gelu => x.gelu(),
             Activation::Softmax => x.softmax(),
             Activation::LogSoftmax => x.log_softmax(),
+        }
+    }
+
+    /// The elementwise op behind this activation (softmax ones work on rows: none).
+    pub fn as_unary(&self) -> Option<UnaryOp> {
+        match *self {
+            Activation::Relu => Some(UnaryOp::Relu),
+            Activation::LeakyRelu(a) => Some(UnaryOp::LeakyRelu(a)),
+            Activation::Sigmoid => Some(UnaryOp::Sigmoid),
+            Activation::Tanh => Some(UnaryOp::Tanh),
+            Activation::Gelu => Some(UnaryOp::Gelu),
+            Activation::Linear | Activation::Softmax | Activation::LogSoftmax => None,
         }
     }
 

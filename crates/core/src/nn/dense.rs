@@ -1,6 +1,7 @@
 //! `Dense` (Keras' name) / `Linear` (PyTorch's): `y = act(x · W + b)`.
 
 use super::{Activation, Init, Layer, LayerSpec};
+use crate::backend::UnaryOp;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -104,12 +105,14 @@ impl Layer for DenseLayer {
                 ),
             ));
         }
-        let z = x.matmul(&self.weight)?;
-        let z = match &self.bias {
-            Some(b) => z.add(b)?,
-            None => z,
-        };
-        self.spec.activation.apply(&z)
+        // Affine map and (where it can) the activation in one fused op.
+        let fused = self.spec.activation.as_unary().filter(UnaryOp::fusable);
+        let y = x.linear(&self.weight, self.bias.as_ref(), fused)?;
+        if fused.is_some() {
+            Ok(y)
+        } else {
+            self.spec.activation.apply(&y)
+        }
     }
 
     fn parameters(&self) -> Vec<Tensor> {

@@ -203,6 +203,69 @@ impl Tensor {
         ))
     }
 
+    /// `activation(self · weight + bias)` in one fused op (one kernel on the GPU):
+    /// `self` is `[m, k]`, `weight` `[k, n]`, `bias` `[n]`. The activation, if any, must be
+    /// [`UnaryOp::fusable`] (relu, leaky relu with a positive slope, sigmoid, tanh).
+    pub fn linear(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        activation: Option<UnaryOp>,
+    ) -> Result<Tensor> {
+        self.check_device("linear", weight)?;
+        let (m, k) = self.shape().as_matrix("linear")?;
+        let (k2, n) = weight.shape().as_matrix("linear")?;
+        if k != k2 {
+            return Err(Error::shape(
+                "linear",
+                format!(
+                    "{} x {}: inner dimensions {k} and {k2} differ",
+                    self.shape(),
+                    weight.shape()
+                ),
+            ));
+        }
+        if let Some(b) = bias {
+            self.check_device("linear", b)?;
+            if b.dims() != [n] {
+                return Err(Error::shape(
+                    "linear",
+                    format!("bias {} does not match {n} outputs", b.shape()),
+                ));
+            }
+        }
+        if let Some(act) = activation.filter(|a| !a.fusable()) {
+            return Err(Error::Config(format!(
+                "linear: {act:?} cannot be fused (its derivative needs its input); apply it after"
+            )));
+        }
+        let dims = MatmulDims {
+            m,
+            k,
+            n,
+            trans_a: false,
+            trans_b: false,
+        };
+        let bias_storage = bias.map(Tensor::storage);
+        let out = self.device().backend().linear(
+            &self.storage(),
+            &weight.storage(),
+            bias_storage.as_ref(),
+            dims,
+            activation,
+        )?;
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        Ok(Tensor::from_op(
+            self.device(),
+            Shape::new([m, n]),
+            out,
+            Op::Linear { dims, activation },
+            &inputs,
+            activation.is_some(),
+        ))
+    }
+
     // ---- reductions ----
     /// Sum of all elements, as a scalar tensor.
     pub fn sum(&self) -> Result<Tensor> {

@@ -90,7 +90,13 @@ impl Accumulators {
         self.sums.slice(SLOT * i, 1)
     }
 
-    fn add(&mut self, backend: &dyn Backend, loss: &Tensor, pred: &Tensor, target: &Tensor) -> Result<()> {
+    fn add(
+        &mut self,
+        backend: &dyn Backend,
+        loss: &Tensor,
+        pred: &Tensor,
+        target: &Tensor,
+    ) -> Result<()> {
         let (rows, cols) = (pred.dims()[0], pred.dims()[1]);
         backend.accumulate(&self.slot(0), &loss.storage(), rows as f32)?;
         for (i, (_, kind)) in self.metrics.iter().enumerate() {

@@ -4,7 +4,7 @@
 use crate::kernels;
 use crate::recorder::Recorder;
 use bytemuck::{Pod, Zeroable};
-use downhill_core::{MatmulDims, Result, Storage};
+use downhill_core::{Error, MatmulDims, Result, Storage, UnaryOp};
 
 /// Mirrors `Dims` in matmul.wgsl.
 #[repr(C)]
@@ -15,7 +15,23 @@ struct Params {
     n: u32,
     flags: u32,
     tiles_n: u32,
-    _pad: [u32; 3],
+    has_bias: u32,
+    act: u32,
+    alpha: f32,
+}
+
+/// The epilogue's activation code (elementwise.wgsl's numbering) and slope.
+fn activation_code(activation: Option<UnaryOp>) -> Result<(u32, f32)> {
+    match activation {
+        None => Ok((0, 0.0)),
+        Some(UnaryOp::Relu) => Ok((10, 0.0)),
+        Some(UnaryOp::LeakyRelu(alpha)) => Ok((11, alpha)),
+        Some(UnaryOp::Sigmoid) => Ok((12, 0.0)),
+        Some(UnaryOp::Tanh) => Ok((13, 0.0)),
+        Some(other) => Err(Error::Config(format!(
+            "{other:?} cannot be fused into a matmul"
+        ))),
+    }
 }
 
 /// Which matmul kernel to run.
@@ -39,51 +55,51 @@ impl Variant {
     }
 }
 
-pub fn matmul(
+/// What the matmul does to each result before storing it.
+pub struct Epilogue<'a> {
+    pub bias: Option<&'a Storage>,
+    pub activation: Option<UnaryOp>,
+}
+
+/// `act(op(A)·op(B) + bias)`; `dummy` stands in for a missing bias binding.
+pub fn linear(
     rec: &Recorder,
     a: &Storage,
     b: &Storage,
     d: MatmulDims,
+    epilogue: Epilogue<'_>,
     variant: Variant,
+    dummy: &Storage,
 ) -> Result<Storage> {
+    let Epilogue { bias, activation } = epilogue;
     let out = rec.pool.storage(d.m * d.n)?;
     if d.m * d.n == 0 {
         return Ok(out);
     }
-    if d.k == 0 {
-        rec.clear(&out)?;
-        return Ok(out);
-    }
+    let (act, alpha) = activation_code(activation)?;
     let flags = u32::from(d.trans_a) | (u32::from(d.trans_b) << 1);
-    if variant == Variant::Register {
-        let blocks_n = d.n.div_ceil(4);
-        let blocks = d.m.div_ceil(4) * blocks_n;
-        let params = Params {
-            m: d.m as u32,
-            k: d.k as u32,
-            n: d.n as u32,
-            flags,
-            tiles_n: blocks_n as u32,
-            _pad: [0; 3],
-        };
-        rec.dispatch(
-            &kernels::MATMUL_REGISTER,
-            &params,
-            &[a, b, &out],
-            blocks.div_ceil(64) as u32,
-        )?;
-    } else {
-        let tiles_n = d.n.div_ceil(64);
-        let tiles = d.m.div_ceil(64) * tiles_n;
-        let params = Params {
-            m: d.m as u32,
-            k: d.k as u32,
-            n: d.n as u32,
-            flags,
-            tiles_n: tiles_n as u32,
-            _pad: [0; 3],
-        };
-        rec.dispatch(&kernels::MATMUL_TILED, &params, &[a, b, &out], tiles as u32)?;
-    }
+    let (kernel, per_group, tile) = match variant {
+        Variant::Register => (&kernels::MATMUL_REGISTER, 64, 4),
+        Variant::Tiled => (&kernels::MATMUL_TILED, 1, 64),
+    };
+    let tiles_n = d.n.div_ceil(tile);
+    let tiles = d.m.div_ceil(tile) * tiles_n;
+    let params = Params {
+        m: d.m as u32,
+        k: d.k as u32,
+        n: d.n as u32,
+        flags,
+        tiles_n: tiles_n as u32,
+        has_bias: u32::from(bias.is_some()),
+        act,
+        alpha,
+    };
+    let bias = bias.unwrap_or(dummy);
+    rec.dispatch(
+        kernel,
+        &params,
+        &[a, b, bias, &out],
+        tiles.div_ceil(per_group) as u32,
+    )?;
     Ok(out)
 }
