@@ -18,7 +18,7 @@ use ndarray::Array2;
 
 fn main() -> anyhow::Result<()> {
     let device = Device::best();
-    println!("device: {}", device.name());
+    println!("device: {}", device.describe());
 
     let mut rng = SeededRng::new(0);
     let x = Array2::from_shape_simple_fn((1000, 20), || rng.uniform(0.0, 1.0));

@@ -13,7 +13,7 @@ use downhill::prelude::*;
 
 fn main() -> anyhow::Result<()> {
     let device = Device::best();
-    println!("device: {}", device.name());
+    println!("device: {}", device.describe());
 
     // 1. Hand-written gradient descent: no autodiff, just the derivative.
     let (lr, steps) = (0.1f64, 100);

@@ -27,7 +27,7 @@ fn circles(n: usize, seed: u64) -> (Array2<f32>, Array2<f32>) {
 
 fn main() -> anyhow::Result<()> {
     let device = Device::best();
-    println!("device: {}", device.name());
+    println!("device: {}", device.describe());
 
     let (x, y) = circles(2000, 7);
     let data = Dataset::new(x, y)?;

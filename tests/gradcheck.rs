@@ -803,3 +803,72 @@ fn checker_detects_a_wrong_gradient() -> downhill::Result<()> {
     assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
     Ok(())
 }
+
+/// `[k, n]` weights and an `[n]` bias whose columns alternate between clearly active
+/// (z ≥ 0.45 for inputs in [0.5, 1.5]) and clearly inactive (z ≤ −0.45), so the kink of
+/// relu-like activations is never within reach of a step h = 1e-2.
+fn split_columns(g: &mut Gen, k: usize, n: usize) -> (Input, Input) {
+    let sign = |j: usize| if j % 2 == 0 { 1.0 } else { -1.0 };
+    let w = (0..k * n)
+        .map(|i| sign(i % n) * g.0.uniform(0.1, 0.5))
+        .collect();
+    let b = (0..n).map(|j| sign(j) * g.0.uniform(0.2, 0.5)).collect();
+    (Gen::input(&[k, n], w), Gen::input(&[n], b))
+}
+
+#[test]
+fn linear_with_fused_bias_and_activation() {
+    use downhill::UnaryOp;
+    let mut g = Gen::new(11);
+    let mut cases = Vec::new();
+    for (m, k, n) in [(3, 5, 7), (1, 2, 1), (6, 3, 4)] {
+        cases.push(case(
+            format!("linear no bias {m}x{k}x{n}"),
+            vec![g.uniform(&[m, k], -1.5, 1.5), g.uniform(&[k, n], -1.0, 1.0)],
+            |t| t[0].linear(&t[1], None, None),
+        ));
+        for (name, act) in [
+            ("linear", None),
+            ("sigmoid", Some(UnaryOp::Sigmoid)),
+            ("tanh", Some(UnaryOp::Tanh)),
+        ] {
+            cases.push(case(
+                format!("linear+bias {name} {m}x{k}x{n}"),
+                vec![
+                    g.uniform(&[m, k], -1.5, 1.5),
+                    g.uniform(&[k, n], -1.0, 1.0),
+                    g.uniform(&[n], -1.0, 1.0),
+                ],
+                move |t| t[0].linear(&t[1], Some(&t[2]), act),
+            ));
+        }
+        for (name, act) in [
+            ("relu", UnaryOp::Relu),
+            ("leaky_relu(0.1)", UnaryOp::LeakyRelu(0.1)),
+        ] {
+            let (w, b) = split_columns(&mut g, k, n);
+            cases.push(case(
+                format!("linear+bias {name} {m}x{k}x{n}"),
+                vec![g.uniform(&[m, k], 0.5, 1.5), w, b],
+                move |t| t[0].linear(&t[1], Some(&t[2]), Some(act)),
+            ));
+        }
+    }
+    run_cases(&Device::cpu(), cases);
+}
+
+#[test]
+fn linear_refuses_an_activation_it_cannot_fuse() {
+    let device = Device::cpu();
+    let x = device.zeros([2, 3]).unwrap();
+    let w = device.zeros([3, 4]).unwrap();
+    let err = x
+        .linear(&w, None, Some(downhill::UnaryOp::Gelu))
+        .unwrap_err();
+    assert!(matches!(err, downhill::Error::Config(_)), "{err}");
+    let bad_bias = device.zeros([3]).unwrap();
+    assert!(matches!(
+        x.linear(&w, Some(&bad_bias), None),
+        Err(downhill::Error::Shape { .. })
+    ));
+}

@@ -233,6 +233,10 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// A human-readable name, e.g. `cpu (ndarray, 2 threads)` or the adapter's name.
     fn name(&self) -> String;
     fn kind(&self) -> BackendKind;
+    /// The name plus what bounds the work (adapter type, limits); printed by examples.
+    fn describe(&self) -> String {
+        self.name()
+    }
 
     // ---- memory ----
     fn upload(&self, data: &[f32]) -> Result<Storage>;

@@ -30,6 +30,11 @@ impl Device {
         self.backend.name()
     }
 
+    /// The name and what bounds the work (for a GPU: adapter type and limits).
+    pub fn describe(&self) -> String {
+        self.backend.describe()
+    }
+
     pub fn kind(&self) -> BackendKind {
         self.backend.kind()
     }

@@ -54,7 +54,7 @@ impl GpuBackend {
     }
 
     /// Adapter name, backend, type and the limits that bound tensor sizes.
-    pub fn describe(&self) -> String {
+    fn description(&self) -> String {
         let l = &self.rec.ctx.limits;
         format!(
             "{}; max buffer {} MiB, max storage binding {} MiB, {} workgroups per dimension, matmul kernel {:?}",
@@ -86,6 +86,10 @@ impl Backend for GpuBackend {
 
     fn kind(&self) -> BackendKind {
         BackendKind::Gpu
+    }
+
+    fn describe(&self) -> String {
+        self.description()
     }
 
     fn upload(&self, data: &[f32]) -> Result<Storage> {
