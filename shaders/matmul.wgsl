@@ -5,7 +5,10 @@
 // - matmul_tiled: 64x64 output tiles through workgroup memory, 16x16 invocations with 4x4
 //   outputs each; for real GPUs.
 // - matmul_register: no workgroup memory, 4x4 outputs per invocation accumulated in
-//   registers; CPU adapters (lavapipe) run it several times faster than the tiled one.
+//   registers; for CPU adapters (lavapipe), any shape.
+// - matmul_register_vec4: the same idea, 4x8 outputs per invocation with vec4 loads of B
+//   (B not transposed, n a multiple of 8): neighbouring invocations read neighbouring
+//   memory, which is what a CPU's SIMD lanes want.
 
 struct Dims {
     m: u32,
@@ -27,6 +30,7 @@ struct Dims {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
 
 fn epilogue(v: f32, col: u32) -> f32 {
     var z = v;
@@ -158,6 +162,60 @@ fn matmul_register(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
             let col = col0 + j;
             if (row < d.m && col < d.n) {
                 c[row * d.n + col] = epilogue(acc[i * 4u + j], col);
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn matmul_register_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let block = gid.x + gid.y * nwg.x * 64u;
+    let blocks_m = (d.m + 3u) / 4u;
+    if (block >= blocks_m * d.tiles_n) {
+        return;
+    }
+    let row0 = (block / d.tiles_n) * 4u;
+    let col8 = block % d.tiles_n;
+    let n4 = d.n / 4u;
+    var acc: array<vec4<f32>, 8>;
+    for (var t = 0u; t < 8u; t++) {
+        acc[t] = vec4<f32>(0.0);
+    }
+    // Rows past the end read row m − 1 (their results are never stored): no branch in
+    // the inner loop. A's element (row, kk) sits at row·a_row + kk·a_col.
+    var a_off: array<u32, 4>;
+    var a_row = d.k;
+    var a_col = 1u;
+    if ((d.flags & 1u) != 0u) {
+        a_row = 1u;
+        a_col = d.m;
+    }
+    for (var i = 0u; i < 4u; i++) {
+        a_off[i] = min(row0 + i, d.m - 1u) * a_row;
+    }
+    for (var kk = 0u; kk < d.k; kk++) {
+        let b0 = b4[kk * n4 + col8 * 2u];
+        let b1 = b4[kk * n4 + col8 * 2u + 1u];
+        let ka = kk * a_col;
+        let a0 = a[a_off[0] + ka];
+        let a1 = a[a_off[1] + ka];
+        let a2 = a[a_off[2] + ka];
+        let a3 = a[a_off[3] + ka];
+        acc[0] += a0 * b0;
+        acc[1] += a0 * b1;
+        acc[2] += a1 * b0;
+        acc[3] += a1 * b1;
+        acc[4] += a2 * b0;
+        acc[5] += a2 * b1;
+        acc[6] += a3 * b0;
+        acc[7] += a3 * b1;
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let row = row0 + i;
+        if (row < d.m) {
+            for (var j = 0u; j < 8u; j++) {
+                let col = col8 * 8u + j;
+                c[row * d.n + col] = epilogue(acc[2u * i + j / 4u][j % 4u], col);
             }
         }
     }

@@ -97,6 +97,12 @@ pub const BINARY: Kernel = k("binary", ELEMENTWISE, "binary", &[R, R, W]);
 pub const STRIDED_COPY: Kernel = k("strided_copy", ELEMENTWISE, "strided_copy", &[R, W]);
 pub const MATMUL_TILED: Kernel = k("matmul_tiled", MATMUL, "matmul_tiled", &[R, R, R, W]);
 pub const MATMUL_REGISTER: Kernel = k("matmul_register", MATMUL, "matmul_register", &[R, R, R, W]);
+pub const MATMUL_REGISTER_VEC4: Kernel = k(
+    "matmul_register_vec4",
+    MATMUL,
+    "matmul_register_vec4",
+    &[R, R, R, W],
+);
 pub const REDUCE_STRIDED: Kernel = k("reduce", REDUCE, "reduce", &[R, W]);
 pub const MAX_BACKWARD: Kernel = k("max_backward", REDUCE, "max_backward", &[R, R, R, W]);
 pub const SOFTMAX_FORWARD: Kernel = k("softmax", SOFTMAX, "softmax", &[R, W]);

@@ -1,10 +1,11 @@
 //! Matrix products: the workgroup-tiled kernel on GPUs, the register-blocked one on CPU
 //! adapters (lavapipe), chosen by adapter type.
 
+use super::elementwise::permute;
 use crate::kernels;
 use crate::recorder::Recorder;
 use bytemuck::{Pod, Zeroable};
-use downhill_core::{Error, MatmulDims, Result, Storage, UnaryOp};
+use downhill_core::{Error, MatmulDims, Result, Shape, Storage, UnaryOp};
 
 /// Mirrors `Dims` in matmul.wgsl.
 #[repr(C)]
@@ -77,13 +78,33 @@ pub fn linear(
         return Ok(out);
     }
     let (act, alpha) = activation_code(activation)?;
+    // On CPU adapters a transposed B of a large product is worth one copy into row-major
+    // order: the vec4 kernel then reads it contiguously.
+    let transposed_b;
+    let (b, d) =
+        if variant == Variant::Register && d.trans_b && d.n % 8 == 0 && d.k * d.n >= 1 << 14 {
+            let shape = Shape::new([d.n, d.k]);
+            transposed_b = permute(rec, b, &shape, &[1, 0])?;
+            (
+                &transposed_b,
+                MatmulDims {
+                    trans_b: false,
+                    ..d
+                },
+            )
+        } else {
+            (b, d)
+        };
     let flags = u32::from(d.trans_a) | (u32::from(d.trans_b) << 1);
-    let (kernel, per_group, tile) = match variant {
-        Variant::Register => (&kernels::MATMUL_REGISTER, 64, 4),
-        Variant::Tiled => (&kernels::MATMUL_TILED, 1, 64),
+    let vec4_b = !d.trans_b && d.n % 8 == 0;
+    // (kernel, invocations per workgroup, output rows per invocation block, columns)
+    let (kernel, per_group, rows, cols) = match variant {
+        Variant::Register if vec4_b => (&kernels::MATMUL_REGISTER_VEC4, 64, 4, 8),
+        Variant::Register => (&kernels::MATMUL_REGISTER, 64, 4, 4),
+        Variant::Tiled => (&kernels::MATMUL_TILED, 1, 64, 64),
     };
-    let tiles_n = d.n.div_ceil(tile);
-    let tiles = d.m.div_ceil(tile) * tiles_n;
+    let tiles_n = d.n.div_ceil(cols);
+    let tiles = d.m.div_ceil(rows) * tiles_n;
     let params = Params {
         m: d.m as u32,
         k: d.k as u32,
