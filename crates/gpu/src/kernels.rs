@@ -122,6 +122,37 @@ pub const CLIP_NORM_COEF: Kernel = k("clip_norm_coef", CLIP, "clip_norm_coef", &
 pub const CLIP_SCALE: Kernel = k("clip_scale", CLIP, "clip_scale", &[W, R]);
 pub const CLIP_VALUE: Kernel = k("clip_value", CLIP, "clip_value", &[W]);
 
+/// Every kernel, so a device can build all pipelines up front.
+pub const ALL_KERNELS: &[&Kernel] = &[
+    &FILL,
+    &ACCUMULATE,
+    &UNARY,
+    &UNARY_BACKWARD,
+    &BINARY,
+    &STRIDED_COPY,
+    &MATMUL_TILED,
+    &MATMUL_REGISTER,
+    &MATMUL_REGISTER_VEC4,
+    &REDUCE_STRIDED,
+    &MAX_BACKWARD,
+    &SOFTMAX_FORWARD,
+    &SOFTMAX_BACKWARD,
+    &LOSS_FORWARD,
+    &LOSS_BACKWARD,
+    &CORRECT_COUNT,
+    &GATHER_ROWS,
+    &SGD,
+    &ADAGRAD,
+    &RMSPROP,
+    &ADAM,
+    &ADAMAX,
+    &NADAM,
+    &ADADELTA,
+    &CLIP_NORM_COEF,
+    &CLIP_SCALE,
+    &CLIP_VALUE,
+];
+
 /// A built pipeline and the layout its bind groups follow.
 pub struct Pipeline {
     pub pipeline: wgpu::ComputePipeline,
@@ -139,6 +170,15 @@ pub struct PipelineCache {
 pub const UNIFORM_SLOT: u64 = 256;
 
 impl PipelineCache {
+    /// Builds every kernel's pipeline now, so no training step pays for shader
+    /// compilation (on lavapipe each pipeline is an LLVM compile).
+    pub fn warm_up(&self, device: &wgpu::Device) -> Result<()> {
+        for kernel in ALL_KERNELS {
+            self.get(device, kernel)?;
+        }
+        Ok(())
+    }
+
     pub fn get(&self, device: &wgpu::Device, kernel: &Kernel) -> Result<std::sync::Arc<Pipeline>> {
         let poisoned = || Error::backend("gpu", "pipeline cache poisoned");
         if let Some(p) = self

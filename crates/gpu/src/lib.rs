@@ -49,6 +49,7 @@ impl GpuBackend {
         let ctx = GpuContext::open(adapter)?;
         let matmul = matmul.unwrap_or_else(|| Variant::choose(ctx.is_cpu()));
         let rec = Recorder::new(ctx);
+        rec.warm_up()?;
         let dummy = rec.pool.storage(64)?;
         Ok(GpuBackend { rec, dummy, matmul })
     }

@@ -80,6 +80,12 @@ impl Recorder {
         })
     }
 
+    /// Builds every pipeline (see [`PipelineCache::warm_up`]).
+    pub fn warm_up(&self) -> Result<()> {
+        self.pipelines.warm_up(&self.ctx.device)?;
+        self.ctx.check_errors()
+    }
+
     /// Splits `groups` workgroups over x and y so neither exceeds the per-dimension limit;
     /// kernels rebuild the linear index as `wid.x + wid.y * nwg.x`.
     pub fn grid(&self, groups: u32) -> (u32, u32) {

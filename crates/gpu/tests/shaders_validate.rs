@@ -53,3 +53,34 @@ fn every_shader_file_on_disk_is_embedded() {
     embedded.sort();
     assert_eq!(on_disk, embedded);
 }
+
+#[test]
+fn every_entry_point_has_a_kernel_and_every_kernel_an_entry_point() {
+    use downhill_gpu::kernels::ALL_KERNELS;
+    let mut entry_points = Vec::new();
+    for (name, source) in ALL_SOURCES {
+        let module = naga::front::wgsl::parse_str(source).expect("validated above");
+        for ep in &module.entry_points {
+            entry_points.push((*name, ep.name.clone()));
+        }
+    }
+    for (file, entry) in &entry_points {
+        let source = ALL_SOURCES.iter().find(|(n, _)| n == file).unwrap().1;
+        assert!(
+            ALL_KERNELS
+                .iter()
+                .any(|k| k.entry == entry && k.source == source),
+            "{file}:{entry} has no Kernel in kernels.rs"
+        );
+    }
+    for kernel in ALL_KERNELS {
+        assert!(
+            entry_points.iter().any(|(file, entry)| {
+                let source = ALL_SOURCES.iter().find(|(n, _)| n == file).unwrap().1;
+                entry == kernel.entry && kernel.source == source
+            }),
+            "kernel {} names a missing entry point",
+            kernel.name
+        );
+    }
+}
