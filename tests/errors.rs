@@ -1,5 +1,7 @@
 //! Bad input is a typed error that names what was wrong, never a panic, and loses nothing.
 
+mod common;
+
 use downhill::prelude::*;
 use ndarray::Array2;
 
@@ -186,4 +188,16 @@ fn no_matching_adapter_is_a_typed_error_that_says_what_to_do() {
     let err = downhill::gpu::GpuBackend::open(Some("no-such-adapter-7f3a"), None).unwrap_err();
     assert!(matches!(err, Error::NoAdapter(_)), "{err}");
     assert!(err.to_string().contains("no-such-adapter-7f3a"), "{err}");
+}
+
+#[test]
+fn tensors_on_different_devices_do_not_mix() {
+    let Some(gpu) = common::gpu() else { return };
+    let on_cpu = Device::cpu().tensor(vec![1.0, 2.0], [2]).unwrap();
+    let on_gpu = gpu.tensor(vec![1.0, 2.0], [2]).unwrap();
+    let err = on_cpu.add(&on_gpu).unwrap_err();
+    assert!(matches!(err, Error::DeviceMismatch(_)), "{err}");
+    // A storage handed straight to the wrong backend is a typed error too, not a panic.
+    let err = gpu.backend().download(&on_cpu.storage()).unwrap_err();
+    assert!(matches!(err, Error::Backend { .. }), "{err}");
 }

@@ -6,6 +6,7 @@ mod broadcast;
 mod buffer;
 mod loss;
 mod matmul;
+mod parallel;
 mod reduce;
 mod strided;
 mod unary;
@@ -320,8 +321,8 @@ impl Backend for CpuBackend {
         let grads = read(grads)?;
         let mut p = write(params)?;
         let mut guards = state.iter().map(write).collect::<Result<Vec<_>>>()?;
-        let mut slices: Vec<&mut [f32]> = guards.iter_mut().map(|g| &mut **g).collect();
-        flat::apply(rule, &mut p, &grads, &mut slices);
+        let slices: Vec<&mut [f32]> = guards.iter_mut().map(|g| &mut **g).collect();
+        parallel::optimizer_step(rule, &mut p, &grads, slices);
         Ok(())
     }
 
