@@ -43,10 +43,7 @@ impl CpuBackend {
 
 impl Backend for CpuBackend {
     fn name(&self) -> String {
-        format!(
-            "cpu (ndarray, {} threads)",
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        )
+        format!("cpu (ndarray, {} threads)", parallel::cores())
     }
 
     fn kind(&self) -> BackendKind {

@@ -4,9 +4,17 @@
 
 use downhill_core::optim::flat;
 use downhill_core::UpdateRule;
+use std::sync::OnceLock;
 
 /// Elements per thread below which one thread does the whole pass.
 const MIN_PER_THREAD: usize = 1 << 18;
+
+/// Cores available to this process, asked once (the query costs tens of microseconds,
+/// as much as a small model's whole step).
+pub fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
 
 /// One optimizer step over flat buffers, in chunks on scoped threads when large. The
 /// update is elementwise, so any split gives the same result as one pass.
@@ -16,10 +24,7 @@ pub fn optimizer_step(
     grads: &[f32],
     state: Vec<&mut [f32]>,
 ) {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(params.len() / MIN_PER_THREAD)
-        .max(1);
+    let threads = (params.len() / MIN_PER_THREAD).clamp(1, cores());
     if threads == 1 {
         let mut state = state;
         flat::apply(rule, params, grads, &mut state);

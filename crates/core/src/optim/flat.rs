@@ -4,13 +4,16 @@
 
 use super::rule::UpdateRule;
 
-/// `a + w·(b - a)`, evaluated as `torch.lerp` does for f32.
-#[inline]
+/// `a + w·(b - a)`, evaluated as `torch.lerp` does for f32 (both forms computed and one
+/// selected: no branch in a vectorised loop).
+#[inline(always)]
 fn lerp(a: f32, b: f32, w: f32) -> f32 {
+    let low = a + w * (b - a);
+    let high = b - (b - a) * (1.0 - w);
     if w < 0.5 {
-        a + w * (b - a)
+        low
     } else {
-        b - (b - a) * (1.0 - w)
+        high
     }
 }
 
@@ -121,24 +124,42 @@ pub fn apply(rule: &UpdateRule, params: &mut [f32], grads: &[f32], state: &mut [
         } => {
             let (m, rest) = state.split_first_mut().expect("Adam state");
             let (v, rest) = rest.split_first_mut().expect("Adam state");
-            let mut vmax = rest.first_mut().filter(|_| amsgrad).map(|b| &mut **b);
-            for i in 0..params.len() {
-                let p = params[i] * decay_factor;
-                let mut g = signed(grads[i], maximize);
+            // One element of the update; the loops below are written as zips over slices
+            // without per-element branches on options, so the compiler can vectorise them.
+            let update = |p: &mut f32, g: f32, m: &mut f32, v: &mut f32, vmax: Option<&mut f32>| {
+                let decayed = *p * decay_factor;
+                let mut g = signed(g, maximize);
                 if weight_decay != 0.0 {
-                    g += weight_decay * p;
+                    g += weight_decay * decayed;
                 }
-                m[i] = lerp(m[i], g, 1.0 - beta1);
-                v[i] = v[i] * beta2 + (1.0 - beta2) * g * g;
-                let second = match vmax.as_deref_mut() {
+                *m = lerp(*m, g, 1.0 - beta1);
+                *v = *v * beta2 + (1.0 - beta2) * g * g;
+                let second = match vmax {
                     Some(vm) => {
-                        vm[i] = vm[i].max(v[i]);
-                        vm[i]
+                        *vm = vm.max(*v);
+                        *vm
                     }
-                    None => v[i],
+                    None => *v,
                 };
                 let denom = second.sqrt() / bias_correction2_sqrt + eps;
-                params[i] = p - step_size * (m[i] / denom);
+                *p = decayed - step_size * (*m / denom);
+            };
+            let elements = params
+                .iter_mut()
+                .zip(grads)
+                .zip(m.iter_mut())
+                .zip(v.iter_mut());
+            match rest.first_mut().filter(|_| amsgrad) {
+                Some(vmax) => {
+                    for ((((p, &g), m), v), vm) in elements.zip(vmax.iter_mut()) {
+                        update(p, g, m, v, Some(vm));
+                    }
+                }
+                None => {
+                    for (((p, &g), m), v) in elements {
+                        update(p, g, m, v, None);
+                    }
+                }
             }
         }
         UpdateRule::Adamax {
