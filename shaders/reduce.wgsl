@@ -117,3 +117,60 @@ fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         }
     }
 }
+
+// The backward of a linear layer's epilogue, in one pass: for [rows, cols] outputs y,
+// dz = act'(y)·dy (the derivative read from the output) and db[col] = Σ_rows dz.
+// One workgroup per column.
+struct Epilogue {
+    rows: u32,
+    cols: u32,
+    // 0 none, 10 relu, 11 leaky relu, 12 sigmoid, 13 tanh (elementwise.wgsl's codes)
+    act: u32,
+    alpha: f32,
+}
+
+@group(0) @binding(0) var<uniform> ep: Epilogue;
+@group(0) @binding(1) var<storage, read> ey: array<f32>;
+@group(0) @binding(2) var<storage, read> edy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> edz: array<f32>;
+@group(0) @binding(4) var<storage, read_write> edb: array<f32>;
+
+fn derivative_from_output(y: f32, dy: f32) -> f32 {
+    switch ep.act {
+        case 10u: { return select(0.0, dy, y > 0.0); }
+        case 11u: { return select(ep.alpha * dy, dy, y > 0.0); }
+        case 12u: { return dy * y * (1.0 - y); }
+        case 13u: { return dy * (1.0 - y * y); }
+        default: { return dy; }
+    }
+}
+
+@compute @workgroup_size(256)
+fn linear_epilogue_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let col = wid.x + wid.y * nwg.x;
+    if (col >= ep.cols) {
+        return;
+    }
+    var acc = 0.0;
+    for (var r = li; r < ep.rows; r += 256u) {
+        let i = r * ep.cols + col;
+        let dz = derivative_from_output(ey[i], edy[i]);
+        edz[i] = dz;
+        acc += dz;
+    }
+    partial[li] = acc;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (li < s) {
+            partial[li] = partial[li] + partial[li + s];
+        }
+        workgroupBarrier();
+    }
+    if (li == 0u) {
+        edb[col] = partial[0];
+    }
+}

@@ -265,6 +265,24 @@ pub trait Backend: Send + Sync + fmt::Debug {
         dims: MatmulDims,
         activation: Option<UnaryOp>,
     ) -> Result<Storage>;
+    /// The backward of [`Backend::linear`]'s epilogue for `[rows, cols]` outputs `y`:
+    /// `dz = act'(y)·dy` (computed from the output, as fusable activations allow) and the
+    /// bias gradient `db = Σ_rows dz`. Backends may fuse the two passes into one.
+    fn linear_epilogue_backward(
+        &self,
+        activation: Option<UnaryOp>,
+        y: &Storage,
+        dy: &Storage,
+        rows: usize,
+        cols: usize,
+    ) -> Result<(Storage, Storage)> {
+        let dz = match activation {
+            Some(act) => self.unary_backward(act, y, y, dy)?,
+            None => dy.clone(),
+        };
+        let db = self.sum_to(&dz, &Shape::new([rows, cols]), &Shape::new([cols]))?;
+        Ok((dz, db))
+    }
     /// `op(A)·op(B)`
     fn matmul(&self, a: &Storage, b: &Storage, dims: MatmulDims) -> Result<Storage> {
         self.linear(a, b, None, dims, None)

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Where tensors live and ops run. Cloning is cheap (an `Arc`).
 ///
@@ -15,11 +15,25 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Device {
     backend: Arc<dyn Backend>,
+    /// A 1-element buffer holding 1.0, made once: the seed of every backward pass.
+    one: Arc<OnceLock<Storage>>,
 }
 
 impl Device {
     pub fn new(backend: Arc<dyn Backend>) -> Self {
-        Device { backend }
+        Device {
+            backend,
+            one: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The shared constant `[1.0]` (never written: ops only read their inputs).
+    pub(crate) fn one(&self) -> Result<Storage> {
+        if let Some(one) = self.one.get() {
+            return Ok(one.clone());
+        }
+        let one = self.backend.full(1, 1.0)?;
+        Ok(self.one.get_or_init(|| one).clone())
     }
 
     pub fn backend(&self) -> &dyn Backend {

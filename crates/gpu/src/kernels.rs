@@ -104,6 +104,12 @@ pub const MATMUL_REGISTER_VEC4: Kernel = k(
     &[R, R, R, W],
 );
 pub const REDUCE_STRIDED: Kernel = k("reduce", REDUCE, "reduce", &[R, W]);
+pub const LINEAR_EPILOGUE_BACKWARD: Kernel = k(
+    "linear_epilogue_backward",
+    REDUCE,
+    "linear_epilogue_backward",
+    &[R, R, W, W],
+);
 pub const MAX_BACKWARD: Kernel = k("max_backward", REDUCE, "max_backward", &[R, R, R, W]);
 pub const SOFTMAX_FORWARD: Kernel = k("softmax", SOFTMAX, "softmax", &[R, W]);
 pub const SOFTMAX_BACKWARD: Kernel = k("softmax_backward", SOFTMAX, "softmax_backward", &[R, R, W]);
@@ -134,6 +140,7 @@ pub const ALL_KERNELS: &[&Kernel] = &[
     &MATMUL_REGISTER,
     &MATMUL_REGISTER_VEC4,
     &REDUCE_STRIDED,
+    &LINEAR_EPILOGUE_BACKWARD,
     &MAX_BACKWARD,
     &SOFTMAX_FORWARD,
     &SOFTMAX_BACKWARD,

@@ -142,6 +142,19 @@ impl Backend for GpuBackend {
         ops::matmul::linear(&self.rec, a, b, d, epilogue, self.matmul, &self.dummy)
     }
 
+    fn linear_epilogue_backward(
+        &self,
+        activation: Option<UnaryOp>,
+        y: &Storage,
+        dy: &Storage,
+        rows: usize,
+        cols: usize,
+    ) -> Result<(Storage, Storage)> {
+        y.expect_len("linear_epilogue_backward", rows * cols)?;
+        dy.expect_len("linear_epilogue_backward", rows * cols)?;
+        ops::matmul::epilogue_backward(&self.rec, activation, y, dy, rows, cols)
+    }
+
     fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {
         ops::elementwise::unary(&self.rec, op, x)
     }

@@ -91,7 +91,7 @@ impl Tensor {
         let backend = self.device().backend();
         let order = topological_order(self);
         let mut pending: HashMap<TensorId, Storage> = HashMap::new();
-        pending.insert(self.id(), backend.full(1, 1.0)?);
+        pending.insert(self.id(), self.device().one()?);
         let mut leaves = Gradients::default();
 
         no_grad(|| -> Result<()> {

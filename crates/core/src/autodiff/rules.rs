@@ -28,20 +28,25 @@ pub(super) fn backward(
             matmul_grads(be, &a, &b, dy, *d, [needs[0], needs[1]])?
         }
         Op::Linear { dims, activation } => {
-            // dz = act'(z)·dy, computed from the saved output (fusable activations allow it).
-            let dz = match activation {
-                Some(act) => {
-                    let y = saved()?;
-                    be.unary_backward(*act, &y, &y, dy)?
+            let bias = node.inputs.get(2).filter(|b| b.requires_grad());
+            // dz = act'(z)·dy from the saved output; with a trainable bias, db comes from
+            // the same pass.
+            let (dz, db) = match (bias, activation) {
+                (Some(_), _) => {
+                    let y = saved_or_dy(&node.saved_output, dy);
+                    let (dz, db) =
+                        be.linear_epilogue_backward(*activation, &y, dy, dims.m, dims.n)?;
+                    (dz, Some(db))
                 }
-                None => dy.clone(),
+                (None, Some(act)) => {
+                    let y = saved()?;
+                    (be.unary_backward(*act, &y, &y, dy)?, None)
+                }
+                (None, None) => (dy.clone(), None),
             };
             let (a, w) = (x.storage(), node.inputs[1].storage());
             let mut grads = matmul_grads(be, &a, &w, &dz, *dims, [needs[0], needs[1]])?;
-            if let Some(bias) = node.inputs.get(2) {
-                let db = needs[2]
-                    .then(|| be.sum_to(&dz, y_shape, bias.shape()))
-                    .transpose()?;
+            if node.inputs.len() == 3 {
                 grads.push(db);
             }
             grads
@@ -87,6 +92,12 @@ pub(super) fn backward(
             vec![Some(dpred), None]
         }
     })
+}
+
+/// The saved output of an op, or (for an op without activation, which saves none) any
+/// storage of the output's size: `linear_epilogue_backward` ignores it then.
+fn saved_or_dy(saved: &Option<Storage>, dy: &Storage) -> Storage {
+    saved.clone().unwrap_or_else(|| dy.clone())
 }
 
 /// `C = op(A)·op(B)`: `dA = dC·op(B)ᵀ` and `dB = op(A)ᵀ·dC`, each produced directly in the

@@ -21,6 +21,43 @@ struct Params {
     alpha: f32,
 }
 
+/// Mirrors `Epilogue` in reduce.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct EpilogueBackParams {
+    rows: u32,
+    cols: u32,
+    act: u32,
+    alpha: f32,
+}
+
+/// `dz = act'(y)·dy` and `db = Σ_rows dz` in one dispatch (one workgroup per column).
+pub fn epilogue_backward(
+    rec: &Recorder,
+    activation: Option<UnaryOp>,
+    y: &Storage,
+    dy: &Storage,
+    rows: usize,
+    cols: usize,
+) -> Result<(Storage, Storage)> {
+    let (act, alpha) = activation_code(activation)?;
+    let dz = rec.pool.storage(rows * cols)?;
+    let db = rec.pool.storage(cols)?;
+    let params = EpilogueBackParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        act,
+        alpha,
+    };
+    rec.dispatch(
+        &kernels::LINEAR_EPILOGUE_BACKWARD,
+        &params,
+        &[y, dy, &dz, &db],
+        cols as u32,
+    )?;
+    Ok((dz, db))
+}
+
 /// The epilogue's activation code (elementwise.wgsl's numbering) and slope.
 fn activation_code(activation: Option<UnaryOp>) -> Result<(u32, f32)> {
     match activation {
