@@ -65,10 +65,8 @@ impl OptimizerConfig for Adadelta {
     fn lr(&self) -> f32 {
         self.lr
     }
-    fn set_lr(&mut self, lr: f32) -> Result<()> {
-        validate::non_negative("lr", lr)?;
-        self.lr = lr;
-        Ok(())
+    fn lr_mut(&mut self) -> &mut f32 {
+        &mut self.lr
     }
     fn rule(&self, _ctx: &mut StepContext) -> UpdateRule {
         UpdateRule::Adadelta {
@@ -78,8 +76,5 @@ impl OptimizerConfig for Adadelta {
             weight_decay: self.weight_decay,
             maximize: self.maximize,
         }
-    }
-    fn boxed_clone(&self) -> Box<dyn OptimizerConfig> {
-        Box::new(self.clone())
     }
 }

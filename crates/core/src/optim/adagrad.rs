@@ -72,10 +72,8 @@ impl OptimizerConfig for Adagrad {
     fn lr(&self) -> f32 {
         self.lr
     }
-    fn set_lr(&mut self, lr: f32) -> Result<()> {
-        validate::non_negative("lr", lr)?;
-        self.lr = lr;
-        Ok(())
+    fn lr_mut(&mut self) -> &mut f32 {
+        &mut self.lr
     }
     fn rule(&self, ctx: &mut StepContext) -> UpdateRule {
         let decayed = 1.0 + (ctx.step as f64 - 1.0) * self.lr_decay as f64;
@@ -88,8 +86,5 @@ impl OptimizerConfig for Adagrad {
     }
     fn initial_state(&self) -> Vec<f32> {
         vec![self.initial_accumulator_value]
-    }
-    fn boxed_clone(&self) -> Box<dyn OptimizerConfig> {
-        Box::new(self.clone())
     }
 }

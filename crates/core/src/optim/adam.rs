@@ -99,10 +99,8 @@ impl OptimizerConfig for Adam {
     fn lr(&self) -> f32 {
         self.lr
     }
-    fn set_lr(&mut self, lr: f32) -> Result<()> {
-        validate::non_negative("lr", lr)?;
-        self.lr = lr;
-        Ok(())
+    fn lr_mut(&mut self) -> &mut f32 {
+        &mut self.lr
     }
     fn rule(&self, ctx: &mut StepContext) -> UpdateRule {
         let t = ctx.step as i32;
@@ -124,8 +122,5 @@ impl OptimizerConfig for Adam {
             amsgrad: self.amsgrad,
             maximize: self.maximize,
         }
-    }
-    fn boxed_clone(&self) -> Box<dyn OptimizerConfig> {
-        Box::new(self.clone())
     }
 }

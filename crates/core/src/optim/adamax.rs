@@ -66,10 +66,8 @@ impl OptimizerConfig for Adamax {
     fn lr(&self) -> f32 {
         self.lr
     }
-    fn set_lr(&mut self, lr: f32) -> Result<()> {
-        validate::non_negative("lr", lr)?;
-        self.lr = lr;
-        Ok(())
+    fn lr_mut(&mut self) -> &mut f32 {
+        &mut self.lr
     }
     fn rule(&self, ctx: &mut StepContext) -> UpdateRule {
         let bias_correction = 1.0 - (self.betas.0 as f64).powi(ctx.step as i32);
@@ -81,8 +79,5 @@ impl OptimizerConfig for Adamax {
             weight_decay: self.weight_decay,
             maximize: self.maximize,
         }
-    }
-    fn boxed_clone(&self) -> Box<dyn OptimizerConfig> {
-        Box::new(self.clone())
     }
 }

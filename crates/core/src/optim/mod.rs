@@ -22,7 +22,7 @@ pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamW};
 pub use adamax::Adamax;
 pub use nadam::NAdam;
-pub use optimizer::{Optimizer, OptimizerConfig, StepContext};
+pub use optimizer::{BoxedClone, Optimizer, OptimizerConfig, StepContext};
 pub use params::{ParamSet, Segment, SEGMENT_ALIGN};
 pub use rmsprop::RmsProp;
 pub use rule::UpdateRule;

@@ -84,10 +84,8 @@ impl OptimizerConfig for NAdam {
     fn lr(&self) -> f32 {
         self.lr
     }
-    fn set_lr(&mut self, lr: f32) -> Result<()> {
-        validate::non_negative("lr", lr)?;
-        self.lr = lr;
-        Ok(())
+    fn lr_mut(&mut self) -> &mut f32 {
+        &mut self.lr
     }
     fn rule(&self, ctx: &mut StepContext) -> UpdateRule {
         let t = ctx.step;
@@ -110,8 +108,5 @@ impl OptimizerConfig for NAdam {
             avg_coef: (lr * mu_next / (1.0 - ctx.mu_product * mu_next)) as f32,
             maximize: self.maximize,
         }
-    }
-    fn boxed_clone(&self) -> Box<dyn OptimizerConfig> {
-        Box::new(self.clone())
     }
 }

@@ -18,15 +18,21 @@ pub struct StepContext {
 
 /// Hyperparameters of one optimizer family. Validation happens in `build`, so an invalid
 /// value is a typed error before any state exists.
-pub trait OptimizerConfig: std::fmt::Debug + Send + Sync {
+pub trait OptimizerConfig: BoxedClone + std::fmt::Debug + Send + Sync {
     /// The name shown in logs, e.g. `Adam`.
     fn name(&self) -> &'static str;
     /// Checks every hyperparameter's range.
     fn validate(&self) -> Result<()>;
+    /// The learning rate, where the configuration keeps it.
+    fn lr_mut(&mut self) -> &mut f32;
     /// The learning rate.
     fn lr(&self) -> f32;
     /// Changes the learning rate (for schedules); validated like the constructor's.
-    fn set_lr(&mut self, lr: f32) -> Result<()>;
+    fn set_lr(&mut self, lr: f32) -> Result<()> {
+        super::validate::non_negative("lr", lr)?;
+        *self.lr_mut() = lr;
+        Ok(())
+    }
     /// The rule for step `ctx.step`, updating `ctx`'s carried values.
     fn rule(&self, ctx: &mut StepContext) -> UpdateRule;
     /// Initial value of each state buffer (e.g. Adagrad's `initial_accumulator_value`).
@@ -40,7 +46,6 @@ pub trait OptimizerConfig: std::fmt::Debug + Send + Sync {
             .state_buffers()
         ]
     }
-    fn boxed_clone(&self) -> Box<dyn OptimizerConfig>;
 
     /// Builds an optimizer for `params`, moving them into one flat buffer.
     fn build(&self, params: &[&Tensor]) -> Result<Optimizer>
@@ -48,6 +53,17 @@ pub trait OptimizerConfig: std::fmt::Debug + Send + Sync {
         Self: Sized,
     {
         Optimizer::new(self.boxed_clone(), params)
+    }
+}
+
+/// Cloning a configuration behind `dyn OptimizerConfig` (any `Clone` configuration has it).
+pub trait BoxedClone {
+    fn boxed_clone(&self) -> Box<dyn OptimizerConfig>;
+}
+
+impl<T: OptimizerConfig + Clone + 'static> BoxedClone for T {
+    fn boxed_clone(&self) -> Box<dyn OptimizerConfig> {
+        Box::new(self.clone())
     }
 }
 

@@ -79,10 +79,8 @@ impl OptimizerConfig for RmsProp {
     fn lr(&self) -> f32 {
         self.lr
     }
-    fn set_lr(&mut self, lr: f32) -> Result<()> {
-        validate::non_negative("lr", lr)?;
-        self.lr = lr;
-        Ok(())
+    fn lr_mut(&mut self) -> &mut f32 {
+        &mut self.lr
     }
     fn rule(&self, _ctx: &mut StepContext) -> UpdateRule {
         UpdateRule::RmsProp {
@@ -94,8 +92,5 @@ impl OptimizerConfig for RmsProp {
             centered: self.centered,
             maximize: self.maximize,
         }
-    }
-    fn boxed_clone(&self) -> Box<dyn OptimizerConfig> {
-        Box::new(self.clone())
     }
 }

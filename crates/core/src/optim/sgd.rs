@@ -77,10 +77,8 @@ impl OptimizerConfig for Sgd {
     fn lr(&self) -> f32 {
         self.lr
     }
-    fn set_lr(&mut self, lr: f32) -> Result<()> {
-        validate::non_negative("lr", lr)?;
-        self.lr = lr;
-        Ok(())
+    fn lr_mut(&mut self) -> &mut f32 {
+        &mut self.lr
     }
     fn rule(&self, ctx: &mut StepContext) -> UpdateRule {
         UpdateRule::Sgd {
@@ -92,8 +90,5 @@ impl OptimizerConfig for Sgd {
             maximize: self.maximize,
             first_step: ctx.step == 1,
         }
-    }
-    fn boxed_clone(&self) -> Box<dyn OptimizerConfig> {
-        Box::new(self.clone())
     }
 }
