@@ -81,6 +81,13 @@ impl GpuContext {
                 list.push(e.to_string());
             }
         }));
+        // A lost device (driver reset, GPU removed) becomes an error of the next call too.
+        let sink = errors.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut list) = sink.lock() {
+                list.push(format!("device lost ({reason:?}): {message}"));
+            }
+        });
         Ok(GpuContext {
             device,
             queue,
