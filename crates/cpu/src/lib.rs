@@ -319,7 +319,7 @@ impl Backend for CpuBackend {
         let mut p = write(params)?;
         let mut guards = state.iter().map(write).collect::<Result<Vec<_>>>()?;
         let slices: Vec<&mut [f32]> = guards.iter_mut().map(|g| &mut **g).collect();
-        parallel::optimizer_step(rule, &mut p, &grads, slices);
+        parallel::optimizer_step(rule, &mut p, &grads, slices)?;
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! busy 2-core machine a spinning pool would lose time to the other work.
 
 use downhill_core::optim::flat;
-use downhill_core::UpdateRule;
+use downhill_core::{Error, Result, UpdateRule};
 use std::sync::OnceLock;
 
 /// Elements per thread below which one thread does the whole pass.
@@ -23,12 +23,11 @@ pub fn optimizer_step(
     params: &mut [f32],
     grads: &[f32],
     state: Vec<&mut [f32]>,
-) {
+) -> Result<()> {
     let threads = (params.len() / MIN_PER_THREAD).clamp(1, cores());
     if threads == 1 {
         let mut state = state;
-        flat::apply(rule, params, grads, &mut state);
-        return;
+        return flat::apply(rule, params, grads, &mut state);
     }
     let chunk = params.len().div_ceil(threads);
     // Cut every state buffer at the same places as the parameters.
@@ -39,14 +38,17 @@ pub fn optimizer_step(
         }
     }
     std::thread::scope(|scope| {
-        for ((p, g), mut s) in params
+        let workers: Vec<_> = params
             .chunks_mut(chunk)
             .zip(grads.chunks(chunk))
             .zip(state_chunks)
-        {
-            scope.spawn(move || flat::apply(rule, p, g, &mut s));
-        }
-    });
+            .map(|((p, g), mut s)| scope.spawn(move || flat::apply(rule, p, g, &mut s)))
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .unwrap_or_else(|_| Err(Error::backend("cpu", "an optimizer thread panicked")))
+        })
+    })
 }
 
 #[cfg(test)]

@@ -17,9 +17,36 @@ fn lerp(a: f32, b: f32, w: f32) -> f32 {
     }
 }
 
-/// Applies one step in place. `state` holds `rule.state_buffers()` slices, each as long as
-/// `params` (callers check the lengths).
-pub fn apply(rule: &UpdateRule, params: &mut [f32], grads: &[f32], state: &mut [&mut [f32]]) {
+/// Applies one step in place. `state` must hold `rule.state_buffers()` slices and every
+/// slice must be as long as `params`; otherwise nothing changes and the error says why.
+pub fn apply(
+    rule: &UpdateRule,
+    params: &mut [f32],
+    grads: &[f32],
+    state: &mut [&mut [f32]],
+) -> crate::error::Result<()> {
+    let n = params.len();
+    if state.len() != rule.state_buffers() || grads.len() != n || state.iter().any(|s| s.len() != n)
+    {
+        return Err(crate::error::Error::shape(
+            "optimizer step",
+            format!(
+                "{} parameters need {} gradients and {} state buffers of that length; got {} \
+                 gradients and state lengths {:?}",
+                n,
+                n,
+                rule.state_buffers(),
+                grads.len(),
+                state.iter().map(|s| s.len()).collect::<Vec<_>>()
+            ),
+        ));
+    }
+    apply_checked(rule, params, grads, state);
+    Ok(())
+}
+
+/// [`apply`] after its checks: the slice patterns below cannot fail.
+fn apply_checked(rule: &UpdateRule, params: &mut [f32], grads: &[f32], state: &mut [&mut [f32]]) {
     let signed = |g: f32, maximize: bool| if maximize { -g } else { g };
     match *rule {
         UpdateRule::Sgd {
