@@ -76,14 +76,25 @@ mod tests {
         let mut s1 = vec![vec![0.1f32; n]; 3];
         let mut s2 = s1.clone();
         let mut one: Vec<&mut [f32]> = s1.iter_mut().map(|v| v.as_mut_slice()).collect();
-        flat::apply(&rule, &mut p1, &grads, &mut one);
-        optimizer_step(
-            &rule,
-            &mut p2,
-            &grads,
-            s2.iter_mut().map(|v| v.as_mut_slice()).collect(),
-        );
+        flat::apply(&rule, &mut p1, &grads, &mut one).unwrap();
+        let split: Vec<&mut [f32]> = s2.iter_mut().map(|v| v.as_mut_slice()).collect();
+        optimizer_step(&rule, &mut p2, &grads, split).unwrap();
         assert_eq!(p1, p2);
         assert_eq!(s1, s2);
+    }
+
+    #[test]
+    fn mismatched_state_is_an_error_not_a_panic() {
+        let rule = UpdateRule::Adagrad {
+            clr: 0.1,
+            weight_decay: 0.0,
+            eps: 1e-10,
+            maximize: false,
+        };
+        let (mut p, g) = (vec![1.0f32; 8], vec![1.0f32; 8]);
+        let mut short = vec![0.0f32; 7];
+        assert!(optimizer_step(&rule, &mut p, &g, vec![&mut short]).is_err());
+        assert!(optimizer_step(&rule, &mut p, &g, vec![]).is_err());
+        assert_eq!(p, vec![1.0; 8], "nothing changed");
     }
 }
