@@ -52,6 +52,15 @@ fn log_sum_exp(row: u32) -> f32 {
     return m + log(s);
 }
 
+const NAN_BITS: u32 = 0x7fc00000u;
+
+// A label must be a whole number in 0..cols. The CPU backend rejects others with an
+// error; a kernel cannot, so it makes the loss and the row's gradient NaN instead of
+// reading a wrong class (`fit` checks labels on the host before training).
+fn valid_label(v: f32) -> bool {
+    return v >= 0.0 && v == floor(v) && v < f32(p.cols);
+}
+
 fn element_loss(i: u32) -> f32 {
     let x = pred[i];
     let t = target_values[i];
@@ -90,8 +99,12 @@ fn loss(@builtin(local_invocation_index) li: u32) {
     if (p.kind == 3u) {
         count = p.rows;
         for (var r = li; r < p.rows; r += 256u) {
-            let label = u32(target_values[r]);
-            acc += log_sum_exp(r) - pred[r * p.cols + min(label, p.cols - 1u)];
+            let v = target_values[r];
+            if (valid_label(v)) {
+                acc += log_sum_exp(r) - pred[r * p.cols + u32(v)];
+            } else {
+                acc += bitcast<f32>(NAN_BITS);
+            }
         }
     } else {
         for (var i = li; i < count; i += 256u) {
@@ -131,10 +144,10 @@ fn loss_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
         default: {
             let row = i / p.cols;
             let j = i % p.cols;
-            let label = u32(target_values[row]);
+            let v = target_values[row];
             let softmax = exp(x - log_sum_exp(row));
-            let one_hot = select(0.0, 1.0, j == label);
-            dpred[i] = (softmax - one_hot) * dl / f32(p.rows);
+            let one_hot = select(0.0, 1.0, j == u32(v));
+            dpred[i] = select(bitcast<f32>(NAN_BITS), (softmax - one_hot) * dl / f32(p.rows), valid_label(v));
         }
     }
 }

@@ -201,3 +201,33 @@ fn tensors_on_different_devices_do_not_mix() {
     let err = gpu.backend().download(&on_cpu.storage()).unwrap_err();
     assert!(matches!(err, Error::Backend { .. }), "{err}");
 }
+
+#[test]
+fn an_invalid_class_label_is_an_error_on_the_cpu_and_a_nan_loss_on_the_gpu() {
+    // The CPU checks every label; a GPU kernel cannot return an error, so it poisons the
+    // loss with NaN rather than read a wrong class (fit checks labels before training).
+    let logits = [0.5, -1.0, 2.0, 0.0, 1.0, -0.5];
+    let cpu = Device::cpu();
+    let bad = cpu.tensor(vec![1.0, 3.0], [2]).unwrap();
+    let on_cpu = cpu
+        .tensor(logits.to_vec(), [2, 3])
+        .unwrap()
+        .cross_entropy(&bad);
+    assert!(matches!(on_cpu, Err(Error::Config(_))));
+    let Some(gpu) = common::gpu() else { return };
+    for label in [3.0, -1.0, 0.5] {
+        let bad = gpu.tensor(vec![1.0, label], [2]).unwrap();
+        let x = gpu.tensor(logits.to_vec(), [2, 3]).unwrap().param();
+        let loss = x.cross_entropy(&bad).unwrap();
+        assert!(loss.item().unwrap().is_nan(), "label {label}");
+        let grad = loss.backward().unwrap().to_vec(&x).unwrap().unwrap();
+        assert!(
+            grad[3..].iter().all(|g| g.is_nan()),
+            "label {label}: {grad:?}"
+        );
+        assert!(
+            grad[..3].iter().all(|g| g.is_finite()),
+            "label {label}: {grad:?}"
+        );
+    }
+}
