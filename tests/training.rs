@@ -143,10 +143,26 @@ fn too_high_a_learning_rate_diverges_into_a_clear_error() {
     let err = model
         .fit(&data, Loss::MeanSquaredError, Sgd::new(10.0), quiet(50, 64))
         .unwrap_err();
-    assert!(
-        matches!(&err, Error::NonFinite(msg) if msg.contains("learning rate")),
-        "{err}"
-    );
+    let Error::Diverged {
+        epoch,
+        loss,
+        history,
+    } = &err
+    else {
+        panic!("expected a divergence, got {err}");
+    };
+    assert!(err.to_string().contains("learning rate"), "{err}");
+    assert!(!loss.is_finite());
+    // The epochs up to the divergence are kept, the loss growing on the way.
+    assert_eq!(history.records.len(), *epoch);
+    assert!(!history.loss().last().unwrap().is_finite());
+    if *epoch >= 3 {
+        assert!(
+            history.loss()[1] > history.loss()[0],
+            "{:?}",
+            history.loss()
+        );
+    }
     // A moderate learning rate on the same problem converges...
     let mut model = Sequential::new(&device).dense(3, 1, Activation::Linear);
     let good = model

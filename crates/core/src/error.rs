@@ -18,6 +18,19 @@ pub enum Error {
     #[error("non-finite value: {0}")]
     NonFinite(String),
 
+    /// Training diverged: the loss of an epoch was NaN or infinite (usually a learning rate
+    /// too high). `history` holds every epoch up to and including that one, so the run
+    /// that blew up can still be plotted and inspected.
+    #[error(
+        "the training loss became {loss} in epoch {epoch}: the run diverged (is the learning \
+         rate too high?)"
+    )]
+    Diverged {
+        epoch: usize,
+        loss: f32,
+        history: Box<crate::train::History>,
+    },
+
     /// An optimizer or training hyperparameter is out of its valid range.
     #[error("invalid hyperparameter {name} = {value}: {reason}")]
     Hyperparameter {

@@ -228,16 +228,17 @@ impl Sequential {
                     epoch_line(&record, config.epochs, plan.batches.len(), seconds)
                 );
             }
-            if !record.loss.is_finite() {
-                return Err(Error::NonFinite(format!(
-                    "the training loss became {} in epoch {}: the learning rate is probably too \
-                     high (the run diverged)",
-                    record.loss,
-                    epoch + 1
-                )));
-            }
+            let diverged = !record.loss.is_finite();
+            let loss_value = record.loss;
             history.records.push(record);
             history.seconds.push(seconds);
+            if diverged {
+                return Err(Error::Diverged {
+                    epoch: epoch + 1,
+                    loss: loss_value,
+                    history: Box::new(history),
+                });
+            }
         }
         Ok(history)
     }
