@@ -152,7 +152,8 @@ fn loss_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     }
 }
 
-// Correct predictions summed over rows (binary: the fraction right in each row).
+// Correct predictions summed over rows (binary: the fraction right in each row), added
+// to out[0]: metrics accumulate over an epoch on the device.
 @compute @workgroup_size(256)
 fn correct_count(@builtin(local_invocation_index) li: u32) {
     var acc = 0.0;
@@ -175,6 +176,6 @@ fn correct_count(@builtin(local_invocation_index) li: u32) {
     }
     let total = workgroup_sum(li, acc);
     if (li == 0u) {
-        out[0] = total;
+        out[0] = out[0] + total;
     }
 }

@@ -352,15 +352,18 @@ pub trait Backend: Send + Sync + fmt::Debug {
         rows: usize,
         cols: usize,
     ) -> Result<Storage>;
-    /// The number of correct predictions as a 1-element storage.
-    fn correct_count(
+    /// Adds the number of correct predictions to the 1-element `acc`, in place (metrics
+    /// accumulate on the device over an epoch; a row of several binary outputs counts the
+    /// fraction of them that are right).
+    fn accumulate_correct(
         &self,
         kind: AccuracyKind,
         pred: &Storage,
         target: &Storage,
         rows: usize,
         cols: usize,
-    ) -> Result<Storage>;
+        acc: &Storage,
+    ) -> Result<()>;
     /// Rows `indices[start..start + count]` of the `[_, cols]` matrix `src`.
     fn gather_rows(
         &self,

@@ -247,23 +247,26 @@ impl Backend for CpuBackend {
         Ok(new_storage(grad))
     }
 
-    fn correct_count(
+    fn accumulate_correct(
         &self,
         kind: AccuracyKind,
         pred: &Storage,
         target: &Storage,
         rows: usize,
         cols: usize,
-    ) -> Result<Storage> {
-        pred.expect_len("correct_count", rows * cols)?;
+        acc: &Storage,
+    ) -> Result<()> {
+        pred.expect_len("accumulate_correct", rows * cols)?;
         let target_len = if kind == AccuracyKind::Categorical {
             rows
         } else {
             rows * cols
         };
-        target.expect_len("correct_count", target_len)?;
+        target.expect_len("accumulate_correct", target_len)?;
+        acc.expect_len("accumulate_correct", 1)?;
         let count = loss::correct_count(kind, &read(pred)?, &read(target)?, cols);
-        Ok(new_storage(vec![count]))
+        write(acc)?[0] += count;
+        Ok(())
     }
 
     fn gather_rows(

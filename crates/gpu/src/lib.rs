@@ -267,16 +267,18 @@ impl Backend for GpuBackend {
         ops::rows::loss_backward(&self.rec, kind, pred, target, dloss, rows, cols)
     }
 
-    fn correct_count(
+    fn accumulate_correct(
         &self,
         kind: AccuracyKind,
         pred: &Storage,
         target: &Storage,
         rows: usize,
         cols: usize,
-    ) -> Result<Storage> {
-        pred.expect_len("correct_count", rows * cols)?;
-        ops::rows::correct_count(&self.rec, kind, pred, target, rows, cols)
+        acc: &Storage,
+    ) -> Result<()> {
+        pred.expect_len("accumulate_correct", rows * cols)?;
+        acc.expect_len("accumulate_correct", 1)?;
+        ops::rows::accumulate_correct(&self.rec, kind, pred, target, (rows, cols), acc)
     }
 
     fn gather_rows(

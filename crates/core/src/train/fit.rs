@@ -100,8 +100,15 @@ impl Accumulators {
         let (rows, cols) = (pred.dims()[0], pred.dims()[1]);
         backend.accumulate(&self.slot(0), &loss.storage(), rows as f32)?;
         for (i, (_, kind)) in self.metrics.iter().enumerate() {
-            let n = backend.correct_count(*kind, &pred.storage(), &target.storage(), rows, cols)?;
-            backend.accumulate(&self.slot(1 + i), &n, 1.0)?;
+            let slot = self.slot(1 + i);
+            backend.accumulate_correct(
+                *kind,
+                &pred.storage(),
+                &target.storage(),
+                rows,
+                cols,
+                &slot,
+            )?;
         }
         self.rows += rows;
         Ok(())

@@ -137,15 +137,15 @@ pub fn loss_backward(
     Ok(out)
 }
 
-pub fn correct_count(
+/// Adds the correct predictions of `[rows, cols]` to `acc[0]` in one dispatch.
+pub fn accumulate_correct(
     rec: &Recorder,
     kind: AccuracyKind,
     pred: &Storage,
     target: &Storage,
-    rows: usize,
-    cols: usize,
-) -> Result<Storage> {
-    let out = rec.pool.storage(1)?;
+    (rows, cols): (usize, usize),
+    acc: &Storage,
+) -> Result<()> {
     let (metric, threshold) = match kind {
         AccuracyKind::Binary { threshold } => (0, threshold),
         AccuracyKind::Categorical => (1, 0.0),
@@ -155,8 +155,7 @@ pub fn correct_count(
         threshold,
         ..loss_params(LossKind::Mse, rows, cols)
     };
-    rec.dispatch(&kernels::CORRECT_COUNT, &params, &[pred, target, &out], 1)?;
-    Ok(out)
+    rec.dispatch(&kernels::CORRECT_COUNT, &params, &[pred, target, acc], 1)
 }
 
 pub fn gather_rows(
