@@ -143,3 +143,19 @@ fn too_large_a_tensor_is_refused_with_a_clear_error() {
     let t = gpu.tensor(vec![1.0, 2.0], [2]).unwrap();
     assert_eq!(t.relu().unwrap().to_vec().unwrap(), vec![1.0, 2.0]);
 }
+
+#[test]
+fn an_upload_never_overwrites_a_buffer_with_pending_work() {
+    // A buffer cleared by a still-pending command and then dropped must not receive the
+    // next upload: the upload lands before the pending clear runs and would be wiped.
+    let Some(gpu) = common::private_gpu() else {
+        return;
+    };
+    let be = gpu.backend();
+    let a = be.upload(&[5.0; 64]).unwrap();
+    assert_eq!(be.download(&a).unwrap(), vec![5.0; 64]);
+    be.fill(&a, 0.0).unwrap(); // recorded, not submitted
+    drop(a);
+    let b = be.upload(&[7.0; 64]).unwrap();
+    assert_eq!(be.download(&b).unwrap(), vec![7.0; 64]);
+}

@@ -184,9 +184,10 @@ impl Recorder {
         if size == 0 {
             return Ok(());
         }
+        let mut pending = self.lock()?;
+        // Marked under the lock: no submission can slip between the mark and the record.
         sb.mark_used();
         db.mark_used();
-        let mut pending = self.lock()?;
         self.encoder(&mut pending)
             .copy_buffer_to_buffer(sb.raw(), so, db.raw(), doff, size);
         Ok(())
@@ -199,6 +200,8 @@ impl Recorder {
             return Ok(());
         }
         let mut pending = self.lock()?;
+        // Marked under the lock: no submission can slip between the mark and the record.
+        db.mark_used();
         self.encoder(&mut pending)
             .clear_buffer(db.raw(), offset, Some(size));
         Ok(())
@@ -210,6 +213,7 @@ impl Recorder {
         let storage = self.pool.storage(len)?;
         if !bytes.is_empty() {
             let (buffer, _, _) = resolve(&storage)?;
+            let _pending = self.lock()?;
             buffer.mark_used();
             self.ctx.queue.write_buffer(buffer.raw(), 0, bytes);
             Stats::add(&self.stats.bytes_uploaded, bytes.len() as u64);
