@@ -231,3 +231,50 @@ fn an_invalid_class_label_is_an_error_on_the_cpu_and_a_nan_loss_on_the_gpu() {
         );
     }
 }
+
+#[test]
+fn tensors_with_a_zero_sized_axis_never_panic() {
+    // Empty in one axis: results are empty (or zeros for an empty sum), on both backends.
+    let mut devices = vec![Device::cpu()];
+    devices.extend(common::gpu());
+    for device in devices {
+        let name = device.name();
+        let empty_cols = device.tensor(vec![], [2, 0]).unwrap();
+        assert_eq!(empty_cols.softmax().unwrap().numel(), 0, "{name}");
+        assert_eq!(empty_cols.log_softmax().unwrap().numel(), 0, "{name}");
+        assert_eq!(empty_cols.relu().unwrap().numel(), 0, "{name}");
+        let three_d = device.tensor(vec![], [2, 3, 0]).unwrap();
+        assert_eq!(
+            three_d.sum_axis(1, false).unwrap().dims(),
+            &[2, 0],
+            "{name}"
+        );
+        assert_eq!(
+            three_d.max_axis(1, true).unwrap().dims(),
+            &[2, 1, 0],
+            "{name}"
+        );
+        assert!(
+            matches!(three_d.sum_axis(2, false), Err(Error::EmptyData(_))),
+            "{name}"
+        );
+        // [0, 3] x [3, 2] is empty; [2, 0] x [0, 8] is all zeros (an empty sum).
+        let rows0 = device.tensor(vec![], [0, 3]).unwrap();
+        let w = device.tensor(vec![1.0; 6], [3, 2]).unwrap();
+        assert_eq!(rows0.matmul(&w).unwrap().dims(), &[0, 2], "{name}");
+        let k0 = empty_cols
+            .matmul(&device.tensor(vec![], [0, 8]).unwrap())
+            .unwrap();
+        assert_eq!(k0.to_vec().unwrap(), vec![0.0; 16], "{name}");
+        let bias = device.tensor(vec![0.5; 8], [8]).unwrap();
+        let x = device.tensor(vec![], [2, 0]).unwrap();
+        let w0 = device.tensor(vec![], [0, 8]).unwrap();
+        let y = x
+            .linear(&w0, Some(&bias), Some(downhill::UnaryOp::Relu))
+            .unwrap();
+        assert_eq!(y.to_vec().unwrap(), vec![0.5; 16], "{name}");
+        // A model fed an empty batch returns an empty batch.
+        let model = Sequential::new(&device).dense(3, 2, Activation::Sigmoid);
+        assert_eq!(model.forward(&rows0).unwrap().dims(), &[0, 2], "{name}");
+    }
+}

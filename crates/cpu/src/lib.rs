@@ -264,6 +264,9 @@ impl Backend for CpuBackend {
         };
         target.expect_len("accumulate_correct", target_len)?;
         acc.expect_len("accumulate_correct", 1)?;
+        if rows * cols == 0 {
+            return Ok(()); // no predictions, nothing correct
+        }
         let count = loss::correct_count(kind, &read(pred)?, &read(target)?, cols);
         write(acc)?[0] += count;
         Ok(())

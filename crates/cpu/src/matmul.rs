@@ -14,6 +14,9 @@ fn operand(data: &[f32], rows: usize, cols: usize, trans: bool) -> ArrayView2<'_
 /// `C = op(A)·op(B)` for row-major operands, without copying transposes: a transposed
 /// operand is read through swapped strides.
 pub fn matmul(a: &[f32], b: &[f32], d: MatmulDims) -> Vec<f32> {
+    if d.m == 0 || d.n == 0 || d.k == 0 {
+        return vec![0.0; d.m * d.n]; // an empty sum is zero; ndarray wants no empty views
+    }
     let av = operand(a, d.m, d.k, d.trans_a);
     let bv = operand(b, d.k, d.n, d.trans_b);
     let mut c = Array2::<f32>::zeros((d.m, d.n));

@@ -3,6 +3,9 @@
 use downhill_core::{ReduceDims, ReduceOp};
 
 pub fn reduce(op: ReduceOp, x: &[f32], d: ReduceDims) -> Vec<f32> {
+    if d.outer * d.inner == 0 {
+        return Vec::new(); // nothing to reduce into (a zero-sized axis elsewhere)
+    }
     let mut out = Vec::with_capacity(d.outer * d.inner);
     for o in 0..d.outer {
         let block = &x[o * d.len * d.inner..(o + 1) * d.len * d.inner];
@@ -57,6 +60,9 @@ pub fn max_backward(x: &[f32], y: &[f32], dy: &[f32], d: ReduceDims) -> Vec<f32>
 
 /// Softmax or log-softmax of each row of `[rows, cols]`, shifted by the row maximum.
 pub fn softmax(x: &[f32], cols: usize, log: bool) -> Vec<f32> {
+    if cols == 0 {
+        return Vec::new();
+    }
     let mut out = Vec::with_capacity(x.len());
     for row in x.chunks(cols) {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -73,6 +79,9 @@ pub fn softmax(x: &[f32], cols: usize, log: bool) -> Vec<f32> {
 
 /// softmax: `dx = y·(dy - Σ dy·y)`; log-softmax: `dx = dy - e^y · Σ dy`.
 pub fn softmax_backward(y: &[f32], dy: &[f32], cols: usize, log: bool) -> Vec<f32> {
+    if cols == 0 {
+        return Vec::new();
+    }
     let mut dx = Vec::with_capacity(y.len());
     for (yr, dr) in y.chunks(cols).zip(dy.chunks(cols)) {
         if log {

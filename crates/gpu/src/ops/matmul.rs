@@ -133,7 +133,8 @@ pub fn linear(
             (b, d)
         };
     let flags = u32::from(d.trans_a) | (u32::from(d.trans_b) << 1);
-    let vec4_b = !d.trans_b && d.n % 8 == 0;
+    // (k = 0 leaves B empty: too small to bind as vec4, and nothing to load anyway.)
+    let vec4_b = !d.trans_b && d.n % 8 == 0 && d.k > 0;
     // (kernel, invocations per workgroup, output rows per invocation block, columns)
     let (kernel, per_group, rows, cols) = match variant {
         Variant::Register if vec4_b => (&kernels::MATMUL_REGISTER_VEC4, 64, 4, 8),
