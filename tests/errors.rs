@@ -278,3 +278,44 @@ fn tensors_with_a_zero_sized_axis_never_panic() {
         assert_eq!(model.forward(&rows0).unwrap().dims(), &[0, 2], "{name}");
     }
 }
+
+#[test]
+fn a_metric_that_cannot_read_the_targets_is_refused_before_training() {
+    let device = Device::cpu();
+    let x = ndarray::Array2::from_shape_fn((6, 2), |(i, j)| (i + j) as f32 * 0.1);
+    let labels = ndarray::Array2::from_shape_fn((6, 1), |(i, _)| (i % 3) as f32);
+    let data = Dataset::new(x.clone(), labels).unwrap();
+    let mut model = Sequential::new(&device).dense(2, 3, Activation::Linear);
+    let before = model.parameters().unwrap()[0].to_vec().unwrap();
+    let config = FitConfig {
+        metrics: vec![Metric::BinaryAccuracy],
+        verbose: false,
+        ..Default::default()
+    };
+    let err = model
+        .fit(
+            &data,
+            Loss::SparseCategoricalCrossEntropy,
+            Sgd::new(0.1),
+            config,
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+    assert_eq!(
+        model.parameters().unwrap()[0].to_vec().unwrap(),
+        before,
+        "nothing trained"
+    );
+    // Categorical accuracy on one-hot MSE targets: three columns are not class labels.
+    let one_hot = ndarray::Array2::from_shape_fn((6, 3), |(i, j)| (i % 3 == j) as u8 as f32);
+    let data = Dataset::new(x, one_hot).unwrap();
+    let config = FitConfig {
+        metrics: vec![Metric::CategoricalAccuracy],
+        verbose: false,
+        ..Default::default()
+    };
+    let err = model
+        .fit(&data, Loss::MeanSquaredError, Sgd::new(0.1), config)
+        .unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+}

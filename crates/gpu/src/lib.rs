@@ -277,6 +277,12 @@ impl Backend for GpuBackend {
         acc: &Storage,
     ) -> Result<()> {
         pred.expect_len("accumulate_correct", rows * cols)?;
+        let target_len = if kind == AccuracyKind::Categorical {
+            rows
+        } else {
+            rows * cols
+        };
+        target.expect_len("accumulate_correct", target_len)?;
         acc.expect_len("accumulate_correct", 1)?;
         ops::rows::accumulate_correct(&self.rec, kind, pred, target, (rows, cols), acc)
     }

@@ -97,7 +97,7 @@ impl Accumulators {
         pred: &Tensor,
         target: &Tensor,
     ) -> Result<()> {
-        let (rows, cols) = (pred.dims()[0], pred.dims()[1]);
+        let (rows, cols) = pred.shape().as_matrix("model output")?;
         backend.accumulate(&self.slot(0), &loss.storage(), rows as f32)?;
         for (i, (_, kind)) in self.metrics.iter().enumerate() {
             let slot = self.slot(1 + i);
@@ -181,8 +181,10 @@ impl Sequential {
             }
         };
         self.check_data(&train, loss)?;
+        self.check_metrics(&train, loss, &config.metrics)?;
         if let Some(v) = &validation {
             self.check_data(v, loss)?;
+            self.check_metrics(v, loss, &config.metrics)?;
         }
 
         let device = self.device().clone();
@@ -253,6 +255,7 @@ impl Sequential {
     /// Loss and metrics over `data`, without recording gradients.
     pub fn evaluate(&self, data: &Dataset, loss: Loss, metrics: &[Metric]) -> Result<Evaluation> {
         self.check_data(data, loss)?;
+        self.check_metrics(data, loss, metrics)?;
         let data_dev = DeviceData::upload(self.device(), data)?;
         self.evaluate_on(&data_dev, loss, metrics, INFERENCE_BATCH)
     }
@@ -288,7 +291,7 @@ impl Sequential {
             let mut cols = 0;
             for chunk in x.axis_chunks_iter(ndarray::Axis(0), INFERENCE_BATCH) {
                 let pred = self.forward(&Tensor::from_array(self.device(), &chunk)?)?;
-                cols = pred.dims()[1];
+                cols = pred.shape().as_matrix("predict")?.1;
                 outputs.extend(pred.to_vec()?);
             }
             Array2::from_shape_vec((x.nrows(), cols), outputs)
@@ -312,6 +315,32 @@ impl Sequential {
                 "the optimizer was built for other parameters than this model's".into(),
             ))
         }
+    }
+
+    /// Checks that every metric can read the targets: categorical accuracy needs one class
+    /// label per row, binary accuracy one target per output.
+    fn check_metrics(&self, data: &Dataset, loss: Loss, metrics: &[Metric]) -> Result<()> {
+        let Some(outputs) = self.out_features() else {
+            return Ok(());
+        };
+        for metric in metrics {
+            match metric.accuracy_kind(loss) {
+                AccuracyKind::Categorical => data.check_labels(outputs)?,
+                AccuracyKind::Binary { .. } if data.target_cols() != outputs => {
+                    return Err(Error::shape(
+                        "fit",
+                        format!(
+                            "{} compares each of the model's {outputs} outputs with a target, \
+                             but the data has {} target columns",
+                            metric.name(),
+                            data.target_cols()
+                        ),
+                    ))
+                }
+                AccuracyKind::Binary { .. } => {}
+            }
+        }
+        Ok(())
     }
 
     /// Checks a data set against the model's input size and the loss's target format.
