@@ -319,3 +319,17 @@ fn a_metric_that_cannot_read_the_targets_is_refused_before_training() {
         .unwrap_err();
     assert!(matches!(err, Error::Shape { .. }), "{err}");
 }
+
+#[test]
+fn backward_after_an_optimizer_step_refuses_the_stale_graph() {
+    // The graph saw w = 1; after the step w = -1. Differentiating it again would mix the
+    // two silently, so it is an error (as in PyTorch), and a fresh loss works.
+    let device = Device::cpu();
+    let w = device.tensor(vec![1.0], [1]).unwrap().param();
+    let mut opt = Sgd::new(1.0).build(&[&w]).unwrap();
+    let loss = w.square().unwrap().sum().unwrap();
+    opt.step(&loss.backward().unwrap()).unwrap();
+    assert!(matches!(loss.backward(), Err(Error::Autodiff(_))));
+    let fresh = w.square().unwrap().sum().unwrap().backward().unwrap();
+    assert_eq!(fresh.to_vec(&w).unwrap().unwrap(), vec![-2.0]);
+}

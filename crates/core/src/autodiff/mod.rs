@@ -47,6 +47,8 @@ pub(crate) enum Op {
 pub(crate) struct Node {
     pub op: Op,
     pub inputs: Vec<Tensor>,
+    /// Each input's version when the op ran: backward refuses inputs updated since.
+    pub input_versions: Vec<u64>,
     pub saved_output: Option<Storage>,
 }
 
@@ -103,6 +105,7 @@ impl Tensor {
                     leaves.insert(tensor, grad);
                     continue;
                 };
+                check_versions(node)?;
                 let input_grads = rules::backward(backend, node, tensor, &grad)?;
                 for (input, input_grad) in node.inputs.iter().zip(input_grads) {
                     let Some(input_grad) = input_grad else {
@@ -129,6 +132,21 @@ impl Tensor {
         })?;
         Ok(leaves)
     }
+}
+
+/// Fails if an input was updated in place (an optimizer step) after the op recorded it:
+/// its gradient would silently use the new values (PyTorch refuses the same way).
+fn check_versions(node: &Node) -> Result<()> {
+    for (input, &seen) in node.inputs.iter().zip(&node.input_versions) {
+        if input.version() != seen {
+            return Err(Error::Autodiff(format!(
+                "{:?} was updated in place (by an optimizer step) after this graph was \
+                 recorded; compute the loss again before calling backward",
+                input
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Every tensor reachable from `root` that requires a gradient, inputs before outputs.

@@ -132,6 +132,9 @@ impl Optimizer {
         self.ctx.step += 1;
         let rule = self.config.rule(&mut self.ctx);
         backend.optimizer_step(&rule, self.set.flat(), &self.flat_grads, &self.state)?;
+        for param in self.set.params() {
+            param.bump_version();
+        }
         // The step ends here: a GPU submits forward, backward and update together.
         backend.flush()
     }

@@ -39,6 +39,9 @@ struct TensorInner {
     node: Option<Node>,
     /// The id of the parameter set that owns this tensor's storage (0: none).
     owner: AtomicU64,
+    /// Bumped by every in-place update (an optimizer step), so a graph recorded before
+    /// the update can refuse to differentiate with the new values.
+    version: AtomicU64,
 }
 
 impl Tensor {
@@ -57,6 +60,7 @@ impl Tensor {
             requires_grad,
             node: None,
             owner: AtomicU64::new(0),
+            version: AtomicU64::new(0),
         }))
     }
 
@@ -73,6 +77,7 @@ impl Tensor {
         let node = tracked.then(|| Node {
             op,
             inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+            input_versions: inputs.iter().map(|t| t.version()).collect(),
             saved_output: save_output.then(|| storage.clone()),
         });
         Tensor(Arc::new(TensorInner {
@@ -83,6 +88,7 @@ impl Tensor {
             requires_grad: tracked,
             node,
             owner: AtomicU64::new(0),
+            version: AtomicU64::new(0),
         }))
     }
 
@@ -147,6 +153,16 @@ impl Tensor {
         };
         *guard = storage;
         self.0.owner.store(owner, Ordering::Release);
+    }
+
+    /// How many in-place updates this tensor's values have had.
+    pub fn version(&self) -> u64 {
+        self.0.version.load(Ordering::Acquire)
+    }
+
+    /// Records an in-place update of the values (done by an optimizer step).
+    pub(crate) fn bump_version(&self) {
+        self.0.version.fetch_add(1, Ordering::AcqRel);
     }
 
     pub(crate) fn owner(&self) -> u64 {
