@@ -80,7 +80,7 @@ fn datasets_are_checked() {
     );
     let data = Dataset::new(ok, Array2::zeros((4, 1))).unwrap();
     assert!(matches!(data.split_tail(1.5), Err(Error::Config(_))));
-    assert!(matches!(data.split_tail(0.01), Err(Error::EmptyData(_))));
+    assert!(matches!(data.split_tail(0.9), Err(Error::EmptyData(_))));
 }
 
 #[test]

@@ -297,3 +297,15 @@ fn fit_keeps_optimizer_state_across_calls_with_fit_with() {
         .unwrap();
     assert_eq!(opt.steps(), 12);
 }
+
+#[test]
+fn validation_split_takes_the_rows_keras_takes() {
+    // Keras trains on the first floor(n·(1 − split)) rows and validates on the rest.
+    let data = blobs(10, 7);
+    for (split, val_rows) in [(0.33, 4), (0.04, 1), (0.2, 2), (0.5, 5)] {
+        let (train, val) = data.split_tail(split).unwrap();
+        assert_eq!(val.len(), val_rows, "split {split}");
+        assert_eq!(train.len() + val.len(), 10);
+        assert_eq!(val.x().row(0), data.x().row(10 - val_rows), "split {split}");
+    }
+}

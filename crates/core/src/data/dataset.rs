@@ -116,7 +116,11 @@ impl Dataset {
                 "validation fraction {fraction} must lie strictly between 0 and 1"
             )));
         }
-        let n_val = (self.len() as f64 * fraction as f64).round() as usize;
+        // Keras: the training part is the first floor(n · (1 − fraction)) rows, in f64 of
+        // the decimal the user wrote (0.2f32 widened directly would be 0.2000000030 and
+        // shift the cut by a row); f32's shortest decimal form recovers it.
+        let fraction: f64 = fraction.to_string().parse().unwrap_or(fraction as f64);
+        let n_val = self.len() - (self.len() as f64 * (1.0 - fraction)).floor() as usize;
         if n_val == 0 || n_val == self.len() {
             return Err(Error::EmptyData(format!(
                 "a validation fraction of {fraction} of {} rows leaves one side empty",

@@ -9,7 +9,8 @@ pub enum Init {
     GlorotUniform,
     /// For ReLU networks: uniform in `±sqrt(6 / fan_in)`.
     HeUniform,
-    /// Normal with standard deviation `sqrt(2 / fan_in)`.
+    /// Keras' He normal: a normal truncated at two standard deviations, scaled so the
+    /// result has standard deviation `sqrt(2 / fan_in)`.
     HeNormal,
     Zeros,
     /// Every weight the same value (useful for tests and lessons).
@@ -28,8 +29,16 @@ impl Init {
             }
             Init::HeUniform => uniform(&mut rng, (6.0 / fan_in.max(1) as f32).sqrt()),
             Init::HeNormal => {
-                let std = (2.0 / fan_in.max(1) as f32).sqrt();
-                (0..n).map(|_| std * rng.normal()).collect()
+                // A standard normal cut at ±2 has standard deviation 0.879_625_66.
+                let scale = (2.0 / fan_in.max(1) as f32).sqrt() / 0.879_625_66;
+                (0..n)
+                    .map(|_| loop {
+                        let z = rng.normal();
+                        if z.abs() <= 2.0 {
+                            break scale * z;
+                        }
+                    })
+                    .collect()
             }
             Init::Zeros => vec![0.0; n],
             Init::Constant(c) => vec![c; n],
@@ -48,6 +57,22 @@ mod tests {
         assert!(w.iter().all(|v| v.abs() <= limit));
         let max = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         assert!(max > 0.9 * limit, "max {max} vs limit {limit}");
+    }
+
+    #[test]
+    fn he_normal_is_truncated_with_the_right_spread() {
+        let fan_in = 50;
+        let w = Init::HeNormal.sample(fan_in, 400, 3);
+        let target = (2.0f32 / fan_in as f32).sqrt();
+        assert!(w
+            .iter()
+            .all(|v| v.abs() <= 2.0 * target / 0.879_625_66 + 1e-6));
+        let var = w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32;
+        assert!(
+            (var.sqrt() / target - 1.0).abs() < 0.02,
+            "std {} vs {target}",
+            var.sqrt()
+        );
     }
 
     #[test]
