@@ -4,6 +4,9 @@
 // Forward and counts run in ONE workgroup (batch-sized inputs); the gradient runs one
 // invocation per element.
 
+// −∞ (WGSL has no literal for it): the start of a max, as on the CPU.
+const NEG_INF_BITS: u32 = 0xff800000u;
+
 struct Loss {
     rows: u32,
     cols: u32,
@@ -35,7 +38,7 @@ fn sigmoid(x: f32) -> f32 {
 }
 
 fn row_max(row: u32) -> f32 {
-    var m = -3.4028235e38;
+    var m = bitcast<f32>(NEG_INF_BITS);
     for (var j = 0u; j < p.cols; j++) {
         m = max(m, pred[row * p.cols + j]);
     }

@@ -6,6 +6,9 @@
 // everything that folds into it. Sum over an axis, sum down to a broadcast shape and
 // sum of everything are all this one kernel.
 
+// −∞ (WGSL has no literal for it): the start of a max, as on the CPU.
+const NEG_INF_BITS: u32 = 0xff800000u;
+
 struct Reduce {
     n_out: u32,
     // 0 sum, 1 mean, 2 max
@@ -56,7 +59,7 @@ fn reduce(
         base += (rest % size) * axis(r.keep_strides, u32(a));
         rest = rest / size;
     }
-    var acc = select(0.0, -3.4028235e38, r.op == 2u);
+    var acc = select(0.0, bitcast<f32>(NEG_INF_BITS), r.op == 2u);
     for (var k = li; k < r.count; k += 256u) {
         var kr = k;
         var off = base;

@@ -1,6 +1,9 @@
 // Softmax and log-softmax along the rows of [rows, cols], and their backward: one
 // workgroup per row, tree reductions in workgroup memory for the max and the sums.
 
+// −∞ (WGSL has no literal for it): the start of a max, as on the CPU.
+const NEG_INF_BITS: u32 = 0xff800000u;
+
 struct Rows {
     rows: u32,
     cols: u32,
@@ -57,7 +60,7 @@ fn softmax(
         return;
     }
     let base = row * p.cols;
-    var m = -3.4028235e38;
+    var m = bitcast<f32>(NEG_INF_BITS);
     for (var j = li; j < p.cols; j += 256u) {
         m = max(m, x[base + j]);
     }

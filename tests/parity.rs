@@ -2055,3 +2055,30 @@ fn the_checker_reports_count_worst_element_and_largest_error() {
     assert!(check_close("exp", &reference, &bad, 1.0, 1.0).is_err());
     assert!(check_close("exp", &reference, &out[1..], 1.0, 1.0).is_err());
 }
+
+#[test]
+fn max_over_a_row_of_negative_infinities() {
+    // The maximum starts from −∞ on both backends, so a row of −∞ has maximum −∞ and its
+    // gradient goes to the first element.
+    let Some(gpu) = common::gpu() else { return };
+    let cpu = Device::cpu();
+    let data = vec![f32::NEG_INFINITY, f32::NEG_INFINITY, 1.0, 2.0];
+    let mut results = Vec::new();
+    for device in [&cpu, &gpu] {
+        let x = device.tensor(data.clone(), [2, 2]).unwrap().param();
+        let m = x.max_axis(1, false).unwrap();
+        let values = m.to_vec().unwrap();
+        let grad = m
+            .sum()
+            .unwrap()
+            .backward()
+            .unwrap()
+            .to_vec(&x)
+            .unwrap()
+            .unwrap();
+        results.push((values, grad));
+    }
+    assert_eq!(results[0].0, vec![f32::NEG_INFINITY, 2.0]);
+    assert_eq!(results[0].1, vec![1.0, 0.0, 0.0, 1.0]);
+    assert_eq!(results[0], results[1], "cpu vs gpu");
+}

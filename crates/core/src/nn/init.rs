@@ -2,6 +2,9 @@
 
 use crate::random::SeededRng;
 
+/// Standard deviation of a standard normal cut at ±2 (0.87962566...).
+const TRUNCATED_STD: f32 = 0.879_625_7;
+
 /// How a weight matrix `[fan_in, fan_out]` is filled.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Init {
@@ -29,8 +32,7 @@ impl Init {
             }
             Init::HeUniform => uniform(&mut rng, (6.0 / fan_in.max(1) as f32).sqrt()),
             Init::HeNormal => {
-                // A standard normal cut at ±2 has standard deviation 0.879_625_66.
-                let scale = (2.0 / fan_in.max(1) as f32).sqrt() / 0.879_625_66;
+                let scale = (2.0 / fan_in.max(1) as f32).sqrt() / TRUNCATED_STD;
                 (0..n)
                     .map(|_| loop {
                         let z = rng.normal();
@@ -66,7 +68,7 @@ mod tests {
         let target = (2.0f32 / fan_in as f32).sqrt();
         assert!(w
             .iter()
-            .all(|v| v.abs() <= 2.0 * target / 0.879_625_66 + 1e-6));
+            .all(|v| v.abs() <= 2.0 * target / TRUNCATED_STD + 1e-6));
         let var = w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32;
         assert!(
             (var.sqrt() / target - 1.0).abs() < 0.02,
