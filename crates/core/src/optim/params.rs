@@ -33,6 +33,8 @@ pub struct ParamSet {
 impl ParamSet {
     /// Moves `params` into one new flat buffer (their values are copied; the tensors keep
     /// their identity and now read from the buffer). The same tensor may not appear twice.
+    /// Aliases made earlier with `.detach()` or `.reshape()` keep the old storage and do not
+    /// see later updates: make them after building the optimizer.
     pub fn new(params: &[&Tensor]) -> Result<ParamSet> {
         let first = params
             .first()
@@ -61,10 +63,12 @@ impl ParamSet {
         let flat = backend.full(total.max(1), 0.0)?;
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        // Copy everything first, rebind after: a failed copy leaves every tensor where it was.
         for (p, seg) in params.iter().zip(&segments) {
-            let view = flat.slice(seg.offset, seg.len);
-            backend.copy(&p.storage(), &view)?;
-            p.rebind(view, id);
+            backend.copy(&p.storage(), &flat.slice(seg.offset, seg.len))?;
+        }
+        for (p, seg) in params.iter().zip(&segments) {
+            p.rebind(flat.slice(seg.offset, seg.len), id);
         }
         Ok(ParamSet {
             id,
