@@ -1,4 +1,5 @@
 // Fused losses (mean over the batch), their gradients, and accuracy counts.
+// Cross-entropy's gradient runs one workgroup per row (cross_entropy_backward).
 // Kinds: 0 MSE, 1 binary cross-entropy of probabilities (clamped to [eps, 1 − eps]),
 // 2 binary cross-entropy of logits, 3 softmax cross-entropy against integer labels.
 // Forward and counts run in ONE workgroup (batch-sized inputs); the gradient runs one
@@ -92,7 +93,10 @@ fn workgroup_sum(li: u32, v: f32) -> f32 {
         }
         workgroupBarrier();
     }
-    return scratch[0];
+    let result = scratch[0];
+    // Everyone has read the result before scratch is written again.
+    workgroupBarrier();
+    return result;
 }
 
 @compute @workgroup_size(256)
@@ -145,12 +149,7 @@ fn loss_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
             dpred[i] = (sigmoid(x) - target_values[i]) / f32(n) * dl;
         }
         default: {
-            let row = i / p.cols;
-            let j = i % p.cols;
-            let v = target_values[row];
-            let softmax = exp(x - log_sum_exp(row));
-            let one_hot = select(0.0, 1.0, j == u32(v));
-            dpred[i] = select(bitcast<f32>(NAN_BITS), (softmax - one_hot) * dl / f32(p.rows), valid_label(v));
+            // Cross-entropy has its own kernel (cross_entropy_backward).
         }
     }
 }
@@ -180,5 +179,52 @@ fn correct_count(@builtin(local_invocation_index) li: u32) {
     let total = workgroup_sum(li, acc);
     if (li == 0u) {
         out[0] = out[0] + total;
+    }
+}
+
+fn workgroup_max(li: u32, v: f32) -> f32 {
+    scratch[li] = v;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (li < s) {
+            scratch[li] = max(scratch[li], scratch[li + s]);
+        }
+        workgroupBarrier();
+    }
+    let result = scratch[0];
+    workgroupBarrier();
+    return result;
+}
+
+// The gradient of softmax cross-entropy, one workgroup per row: the row's max and sum of
+// exponentials are reduced once, so a row costs O(cols) whatever the class count.
+@compute @workgroup_size(256)
+fn cross_entropy_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let row = wid.x + wid.y * nwg.x;
+    if (row >= p.rows) {
+        return;
+    }
+    let base = row * p.cols;
+    var m = bitcast<f32>(NEG_INF_BITS);
+    for (var j = li; j < p.cols; j += 256u) {
+        m = max(m, pred[base + j]);
+    }
+    m = workgroup_max(li, m);
+    var s = 0.0;
+    for (var j = li; j < p.cols; j += 256u) {
+        s += exp(pred[base + j] - m);
+    }
+    s = workgroup_sum(li, s);
+    let lse = m + log(s);
+    let v = target_values[row];
+    let scale = dloss[0] / f32(p.rows);
+    for (var j = li; j < p.cols; j += 256u) {
+        let one_hot = select(0.0, 1.0, j == u32(v));
+        let g = (exp(pred[base + j] - lse) - one_hot) * scale;
+        dpred[base + j] = select(bitcast<f32>(NAN_BITS), g, valid_label(v));
     }
 }

@@ -115,6 +115,12 @@ pub const SOFTMAX_FORWARD: Kernel = k("softmax", SOFTMAX, "softmax", &[R, W]);
 pub const SOFTMAX_BACKWARD: Kernel = k("softmax_backward", SOFTMAX, "softmax_backward", &[R, R, W]);
 pub const LOSS_FORWARD: Kernel = k("loss", LOSS, "loss", &[R, R, W]);
 pub const LOSS_BACKWARD: Kernel = k("loss_backward", LOSS, "loss_backward", &[R, R, R, W]);
+pub const CROSS_ENTROPY_BACKWARD: Kernel = k(
+    "cross_entropy_backward",
+    LOSS,
+    "cross_entropy_backward",
+    &[R, R, R, W],
+);
 pub const CORRECT_COUNT: Kernel = k("correct_count", LOSS, "correct_count", &[R, R, W]);
 pub const GATHER_ROWS: Kernel = k("gather_rows", GATHER, "gather_rows", &[R, R, W]);
 pub const SGD: Kernel = k("sgd", OPTIM_SGD, "sgd", &[W, R, W]);
@@ -146,6 +152,7 @@ pub const ALL_KERNELS: &[&Kernel] = &[
     &SOFTMAX_BACKWARD,
     &LOSS_FORWARD,
     &LOSS_BACKWARD,
+    &CROSS_ENTROPY_BACKWARD,
     &CORRECT_COUNT,
     &GATHER_ROWS,
     &SGD,

@@ -128,12 +128,12 @@ pub fn loss_backward(
 ) -> Result<Storage> {
     let out = rec.pool.storage(rows * cols)?;
     let params = loss_params(kind, rows, cols);
-    rec.dispatch(
-        &kernels::LOSS_BACKWARD,
-        &params,
-        &[pred, target, dloss, &out],
-        groups_for(rows * cols),
-    )?;
+    let (kernel, groups) = match kind {
+        // One workgroup per row: the row's log-sum-exp is reduced once.
+        LossKind::SoftmaxCrossEntropy => (&kernels::CROSS_ENTROPY_BACKWARD, rows as u32),
+        _ => (&kernels::LOSS_BACKWARD, groups_for(rows * cols)),
+    };
+    rec.dispatch(kernel, &params, &[pred, target, dloss, &out], groups)?;
     Ok(out)
 }
 
