@@ -201,6 +201,9 @@ const SUB: u32 = 1u;
 const MUL: u32 = 2u;
 const DIV: u32 = 3u;
 const POW: u32 = 4u;
+// Backward of pow, with PyTorch's conventions at a zero base or exponent.
+const POW_GRAD_BASE: u32 = 5u;
+const POW_GRAD_EXPONENT: u32 = 6u;
 
 fn binary_op(op: u32, x: f32, y: f32) -> f32 {
     switch op {
@@ -209,6 +212,14 @@ fn binary_op(op: u32, x: f32, y: f32) -> f32 {
         case MUL: { return x * y; }
         case DIV: { return x / y; }
         case POW: { return powf_signed(x, y); }
+        case POW_GRAD_BASE: {
+            if (y == 0.0) { return 0.0; }
+            return y * powf_signed(x, y - 1.0);
+        }
+        case POW_GRAD_EXPONENT: {
+            if (x == 0.0 && y >= 0.0) { return 0.0; }
+            return powf_signed(x, y) * log(x);
+        }
         default: { return x; }
     }
 }

@@ -872,3 +872,24 @@ fn linear_refuses_an_activation_it_cannot_fuse() {
         Err(downhill::Error::Shape { .. })
     ));
 }
+
+#[test]
+fn pow_gradients_at_a_zero_base_follow_pytorch() {
+    // d(a^b)/da = b·a^(b−1) is 0 where b = 0; d(a^b)/db = a^b·ln a is 0 where a = 0 and
+    // b ≥ 0 (PyTorch's conventions; the raw formulas give 0·∞ = NaN there).
+    let device = Device::cpu();
+    let a = device
+        .tensor(vec![0.0, 0.0, 2.0, 0.0], [4])
+        .unwrap()
+        .param();
+    let b = device
+        .tensor(vec![2.0, 0.0, 0.0, 3.0], [4])
+        .unwrap()
+        .param();
+    let grads = a.pow(&b).unwrap().sum().unwrap().backward().unwrap();
+    assert_eq!(grads.to_vec(&a).unwrap().unwrap(), vec![0.0, 0.0, 0.0, 0.0]);
+    let db = grads.to_vec(&b).unwrap().unwrap();
+    assert_eq!(db[..2], [0.0, 0.0]);
+    assert!((db[2] - 2f32.ln()).abs() < 1e-6, "{db:?}");
+    assert_eq!(db[3], 0.0);
+}

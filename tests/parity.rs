@@ -2082,3 +2082,34 @@ fn max_over_a_row_of_negative_infinities() {
     assert_eq!(results[0].1, vec![1.0, 0.0, 0.0, 1.0]);
     assert_eq!(results[0], results[1], "cpu vs gpu");
 }
+
+#[test]
+fn pow_gradients_at_zero_agree() {
+    // PyTorch's conventions at a zero base or exponent, on both backends, exactly where the
+    // values are exact (0, 1) and within a few ulp for ln 2 and 2·0.5.
+    let Some(gpu) = common::gpu() else { return };
+    let cpu = Device::cpu();
+    let grads_on = |device: &Device| {
+        let a = device
+            .tensor(vec![0.0, 0.0, 2.0, 0.0, 0.5], [5])
+            .unwrap()
+            .param();
+        let b = device
+            .tensor(vec![2.0, 0.0, 0.0, 3.0, 2.0], [5])
+            .unwrap()
+            .param();
+        let grads = a.pow(&b).unwrap().sum().unwrap().backward().unwrap();
+        (
+            grads.to_vec(&a).unwrap().unwrap(),
+            grads.to_vec(&b).unwrap().unwrap(),
+        )
+    };
+    let (cpu_a, cpu_b) = grads_on(&cpu);
+    let (gpu_a, gpu_b) = grads_on(&gpu);
+    for (c, g) in cpu_a.iter().chain(&cpu_b).zip(gpu_a.iter().chain(&gpu_b)) {
+        assert!(
+            g.is_finite() && (c - g).abs() <= 1e-6 * c.abs().max(1.0),
+            "{cpu_a:?} {cpu_b:?} vs {gpu_a:?} {gpu_b:?}"
+        );
+    }
+}

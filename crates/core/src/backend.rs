@@ -131,6 +131,12 @@ pub enum BinaryOp {
     Div,
     /// `a^b`
     Pow,
+    /// `∂(a^b)/∂a = b·a^(b−1)`, and 0 where `b = 0` (PyTorch's convention, so `0^0` has a
+    /// zero gradient rather than `0·∞`). A backward kernel.
+    PowGradBase,
+    /// `∂(a^b)/∂b = a^b·ln a`, and 0 where `a = 0` and `b ≥ 0` (PyTorch's convention). A
+    /// backward kernel.
+    PowGradExponent,
 }
 
 /// Reductions along one axis.

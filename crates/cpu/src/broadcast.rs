@@ -11,6 +11,14 @@ pub fn binary_fn(op: BinaryOp) -> fn(f32, f32) -> f32 {
         BinaryOp::Mul => |a, b| a * b,
         BinaryOp::Div => |a, b| a / b,
         BinaryOp::Pow => f32::powf,
+        BinaryOp::PowGradBase => |a, b| if b == 0.0 { 0.0 } else { b * a.powf(b - 1.0) },
+        BinaryOp::PowGradExponent => |a, b| {
+            if a == 0.0 && b >= 0.0 {
+                0.0
+            } else {
+                a.powf(b) * a.ln()
+            }
+        },
     }
 }
 

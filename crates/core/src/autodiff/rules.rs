@@ -171,10 +171,11 @@ fn binary_grads(
             BinaryOp::Div => at_out(BinaryOp::Div, dy, so, &vb, sb), // dy / b
             BinaryOp::Pow => {
                 // dy · b · a^(b-1)
-                let b_minus_1 = be.unary(UnaryOp::AddScalar(-1.0), &vb)?;
-                let pow = at_out(BinaryOp::Pow, &va, sa, &b_minus_1, sb)?;
-                let scaled = at_out(BinaryOp::Mul, &pow, so, &vb, sb)?;
-                be.binary(BinaryOp::Mul, dy, so, &scaled, so, so)
+                let local = at_out(BinaryOp::PowGradBase, &va, sa, &vb, sb)?;
+                be.binary(BinaryOp::Mul, dy, so, &local, so, so)
+            }
+            BinaryOp::PowGradBase | BinaryOp::PowGradExponent => {
+                Err(Error::Autodiff(format!("{op:?} is a backward kernel")))
             }
         }
     };
@@ -190,10 +191,12 @@ fn binary_grads(
                 be.unary(UnaryOp::Neg, &scaled)
             }
             BinaryOp::Pow => {
-                // dy · out · ln(a)
-                let ln_a = be.unary(UnaryOp::Log, &va)?;
-                let y_ln_a = at_out(BinaryOp::Mul, &out.storage(), so, &ln_a, sa)?;
-                be.binary(BinaryOp::Mul, dy, so, &y_ln_a, so, so)
+                // dy · a^b · ln(a)
+                let local = at_out(BinaryOp::PowGradExponent, &va, sa, &vb, sb)?;
+                be.binary(BinaryOp::Mul, dy, so, &local, so, so)
+            }
+            BinaryOp::PowGradBase | BinaryOp::PowGradExponent => {
+                Err(Error::Autodiff(format!("{op:?} is a backward kernel")))
             }
         }
     };

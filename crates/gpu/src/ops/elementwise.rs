@@ -70,6 +70,8 @@ fn binary_code(op: BinaryOp) -> u32 {
         BinaryOp::Mul => 2,
         BinaryOp::Div => 3,
         BinaryOp::Pow => 4,
+        BinaryOp::PowGradBase => 5,
+        BinaryOp::PowGradExponent => 6,
     }
 }
 
