@@ -180,6 +180,17 @@ pub enum LossKind {
     SoftmaxCrossEntropy,
 }
 
+impl LossKind {
+    /// Elements of the target for `[rows, cols]` predictions: one label per row for
+    /// cross-entropy, one value per prediction otherwise.
+    pub fn target_len(&self, rows: usize, cols: usize) -> usize {
+        match self {
+            LossKind::SoftmaxCrossEntropy => rows,
+            _ => rows * cols,
+        }
+    }
+}
+
 /// How a prediction counts as correct.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum AccuracyKind {
@@ -187,6 +198,17 @@ pub enum AccuracyKind {
     Binary { threshold: f32 },
     /// `argmax(pred row) == label`.
     Categorical,
+}
+
+impl AccuracyKind {
+    /// Elements of the target for `[rows, cols]` predictions: one label per row when
+    /// categorical, one value per prediction when binary.
+    pub fn target_len(&self, rows: usize, cols: usize) -> usize {
+        match self {
+            AccuracyKind::Categorical => rows,
+            AccuracyKind::Binary { .. } => rows * cols,
+        }
+    }
 }
 
 /// Gradient clipping applied to a flat gradient buffer before the update.

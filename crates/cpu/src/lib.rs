@@ -222,12 +222,7 @@ impl Backend for CpuBackend {
         cols: usize,
     ) -> Result<Storage> {
         pred.expect_len("loss", rows * cols)?;
-        let target_len = if kind == LossKind::SoftmaxCrossEntropy {
-            rows
-        } else {
-            rows * cols
-        };
-        target.expect_len("loss", target_len)?;
+        target.expect_len("loss", kind.target_len(rows, cols))?;
         let value = loss::loss(kind, &read(pred)?, &read(target)?, rows, cols)?;
         Ok(new_storage(vec![value]))
     }
@@ -242,6 +237,8 @@ impl Backend for CpuBackend {
         cols: usize,
     ) -> Result<Storage> {
         dloss.expect_len("loss_backward", 1)?;
+        pred.expect_len("loss_backward", rows * cols)?;
+        target.expect_len("loss_backward", kind.target_len(rows, cols))?;
         let dl = read(dloss)?[0];
         let grad = loss::loss_backward(kind, &read(pred)?, &read(target)?, dl, rows, cols)?;
         Ok(new_storage(grad))
@@ -257,12 +254,7 @@ impl Backend for CpuBackend {
         acc: &Storage,
     ) -> Result<()> {
         pred.expect_len("accumulate_correct", rows * cols)?;
-        let target_len = if kind == AccuracyKind::Categorical {
-            rows
-        } else {
-            rows * cols
-        };
-        target.expect_len("accumulate_correct", target_len)?;
+        target.expect_len("accumulate_correct", kind.target_len(rows, cols))?;
         acc.expect_len("accumulate_correct", 1)?;
         if rows * cols == 0 {
             return Ok(()); // no predictions, nothing correct

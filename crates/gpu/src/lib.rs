@@ -245,12 +245,7 @@ impl Backend for GpuBackend {
         cols: usize,
     ) -> Result<Storage> {
         pred.expect_len("loss", rows * cols)?;
-        let target_len = if kind == LossKind::SoftmaxCrossEntropy {
-            rows
-        } else {
-            rows * cols
-        };
-        target.expect_len("loss", target_len)?;
+        target.expect_len("loss", kind.target_len(rows, cols))?;
         ops::rows::loss(&self.rec, kind, pred, target, rows, cols)
     }
 
@@ -264,6 +259,8 @@ impl Backend for GpuBackend {
         cols: usize,
     ) -> Result<Storage> {
         dloss.expect_len("loss_backward", 1)?;
+        pred.expect_len("loss_backward", rows * cols)?;
+        target.expect_len("loss_backward", kind.target_len(rows, cols))?;
         ops::rows::loss_backward(&self.rec, kind, pred, target, dloss, rows, cols)
     }
 
@@ -277,12 +274,7 @@ impl Backend for GpuBackend {
         acc: &Storage,
     ) -> Result<()> {
         pred.expect_len("accumulate_correct", rows * cols)?;
-        let target_len = if kind == AccuracyKind::Categorical {
-            rows
-        } else {
-            rows * cols
-        };
-        target.expect_len("accumulate_correct", target_len)?;
+        target.expect_len("accumulate_correct", kind.target_len(rows, cols))?;
         acc.expect_len("accumulate_correct", 1)?;
         ops::rows::accumulate_correct(&self.rec, kind, pred, target, (rows, cols), acc)
     }
