@@ -1682,8 +1682,9 @@ fn optimizer_state_matches_pytorch() -> anyhow::Result<()> {
 // A parameter missing from the gradients.
 // ---------------------------------------------------------------------------------------
 
-/// Runs `STEPS` steps where `include(step)` says which parameters are in the loss; the
-/// reference feeds a zero gradient for the others (the library's documented behaviour).
+/// Runs `STEPS` steps where `include(step)` says which parameters are in the loss. The
+/// reference follows PyTorch: a parameter whose `.grad` is None is skipped, its state and
+/// its own step count untouched (so each parameter has its own reference state).
 fn run_with_missing(
     case: &Case,
     include: impl Fn(u64) -> [bool; 3],
@@ -1694,8 +1695,8 @@ fn run_with_missing(
     let refs: Vec<&Tensor> = pr.params.iter().collect();
     let mut opt = Optimizer::new(case.config.boxed_clone(), &refs)?;
     let mut p = pr.p0.clone();
-    let mut st = case.torch.init_state(p.len());
     let offsets = pr.offsets();
+    let mut states: Vec<_> = pr.sizes.iter().map(|&n| case.torch.init_state(n)).collect();
     let mut worst = 0.0;
     for step in 1..=STEPS {
         let inc = include(step);
@@ -1709,7 +1710,12 @@ fn run_with_missing(
         }
         opt.step(&grads)?;
         let g = pr.ref_grad(&p, &inc);
-        case.torch.step(&mut st, &mut p, &g);
+        for (k, st) in states.iter_mut().enumerate() {
+            if inc[k] {
+                let range = offsets[k]..offsets[k] + pr.sizes[k];
+                case.torch.step(st, &mut p[range.clone()], &g[range]);
+            }
+        }
         for (k, param) in pr.params.iter().enumerate() {
             let want = &p[offsets[k]..offsets[k] + pr.sizes[k]];
             compare(
@@ -1731,9 +1737,8 @@ fn run_with_missing(
 #[test]
 fn parameter_missing_from_gradients() -> anyhow::Result<()> {
     let mut failures = vec![];
-    // Parameter 1 is never in the loss. PyTorch skips a parameter whose .grad is None;
-    // the library gives it a zero gradient. Without weight decay the two agree: SGD (with
-    // or without momentum) and Adam leave it bit-for-bit unchanged, and its state stays 0.
+    // Parameter 1 is never in the loss: PyTorch skips a parameter whose .grad is None, and
+    // so does the library: it stays bit-for-bit unchanged, even with weight decay.
     let never = [
         case(
             "param 1 never in the loss",
@@ -1761,7 +1766,16 @@ fn parameter_missing_from_gradients() -> anyhow::Result<()> {
             }),
         ),
     ];
-    for case in &never {
+    let decay = case(
+        "param 1 never in the loss, weight decay 0.1",
+        Sgd::new(0.1).weight_decay(0.1),
+        Torch::Sgd(TorchSgd {
+            lr: 0.1,
+            weight_decay: 0.1,
+            ..TorchSgd::default()
+        }),
+    );
+    for case in never.iter().chain([&decay]) {
         let pr = run_with_missing(case, |_| [true, false, true], &mut failures)?;
         let off = pr.sizes[0];
         let before: Vec<f32> = pr.p0[off..off + pr.sizes[1]]
@@ -1777,19 +1791,43 @@ fn parameter_missing_from_gradients() -> anyhow::Result<()> {
         }
     }
 
-    // Parameter 1 is in the loss for steps 1..=5 only. The library's documented
-    // behaviour (Optimizer::step) is a zero gradient, so Adam's first moment keeps moving
-    // it; PyTorch would skip it and leave it where step 5 put it. Pinned: the zero-gradient
-    // behaviour.
+    // Parameter 1 is in the loss for steps 1..=5 only, then again from step 8: PyTorch
+    // leaves it where step 5 put it (its moments frozen), and when it returns its own step
+    // count (6, not 8) drives the bias correction. SGD's momentum buffer of a parameter
+    // first seen late starts as that gradient (no dampening on its first step).
     let adam = case(
-        "param 1 drops out after step 5 (zero gradient)",
+        "param 1 out for steps 6-7",
         Adam::new(0.1),
         Torch::Adam(TorchAdam {
             lr: 0.1,
             ..TorchAdam::default()
         }),
     );
-    run_with_missing(&adam, |step| [true, step <= 5, true], &mut failures)?;
+    run_with_missing(
+        &adam,
+        |step| [true, !(6..=7).contains(&step), true],
+        &mut failures,
+    )?;
+    let sgd = case(
+        "param 1 first in the loss at step 4, momentum 0.9, dampening 0.5",
+        Sgd::new(0.1).momentum(0.9).dampening(0.5),
+        Torch::Sgd(TorchSgd {
+            lr: 0.1,
+            momentum: 0.9,
+            dampening: 0.5,
+            ..TorchSgd::default()
+        }),
+    );
+    run_with_missing(&sgd, |step| [true, step >= 4, true], &mut failures)?;
+    let nadam = case(
+        "param 0 out for step 3",
+        NAdam::new(0.1),
+        Torch::NAdam(TorchNAdam {
+            lr: 0.1,
+            ..TorchNAdam::default()
+        }),
+    );
+    run_with_missing(&nadam, |step| [step != 3, true, true], &mut failures)?;
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
     Ok(())
 }

@@ -7,8 +7,10 @@ use crate::backend::{GradClip, Storage};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
-/// Host-side values an optimizer carries between steps besides its device state.
-#[derive(Clone, Debug)]
+/// Host-side values an optimizer carries between steps besides its device state, kept per
+/// parameter as PyTorch keeps `state['step']`: a parameter that had no gradient in a step
+/// was not stepped.
+#[derive(Clone, Debug, PartialEq)]
 pub struct StepContext {
     /// The 1-based number of the step being taken.
     pub step: u64,
@@ -73,7 +75,10 @@ pub struct Optimizer {
     set: ParamSet,
     state: Vec<Storage>,
     flat_grads: Storage,
-    ctx: StepContext,
+    /// One per parameter (segment), in the set's order.
+    contexts: Vec<StepContext>,
+    /// Calls to `step`.
+    steps: u64,
     clip: Option<GradClip>,
 }
 
@@ -91,14 +96,18 @@ impl Optimizer {
         let flat_grads = backend.full(set.flat_len(), 0.0)?;
         Ok(Optimizer {
             config,
-            set,
             state,
             flat_grads,
-            ctx: StepContext {
-                step: 0,
-                mu_product: 1.0,
-            },
+            contexts: vec![
+                StepContext {
+                    step: 0,
+                    mu_product: 1.0,
+                };
+                set.params().len()
+            ],
+            steps: 0,
             clip: None,
+            set,
         })
     }
 
@@ -113,35 +122,78 @@ impl Optimizer {
         Ok(self)
     }
 
-    /// Updates every parameter from `grads` in one pass. A parameter the loss did not
-    /// depend on gets a zero gradient (PyTorch would skip it; with stateful optimizers its
-    /// momentum still moves it).
+    /// Updates every parameter from `grads`: one pass over the flat buffers (one kernel on
+    /// the GPU). As in PyTorch, a parameter the loss did not reach is skipped: neither it
+    /// nor its state changes, and its own step count stays (the step then runs over the
+    /// runs of parameters that have gradients and the same step count, one pass each).
     pub fn step(&mut self, grads: &Gradients) -> Result<()> {
         self.set.check_owned()?;
         let backend = self.set.device().backend();
+        let present: Vec<bool> = self
+            .set
+            .params()
+            .iter()
+            .map(|p| grads.get(p).is_some())
+            .collect();
         for (param, seg) in self.set.params().iter().zip(self.set.segments()) {
             let dst = self.flat_grads.slice(seg.offset, seg.len);
             match grads.get(param) {
                 Some(g) => backend.copy(&g.storage(), &dst)?,
+                // Zero, so a global-norm clip counts only real gradients.
                 None => backend.fill(&dst, 0.0)?,
             }
         }
         if let Some(clip) = self.clip {
             backend.clip_gradients(&self.flat_grads, clip)?;
         }
-        self.ctx.step += 1;
-        let rule = self.config.rule(&mut self.ctx);
-        backend.optimizer_step(&rule, self.set.flat(), &self.flat_grads, &self.state)?;
-        for param in self.set.params() {
-            param.bump_version();
+        self.steps += 1;
+        for (start, end) in self.runs(&present) {
+            let mut ctx = self.contexts[start].clone();
+            ctx.step += 1;
+            let rule = self.config.rule(&mut ctx);
+            self.contexts[start..end].fill(ctx);
+            let segments = self.set.segments();
+            let from = segments[start].offset;
+            let to = segments.get(end).map_or(self.set.flat_len(), |s| s.offset);
+            let view = |s: &Storage| s.slice(from, to - from);
+            let state: Vec<Storage> = self.state.iter().map(view).collect();
+            backend.optimizer_step(
+                &rule,
+                &view(self.set.flat()),
+                &view(&self.flat_grads),
+                &state,
+            )?;
+            for param in &self.set.params()[start..end] {
+                param.bump_version();
+            }
         }
         // The step ends here: a GPU submits forward, backward and update together.
         backend.flush()
     }
 
-    /// Steps taken so far.
+    /// Maximal ranges `[start, end)` of parameters that have a gradient and share a step
+    /// count: each is one pass. Usually the whole set.
+    fn runs(&self, present: &[bool]) -> Vec<(usize, usize)> {
+        let mut runs = Vec::new();
+        let mut i = 0;
+        while i < present.len() {
+            if !present[i] {
+                i += 1;
+                continue;
+            }
+            let mut j = i + 1;
+            while j < present.len() && present[j] && self.contexts[j] == self.contexts[i] {
+                j += 1;
+            }
+            runs.push((i, j));
+            i = j;
+        }
+        runs
+    }
+
+    /// Calls to `step` so far.
     pub fn steps(&self) -> u64 {
-        self.ctx.step
+        self.steps
     }
 
     pub fn name(&self) -> &'static str {
