@@ -76,7 +76,7 @@ pub enum Error {
     Corrupt { path: String, detail: String },
 }
 
-/// `Result` with downhill's [`Error`].
+/// `Result` with downhill's [`Error`](enum@Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {

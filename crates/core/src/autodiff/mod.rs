@@ -1,5 +1,5 @@
 //! Reverse-mode autodiff, define-by-run: every op on a tensor that needs gradients records
-//! a [`Node`]; `backward()` walks the recorded graph from the loss in reverse topological
+//! a node; `backward()` walks the recorded graph from the loss in reverse topological
 //! order and returns the gradient of every trainable leaf.
 
 mod gradients;
