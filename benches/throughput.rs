@@ -147,7 +147,7 @@ fn backend_label(device: &Device) -> &'static str {
 
 /// Waits for every recorded op by reading back one element of `t`.
 fn sync(t: &Tensor) -> Res<()> {
-    t.device().backend().download(&t.storage().slice(0, 1))?;
+    t.device().backend().download(&t.storage().slice(0, 1)?)?;
     Ok(())
 }
 
@@ -488,7 +488,7 @@ fn w3_adam_step(device: &Device) -> Res<Record> {
         for _ in 0..W3_STEPS_PER_RUN {
             backend.copy(&g, &scratch)?;
         }
-        backend.download(&scratch.slice(0, 1))?;
+        backend.download(&scratch.slice(0, 1)?)?;
         copies.push(started.elapsed().as_secs_f64() * 1e3 / W3_STEPS_PER_RUN as f64);
     }
     let copy_ms = median(&copies);

@@ -1881,7 +1881,7 @@ fn check_invalid(failures: &mut Vec<String>, (what, r, name, value): Invalid) {
             value: v,
             ..
         }) if got == name
-            && value.is_none_or(|want| v == f(want) || (v.is_nan() && want.is_nan())) => {}
+            && value.is_none_or(|want| v == want || (v.is_nan() && want.is_nan())) => {}
         Err(e) => failures.push(format!(
             "{what}: expected Hyperparameter {{ name: {name:?}, value: {value:?} }}, got {e:?}"
         )),

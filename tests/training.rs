@@ -145,13 +145,17 @@ fn too_high_a_learning_rate_diverges_into_a_clear_error() {
         .unwrap_err();
     let Error::Diverged {
         epoch,
+        step,
         loss,
         history,
+        ..
     } = &err
     else {
         panic!("expected a divergence, got {err}");
     };
     assert!(err.to_string().contains("learning rate"), "{err}");
+    // Caught in the step it happened: one batch per epoch here, so step = epoch.
+    assert_eq!(*step as usize, *epoch, "{err}");
     assert!(!loss.is_finite());
     // The epochs up to the divergence are kept, the loss growing on the way.
     assert_eq!(history.records.len(), *epoch);

@@ -33,13 +33,23 @@ impl Storage {
         }
     }
 
-    /// A sub-view `[offset, offset + len)` of this view (offsets relative to it).
-    pub fn slice(&self, offset: usize, len: usize) -> Storage {
-        debug_assert!(offset + len <= self.len);
-        Storage {
-            buffer: self.buffer.clone(),
-            offset: self.offset + offset,
-            len,
+    /// A sub-view `[offset, offset + len)` of this view (offsets relative to it); a range
+    /// past the end of this view is an error, so no view ever reaches outside its buffer.
+    pub fn slice(&self, offset: usize, len: usize) -> Result<Storage> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.len => Ok(Storage {
+                buffer: self.buffer.clone(),
+                offset: self.offset + offset,
+                len,
+            }),
+            _ => Err(crate::error::Error::shape(
+                "slice",
+                format!(
+                    "elements {offset}..{} lie outside a view of {} elements",
+                    offset as u128 + len as u128,
+                    self.len
+                ),
+            )),
         }
     }
 
@@ -265,6 +275,15 @@ pub trait Backend: Send + Sync + fmt::Debug {
     fn describe(&self) -> String {
         self.name()
     }
+    /// The largest tensor this device can hold, in bytes (on a GPU, the binding limit).
+    fn max_tensor_bytes(&self) -> u64 {
+        isize::MAX as u64
+    }
+    /// Whether tensors live in host memory, so a large one is checked against the memory
+    /// the operating system reports available before it is allocated.
+    fn uses_host_memory(&self) -> bool {
+        false
+    }
 
     // ---- memory ----
     fn upload(&self, data: &[f32]) -> Result<Storage>;
@@ -391,6 +410,19 @@ pub trait Backend: Send + Sync + fmt::Debug {
         rows: usize,
         cols: usize,
         acc: &Storage,
+    ) -> Result<()>;
+    /// `fit`'s per-step bookkeeping in one pass (one kernel on a GPU, so watching for
+    /// divergence costs no extra dispatch and no read-back): `sums[0] += scale · loss[0]`,
+    /// and `step` is recorded in `sums[1]` when the 1-element `loss` is NaN or ±inf and in
+    /// `sums[2]` when any element of `grads` is, unless a step is already recorded there.
+    /// Steps are stored as the bits of a `u32` (`f32::from_bits`); 0 means none yet.
+    fn track_step(
+        &self,
+        sums: &Storage,
+        loss: &Storage,
+        scale: f32,
+        grads: &Storage,
+        step: u32,
     ) -> Result<()>;
     /// Rows `indices[start..start + count]` of the `[_, cols]` matrix `src`.
     fn gather_rows(

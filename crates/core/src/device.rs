@@ -3,6 +3,7 @@
 use crate::backend::Storage;
 use crate::backend::{Backend, BackendKind, DeviceStats};
 use crate::error::{Error, Result};
+use crate::memory;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 use std::fmt;
@@ -58,6 +59,29 @@ impl Device {
         self.backend.stats()
     }
 
+    /// The element count of a new tensor of `shape` made by `op`, checked before anything
+    /// is allocated: the count and its bytes must fit the address space, the device's
+    /// largest tensor and, where tensors live in host memory, the memory available now.
+    /// Each failure is an [`Error::TooLarge`] naming the op, the shape and the bytes.
+    pub fn check_new(&self, op: &str, shape: &Shape) -> Result<usize> {
+        let n = shape.elements(op)?;
+        let bytes = n as u128 * memory::ELEMENT_BYTES as u128;
+        let max = self.backend.max_tensor_bytes();
+        if bytes > max as u128 {
+            return Err(Error::TooLarge(format!(
+                "{op}: shape {shape} needs {} ({bytes} bytes), more than the largest tensor \
+                 {} can hold ({})",
+                memory::human_bytes(bytes),
+                self.name(),
+                memory::human_bytes(max as u128)
+            )));
+        }
+        if self.backend.uses_host_memory() {
+            memory::check_host(format_args!("{op}: shape {shape}"), n)?;
+        }
+        Ok(n)
+    }
+
     /// Whether two handles refer to the same backend instance.
     pub fn same(&self, other: &Device) -> bool {
         Arc::ptr_eq(&self.backend, &other.backend)
@@ -76,7 +100,7 @@ impl Device {
     /// Wraps a view this device's backend produced as a constant tensor (no gradient).
     pub fn tensor_from_storage(&self, storage: Storage, shape: impl Into<Shape>) -> Result<Tensor> {
         let shape = shape.into();
-        if storage.len() != shape.numel() {
+        if Some(storage.len()) != shape.checked_numel() {
             return Err(Error::shape(
                 "tensor_from_storage",
                 format!("{} elements do not fill shape {shape}", storage.len()),

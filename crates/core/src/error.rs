@@ -18,16 +18,24 @@ pub enum Error {
     #[error("non-finite value: {0}")]
     NonFinite(String),
 
-    /// Training diverged: the loss of an epoch was NaN or infinite (usually a learning rate
-    /// too high). `history` holds every epoch up to and including that one, so the run
-    /// that blew up can still be plotted and inspected.
-    #[error(
-        "the training loss became {loss} in epoch {epoch}: the run diverged (is the learning \
-         rate too high?)"
-    )]
+    /// Training diverged: a loss or a gradient turned NaN or infinite. `fit` watches every
+    /// step (see `FitConfig::check_every`) and stops at the first bad one; `reason` says
+    /// what was non-finite first, where, and what to try. `history` holds every epoch up
+    /// to and including that one (the last one partial), so the run that blew up can still
+    /// be plotted and inspected.
+    #[error("{reason}")]
     Diverged {
+        /// The 1-based epoch in which it happened.
         epoch: usize,
+        /// The optimizer step (1-based) whose loss or gradient was first non-finite; for a
+        /// validation loss, the optimizer's step count at the end of the epoch.
+        step: u64,
+        /// What was non-finite first.
+        cause: Divergence,
+        /// The mean training loss of the epoch up to the step that failed.
         loss: f32,
+        /// The message: what, where, and what to try.
+        reason: String,
         history: Box<crate::train::History>,
     },
 
@@ -35,7 +43,8 @@ pub enum Error {
     #[error("invalid hyperparameter {name} = {value}: {reason}")]
     Hyperparameter {
         name: &'static str,
-        value: f64,
+        /// As given (printed as the f32 it is: `-0.001`, not its f64 widening).
+        value: f32,
         reason: &'static str,
     },
 
@@ -68,12 +77,32 @@ pub enum Error {
     TooLarge(String),
 
     /// A file could not be read or written.
-    #[error("i/o error on {path}: {detail}")]
+    #[error("i/o error on {}: {detail}", shown_path(path))]
     Io { path: String, detail: String },
 
     /// A file was read but its content is not what it should be.
     #[error("corrupt file {path}: {detail}")]
     Corrupt { path: String, detail: String },
+}
+
+/// A path as a message shows it: an empty one says so instead of vanishing.
+fn shown_path(path: &str) -> String {
+    if path.is_empty() {
+        "an empty path".into()
+    } else {
+        path.to_string()
+    }
+}
+
+/// What turned non-finite first when training diverged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Divergence {
+    /// The training loss of a step.
+    Loss,
+    /// A gradient, while that step's loss was still finite (exploding gradients).
+    Gradient,
+    /// The validation loss at the end of an epoch.
+    ValidationLoss,
 }
 
 /// `Result` with downhill's [`Error`](enum@Error).
@@ -85,6 +114,24 @@ impl Error {
         Error::Shape {
             op,
             detail: detail.into(),
+        }
+    }
+
+    /// The same error about the part of a call named `what`, e.g. "validation data": its
+    /// message gains that prefix (errors that carry no free text are returned as they are).
+    pub fn context(self, what: &str) -> Error {
+        let prefix = |s: String| format!("{what}: {s}");
+        match self {
+            Error::Shape { op, detail } => Error::Shape {
+                op,
+                detail: prefix(detail),
+            },
+            Error::EmptyData(s) => Error::EmptyData(prefix(s)),
+            Error::NonFinite(s) => Error::NonFinite(prefix(s)),
+            Error::Config(s) => Error::Config(prefix(s)),
+            Error::DeviceMismatch(s) => Error::DeviceMismatch(prefix(s)),
+            Error::TooLarge(s) => Error::TooLarge(prefix(s)),
+            other => other,
         }
     }
 

@@ -7,7 +7,9 @@ pub mod backend;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod io;
 pub mod loss;
+pub mod memory;
 pub mod metric;
 pub mod nn;
 pub mod optim;
@@ -23,7 +25,7 @@ pub use backend::{
 };
 pub use data::{BatchPlan, Batching, Dataset};
 pub use device::Device;
-pub use error::{Error, Result};
+pub use error::{Divergence, Error, Result};
 pub use loss::Loss;
 pub use metric::Metric;
 pub use nn::{Activation, Dense, Init, Layer, LayerSpec, Linear, Sequential};

@@ -24,9 +24,42 @@ impl Shape {
         self.0.len()
     }
 
-    /// Number of elements (1 for a scalar).
+    /// Number of elements (1 for a scalar). Saturates at `usize::MAX` for a shape whose
+    /// count overflows: such a shape never gets storage ([`Shape::elements`] refuses it
+    /// before anything is allocated), and it can never compare equal to a real length.
     pub fn numel(&self) -> usize {
-        self.0.iter().product()
+        self.checked_numel().unwrap_or(usize::MAX)
+    }
+
+    /// Number of elements, or `None` when the product overflows `usize`.
+    pub fn checked_numel(&self) -> Option<usize> {
+        self.0.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+    }
+
+    /// The element count of a new tensor of this shape made by `op`, or
+    /// [`Error::TooLarge`] naming the op and the shape when the count or its bytes
+    /// overflow the address space. Every op that makes a new shape calls this (through
+    /// `Device::check_new`) before anything is allocated.
+    pub fn elements(&self, op: &str) -> Result<usize> {
+        match self
+            .checked_numel()
+            .filter(|&n| crate::memory::element_bytes(n).is_some())
+        {
+            Some(n) => Ok(n),
+            None => {
+                let exact = self
+                    .0
+                    .iter()
+                    .try_fold(1u128, |acc, &d| acc.checked_mul(d as u128));
+                let count = match exact {
+                    Some(n) => format!("{n} elements"),
+                    None => "more than 2^128 elements".to_string(),
+                };
+                Err(Error::TooLarge(format!(
+                    "{op}: shape {self} holds {count}, more than this machine can address"
+                )))
+            }
+        }
     }
 
     /// Row-major strides in elements.

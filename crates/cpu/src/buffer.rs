@@ -1,7 +1,7 @@
 //! CPU buffers: a `Vec<f32>` behind a lock (parameters and optimizer state are updated in
 //! place), plus plain index vectors for batching.
 
-use downhill_core::{Error, Result, Storage};
+use downhill_core::{memory, Error, Result, Storage};
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -16,6 +16,25 @@ fn foreign() -> Error {
         "cpu",
         "the storage is not a CPU buffer (a tensor from another device?)",
     )
+}
+
+fn out_of_bounds(s: &Storage, buffer_len: usize) -> Error {
+    Error::shape(
+        "cpu",
+        format!(
+            "a view of elements {}..{} reaches past its buffer of {buffer_len}",
+            s.offset(),
+            s.offset() as u128 + s.len() as u128
+        ),
+    )
+}
+
+/// Checks that a new buffer of `len` elements fits in host memory, before it is
+/// allocated: every op's output goes through this, so running out of memory is an
+/// [`Error::TooLarge`] instead of an abort. Core has already checked the shapes of
+/// forward ops (naming them); this also covers backward passes and direct backend calls.
+pub fn room(op: &str, len: usize) -> Result<()> {
+    memory::check_host(format_args!("cpu {op}"), len)
 }
 
 /// Wraps host data as a new storage.
@@ -38,7 +57,8 @@ pub fn indices(s: &Storage) -> Result<&[u32]> {
         .buffer()
         .downcast_ref::<CpuIndices>()
         .ok_or_else(foreign)?;
-    Ok(&idx.0[s.offset()..s.offset() + s.len()])
+    let (start, end) = range(s, idx.0.len())?;
+    Ok(&idx.0[start..end])
 }
 
 /// A read-locked view of a storage's elements.
@@ -75,16 +95,22 @@ impl DerefMut for WriteView<'_> {
     }
 }
 
+/// The view's element range in a buffer of `buffer_len`, checked once here so that
+/// dereferencing a view can never index out of bounds.
+fn range(s: &Storage, buffer_len: usize) -> Result<(usize, usize)> {
+    match s.offset().checked_add(s.len()) {
+        Some(end) if end <= buffer_len => Ok((s.offset(), end)),
+        _ => Err(out_of_bounds(s, buffer_len)),
+    }
+}
+
 pub fn read(s: &Storage) -> Result<ReadView<'_>> {
     let guard = buffer(s)?
         .0
         .read()
         .map_err(|_| Error::backend("cpu", "a buffer lock was poisoned"))?;
-    Ok(ReadView {
-        guard,
-        start: s.offset(),
-        end: s.offset() + s.len(),
-    })
+    let (start, end) = range(s, guard.len())?;
+    Ok(ReadView { guard, start, end })
 }
 
 pub fn write(s: &Storage) -> Result<WriteView<'_>> {
@@ -92,9 +118,6 @@ pub fn write(s: &Storage) -> Result<WriteView<'_>> {
         .0
         .write()
         .map_err(|_| Error::backend("cpu", "a buffer lock was poisoned"))?;
-    Ok(WriteView {
-        guard,
-        start: s.offset(),
-        end: s.offset() + s.len(),
-    })
+    let (start, end) = range(s, guard.len())?;
+    Ok(WriteView { guard, start, end })
 }

@@ -13,13 +13,27 @@ mod unary;
 
 pub use unary::sigmoid;
 
-use buffer::{new_storage, read, write};
+use buffer::{new_storage, read, room, write};
 use downhill_core::optim::flat;
 use downhill_core::{
-    AccuracyKind, Backend, BackendKind, BinaryOp, Device, Error, GradClip, LossKind, MatmulDims,
-    ReduceDims, ReduceOp, Result, Shape, Storage, UnaryOp, UpdateRule,
+    memory, AccuracyKind, Backend, BackendKind, BinaryOp, Device, Error, GradClip, LossKind,
+    MatmulDims, ReduceDims, ReduceOp, Result, Shape, Storage, UnaryOp, UpdateRule,
 };
 use std::sync::{Arc, OnceLock};
+
+/// Whether any value is NaN or ±inf: `0 · x` is 0 for every finite `x` and NaN otherwise,
+/// summed in 16 lanes so the scan vectorises (an early-exit search would not).
+fn any_non_finite(values: &[f32]) -> bool {
+    let mut lanes = [0.0f32; 16];
+    let chunks = values.chunks_exact(16);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, v) in lanes.iter_mut().zip(chunk) {
+            *lane += v * 0.0;
+        }
+    }
+    lanes.iter().chain(rest).any(|v| !v.is_finite())
+}
 
 /// The CPU backend. Stateless: every op reads its inputs and returns a new buffer, except
 /// the in-place ops (`fill`, `copy`, `accumulate`, the optimizer step, clipping).
@@ -50,20 +64,32 @@ impl Backend for CpuBackend {
         BackendKind::Cpu
     }
 
+    fn uses_host_memory(&self) -> bool {
+        true
+    }
+
     fn upload(&self, data: &[f32]) -> Result<Storage> {
-        Ok(new_storage(data.to_vec()))
+        let mut v = memory::host_vec("cpu upload", data.len())?;
+        v.extend_from_slice(data);
+        Ok(new_storage(v))
     }
 
     fn upload_indices(&self, data: &[u32]) -> Result<Storage> {
-        Ok(buffer::index_storage(data.to_vec()))
+        let mut v = memory::host_vec("cpu upload", data.len())?;
+        v.extend_from_slice(data);
+        Ok(buffer::index_storage(v))
     }
 
     fn download(&self, x: &Storage) -> Result<Vec<f32>> {
-        Ok(read(x)?.to_vec())
+        let mut v = memory::host_vec("cpu download", x.len())?;
+        v.extend_from_slice(&read(x)?);
+        Ok(v)
     }
 
     fn full(&self, len: usize, value: f32) -> Result<Storage> {
-        Ok(new_storage(vec![value; len]))
+        let mut v = memory::host_vec("cpu full", len)?;
+        v.resize(len, value);
+        Ok(new_storage(v))
     }
 
     fn fill(&self, dst: &Storage, value: f32) -> Result<()> {
@@ -74,6 +100,7 @@ impl Backend for CpuBackend {
     fn copy(&self, src: &Storage, dst: &Storage) -> Result<()> {
         src.expect_len("copy", dst.len())?;
         if src.same_buffer(dst) {
+            room("copy", src.len())?;
             let data = read(src)?.to_vec();
             write(dst)?.copy_from_slice(&data);
         } else {
@@ -84,6 +111,7 @@ impl Backend for CpuBackend {
 
     fn accumulate(&self, acc: &Storage, x: &Storage, scale: f32) -> Result<()> {
         x.expect_len("accumulate", acc.len())?;
+        room("accumulate", x.len())?;
         let x = read(x)?.to_vec(); // owned: `x` may share `acc`'s buffer
         for (a, v) in write(acc)?.iter_mut().zip(x) {
             *a += scale * v;
@@ -101,6 +129,7 @@ impl Backend for CpuBackend {
     ) -> Result<Storage> {
         a.expect_len("linear", d.m * d.k)?;
         b.expect_len("linear", d.k * d.n)?;
+        room("linear", d.m * d.n)?;
         let mut c = matmul::matmul(&read(a)?, &read(b)?, d);
         if let Some(bias) = bias {
             bias.expect_len("linear", d.n)?;
@@ -116,6 +145,7 @@ impl Backend for CpuBackend {
     }
 
     fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {
+        room("unary", x.len())?;
         Ok(new_storage(
             read(x)?.iter().map(|&v| unary::forward(op, v)).collect(),
         ))
@@ -130,6 +160,7 @@ impl Backend for CpuBackend {
     ) -> Result<Storage> {
         y.expect_len("unary_backward", x.len())?;
         dy.expect_len("unary_backward", x.len())?;
+        room("unary_backward", x.len())?;
         let (x, y, dy) = (read(x)?, read(y)?, read(dy)?);
         let dx = (0..x.len())
             .map(|i| unary::backward(op, x[i], y[i], dy[i]))
@@ -148,22 +179,26 @@ impl Backend for CpuBackend {
     ) -> Result<Storage> {
         a.expect_len("binary", a_shape.numel())?;
         b.expect_len("binary", b_shape.numel())?;
+        room("binary", out.numel())?;
         let result = broadcast::binary(op, &read(a)?, a_shape, &read(b)?, b_shape, out);
         Ok(new_storage(result))
     }
 
     fn sum_to(&self, x: &Storage, from: &Shape, to: &Shape) -> Result<Storage> {
         x.expect_len("sum_to", from.numel())?;
+        room("sum_to", to.numel().saturating_mul(3))?; // the f64 sums and the result
         Ok(new_storage(broadcast::sum_to(&read(x)?, from, to)))
     }
 
     fn expand(&self, x: &Storage, from: &Shape, to: &Shape) -> Result<Storage> {
         x.expect_len("expand", from.numel())?;
+        room("expand", to.numel())?;
         Ok(new_storage(broadcast::expand(&read(x)?, from, to)))
     }
 
     fn reduce(&self, op: ReduceOp, x: &Storage, dims: ReduceDims) -> Result<Storage> {
         x.expect_len("reduce", dims.outer * dims.len * dims.inner)?;
+        room("reduce", dims.outer * dims.inner * 3)?; // the f64 sums and the result
         Ok(new_storage(reduce::reduce(op, &read(x)?, dims)))
     }
 
@@ -177,6 +212,7 @@ impl Backend for CpuBackend {
         x.expect_len("max_backward", dims.outer * dims.len * dims.inner)?;
         y.expect_len("max_backward", dims.outer * dims.inner)?;
         dy.expect_len("max_backward", dims.outer * dims.inner)?;
+        room("max_backward", x.len())?;
         Ok(new_storage(reduce::max_backward(
             &read(x)?,
             &read(y)?,
@@ -187,11 +223,13 @@ impl Backend for CpuBackend {
 
     fn permute(&self, x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
         x.expect_len("permute", shape.numel())?;
+        room("permute", x.len())?;
         Ok(new_storage(broadcast::permute(&read(x)?, shape, perm)))
     }
 
     fn softmax(&self, x: &Storage, rows: usize, cols: usize, log: bool) -> Result<Storage> {
         x.expect_len("softmax", rows * cols)?;
+        room("softmax", x.len())?;
         Ok(new_storage(reduce::softmax(&read(x)?, cols, log)))
     }
 
@@ -205,6 +243,7 @@ impl Backend for CpuBackend {
     ) -> Result<Storage> {
         y.expect_len("softmax_backward", rows * cols)?;
         dy.expect_len("softmax_backward", rows * cols)?;
+        room("softmax_backward", y.len())?;
         Ok(new_storage(reduce::softmax_backward(
             &read(y)?,
             &read(dy)?,
@@ -239,6 +278,7 @@ impl Backend for CpuBackend {
         dloss.expect_len("loss_backward", 1)?;
         pred.expect_len("loss_backward", rows * cols)?;
         target.expect_len("loss_backward", kind.target_len(rows, cols))?;
+        room("loss_backward", pred.len())?;
         let dl = read(dloss)?[0];
         let grad = loss::loss_backward(kind, &read(pred)?, &read(target)?, dl, rows, cols)?;
         Ok(new_storage(grad))
@@ -264,6 +304,33 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
+    fn track_step(
+        &self,
+        sums: &Storage,
+        loss: &Storage,
+        scale: f32,
+        grads: &Storage,
+        step: u32,
+    ) -> Result<()> {
+        loss.expect_len("track_step", 1)?;
+        if sums.len() < 3 {
+            return Err(Error::shape(
+                "track_step",
+                format!("the sums need 3 elements, got {}", sums.len()),
+            ));
+        }
+        let l = read(loss)?[0];
+        let bad_gradient = any_non_finite(&read(grads)?);
+        let mut s = write(sums)?;
+        s[0] += scale * l;
+        for (slot, bad) in [(1, !l.is_finite()), (2, bad_gradient)] {
+            if bad && s[slot].to_bits() == 0 {
+                s[slot] = f32::from_bits(step);
+            }
+        }
+        Ok(())
+    }
+
     fn gather_rows(
         &self,
         src: &Storage,
@@ -273,15 +340,19 @@ impl Backend for CpuBackend {
         count: usize,
     ) -> Result<Storage> {
         let idx = buffer::indices(indices)?;
-        let picked = idx.get(start..start + count).ok_or_else(|| {
+        let picked = idx.get(start..start.saturating_add(count)).ok_or_else(|| {
             Error::shape(
                 "gather_rows",
-                format!("rows {start}..{} of {} indices", start + count, idx.len()),
+                format!(
+                    "rows {start}..{} of {} indices",
+                    start as u128 + count as u128,
+                    idx.len()
+                ),
             )
         })?;
         let src = read(src)?;
         let rows = src.len().checked_div(cols).unwrap_or(0);
-        let mut out = Vec::with_capacity(count * cols);
+        let mut out = memory::host_vec("cpu gather_rows", count.saturating_mul(cols))?;
         for &r in picked {
             let r = r as usize;
             if r >= rows {

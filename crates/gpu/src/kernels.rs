@@ -51,6 +51,7 @@ pub const OPTIM_ADAMAX: &str = shader!("optim/adamax.wgsl");
 pub const OPTIM_NADAM: &str = shader!("optim/nadam.wgsl");
 pub const OPTIM_ADADELTA: &str = shader!("optim/adadelta.wgsl");
 pub const CLIP: &str = shader!("optim/clip.wgsl");
+pub const STEP_CHECK: &str = shader!("step_check.wgsl");
 
 /// Every WGSL file, for validation tests: (file name, source).
 pub const ALL_SOURCES: &[(&str, &str)] = &[
@@ -68,6 +69,7 @@ pub const ALL_SOURCES: &[(&str, &str)] = &[
     ("optim/nadam.wgsl", OPTIM_NADAM),
     ("optim/adadelta.wgsl", OPTIM_ADADELTA),
     ("optim/clip.wgsl", CLIP),
+    ("step_check.wgsl", STEP_CHECK),
 ];
 
 const fn k(
@@ -133,6 +135,7 @@ pub const ADADELTA: Kernel = k("adadelta", OPTIM_ADADELTA, "adadelta", &[W, R, W
 pub const CLIP_NORM_COEF: Kernel = k("clip_norm_coef", CLIP, "clip_norm_coef", &[R, W]);
 pub const CLIP_SCALE: Kernel = k("clip_scale", CLIP, "clip_scale", &[W, R]);
 pub const CLIP_VALUE: Kernel = k("clip_value", CLIP, "clip_value", &[W]);
+pub const TRACK_STEP: Kernel = k("track_step", STEP_CHECK, "track_step", &[W, R, R]);
 
 /// Every kernel, so a device can build all pipelines up front.
 pub const ALL_KERNELS: &[&Kernel] = &[
@@ -165,6 +168,7 @@ pub const ALL_KERNELS: &[&Kernel] = &[
     &CLIP_NORM_COEF,
     &CLIP_SCALE,
     &CLIP_VALUE,
+    &TRACK_STEP,
 ];
 
 /// A built pipeline and the layout its bind groups follow.

@@ -93,6 +93,10 @@ impl Backend for GpuBackend {
         self.description()
     }
 
+    fn max_tensor_bytes(&self) -> u64 {
+        self.rec.pool.max_bytes()
+    }
+
     fn upload(&self, data: &[f32]) -> Result<Storage> {
         self.rec.upload(bytemuck::cast_slice(data), data.len())
     }
@@ -102,6 +106,8 @@ impl Backend for GpuBackend {
     }
 
     fn download(&self, x: &Storage) -> Result<Vec<f32>> {
+        // The mapped bytes and the f32 copy are both on the host.
+        downhill_core::memory::check_host("gpu download", x.len().saturating_mul(2))?;
         Ok(to_f32(self.rec.download(x)?))
     }
 
@@ -279,6 +285,24 @@ impl Backend for GpuBackend {
         ops::rows::accumulate_correct(&self.rec, kind, pred, target, (rows, cols), acc)
     }
 
+    fn track_step(
+        &self,
+        sums: &Storage,
+        loss: &Storage,
+        scale: f32,
+        grads: &Storage,
+        step: u32,
+    ) -> Result<()> {
+        loss.expect_len("track_step", 1)?;
+        if sums.len() < 3 {
+            return Err(Error::shape(
+                "track_step",
+                format!("the sums need 3 elements, got {}", sums.len()),
+            ));
+        }
+        ops::rows::track_step(&self.rec, sums, loss, scale, grads, step)
+    }
+
     fn gather_rows(
         &self,
         src: &Storage,
@@ -287,12 +311,12 @@ impl Backend for GpuBackend {
         start: usize,
         count: usize,
     ) -> Result<Storage> {
-        if start + count > indices.len() {
+        if start.saturating_add(count) > indices.len() {
             return Err(Error::shape(
                 "gather_rows",
                 format!(
                     "rows {start}..{} of {} indices",
-                    start + count,
+                    start as u128 + count as u128,
                     indices.len()
                 ),
             ));

@@ -5,6 +5,7 @@
 //! submission's commands and would overwrite what those commands still have to read.
 
 use crate::stats::Stats;
+use downhill_core::memory::human_bytes;
 use downhill_core::{Error, Result, Storage};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,6 +87,11 @@ impl Pool {
         }
     }
 
+    /// The largest tensor one buffer (and one binding) may hold.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
     fn bucket(bytes: u64) -> u64 {
         bytes.max(MIN_BUCKET).next_power_of_two()
     }
@@ -94,8 +100,9 @@ impl Pool {
     pub fn take(&self, bytes: u64) -> Result<Arc<GpuBuffer>> {
         if bytes > self.max_bytes {
             return Err(Error::TooLarge(format!(
-                "a tensor of {bytes} bytes exceeds this device's binding limit of {} bytes",
-                self.max_bytes
+                "a tensor of {} ({bytes} bytes) exceeds this device's binding limit of {}",
+                human_bytes(bytes as u128),
+                human_bytes(self.max_bytes as u128)
             )));
         }
         let bucket = Self::bucket(bytes).min(self.max_bytes.max(bytes));
@@ -109,17 +116,7 @@ impl Pool {
             .and_then(Vec::pop);
         let buffer = match reused {
             Some(b) => b,
-            None => {
-                Stats::add(&self.stats.buffer_allocations, 1);
-                self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("downhill tensor"),
-                    size: bucket,
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_SRC
-                        | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                })
-            }
+            None => self.create(bucket)?,
         };
         Ok(Arc::new(GpuBuffer {
             buffer: Some(buffer),
@@ -128,6 +125,29 @@ impl Pool {
             last_use: AtomicU64::new(self.shared.submission.load(Ordering::Acquire)),
             shared: self.shared.clone(),
         }))
+    }
+
+    /// A new device buffer of `bucket` bytes. Out of memory is caught in an error scope
+    /// and returned with the size asked for (wgpu would otherwise report it later, with
+    /// no size, through the device's error callback).
+    fn create(&self, bucket: u64) -> Result<wgpu::Buffer> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("downhill tensor"),
+            size: bucket,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::TooLarge(format!(
+                "the device is out of memory allocating {} for a tensor: {e}",
+                human_bytes(bucket as u128)
+            )));
+        }
+        Stats::add(&self.stats.buffer_allocations, 1);
+        Ok(buffer)
     }
 
     /// After a submission: buffers released before it may be handed out again.
@@ -143,7 +163,12 @@ impl Pool {
 
     /// A storage of `len` f32 (or u32) elements on a pooled buffer.
     pub fn storage(&self, len: usize) -> Result<Storage> {
-        let buffer = self.take((len as u64 * 4).max(4))?;
+        let bytes = (len as u64).checked_mul(4).ok_or_else(|| {
+            Error::TooLarge(format!(
+                "a tensor of {len} elements needs more bytes than a 64-bit size can count"
+            ))
+        })?;
+        let buffer = self.take(bytes.max(4))?;
         Ok(Storage::new(buffer, len))
     }
 }

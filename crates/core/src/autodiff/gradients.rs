@@ -27,6 +27,14 @@ impl Gradients {
         self.get(leaf).map(Tensor::to_vec).transpose()
     }
 
+    /// The device of a gradient that does not live on `device`, if any.
+    pub(crate) fn foreign_device(&self, device: &crate::device::Device) -> Option<String> {
+        self.by_leaf
+            .values()
+            .find(|g| !g.device().same(device))
+            .map(|g| g.device().name())
+    }
+
     pub fn len(&self) -> usize {
         self.by_leaf.len()
     }

@@ -20,6 +20,17 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// Fails on a parameter that is not a finite number (a NaN slope would make every
+    /// output NaN from the first step).
+    pub fn validate(&self, what: &str) -> Result<()> {
+        match *self {
+            Activation::LeakyRelu(a) if !a.is_finite() => Err(crate::error::Error::NonFinite(
+                format!("{what}: LeakyRelu({a}) needs a finite slope"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
         match *self {
             Activation::Linear => Ok(x.clone()),

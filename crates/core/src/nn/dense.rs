@@ -4,6 +4,7 @@ use super::{Activation, Init, Layer, LayerSpec};
 use crate::backend::UnaryOp;
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::shape::Shape;
 use crate::tensor::Tensor;
 
 /// A fully connected layer: `W` is `[in, out]`, `b` is `[out]`.
@@ -66,11 +67,17 @@ impl LayerSpec for Dense {
             )));
         }
         let (i, o) = (self.in_features, self.out_features);
+        let name = format!("Dense({i} -> {o})");
+        self.kernel_init.validate(&format!("{name} kernel_init"))?;
+        self.bias_init.validate(&format!("{name} bias_init"))?;
+        self.activation.validate(&name)?;
+        // Sized against the device before a single host value is drawn.
+        device.check_new(&format!("{name} weight"), &Shape::new([i, o]))?;
         let weight = device
-            .tensor(self.kernel_init.sample(i, o, seed), [i, o])?
+            .tensor(self.kernel_init.sample(i, o, seed)?, [i, o])?
             .param();
         let bias = if self.use_bias {
-            let values = self.bias_init.sample(1, o, seed ^ 0xB1A5);
+            let values = self.bias_init.sample(1, o, seed ^ 0xB1A5)?;
             Some(device.tensor(values, [o])?.param())
         } else {
             None
@@ -118,6 +125,12 @@ impl Layer for DenseLayer {
     fn parameters(&self) -> Vec<Tensor> {
         std::iter::once(self.weight.clone())
             .chain(self.bias.clone())
+            .collect()
+    }
+
+    fn parameter_names(&self) -> Vec<String> {
+        std::iter::once("dense.weight".to_string())
+            .chain(self.bias.as_ref().map(|_| "dense.bias".to_string()))
             .collect()
     }
 

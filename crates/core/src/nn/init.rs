@@ -1,5 +1,7 @@
 //! Weight initialisers, as Keras defines them.
 
+use crate::error::{Error, Result};
+use crate::memory;
 use crate::random::SeededRng;
 
 /// Standard deviation of a standard normal cut at ±2 (0.87962566...).
@@ -21,29 +23,54 @@ pub enum Init {
 }
 
 impl Init {
-    pub fn sample(&self, fan_in: usize, fan_out: usize, seed: u64) -> Vec<f32> {
-        let n = fan_in * fan_out;
-        let mut rng = SeededRng::new(seed);
-        let uniform =
-            |rng: &mut SeededRng, limit: f32| (0..n).map(|_| rng.uniform(-limit, limit)).collect();
+    /// Fails unless the initialiser can only produce finite values (a constant of NaN or
+    /// ±inf would start training from weights no gradient can fix).
+    pub fn validate(&self, what: &str) -> Result<()> {
         match *self {
-            Init::GlorotUniform => {
-                uniform(&mut rng, (6.0 / (fan_in + fan_out).max(1) as f32).sqrt())
-            }
-            Init::HeUniform => uniform(&mut rng, (6.0 / fan_in.max(1) as f32).sqrt()),
+            Init::Constant(c) if !c.is_finite() => Err(Error::NonFinite(format!(
+                "{what}: Init::Constant({c}) is not a finite value"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// `fan_in · fan_out` values from `seed`; the host memory is checked and reserved
+    /// before any is written, so an impossible size is [`Error::TooLarge`].
+    pub fn sample(&self, fan_in: usize, fan_out: usize, seed: u64) -> Result<Vec<f32>> {
+        let shape = crate::shape::Shape::new([fan_in, fan_out]);
+        let n = shape.elements("init")?;
+        let what = format!("initialising shape {shape}");
+        let mut rng = SeededRng::new(seed);
+        // Fans in f64: their sum cannot overflow.
+        let fan = |f: f64| f.max(1.0);
+        let uniform = |rng: &mut SeededRng, limit: f32| {
+            memory::host_collect(
+                &what,
+                n,
+                std::iter::repeat_with(|| rng.uniform(-limit, limit)),
+            )
+        };
+        match *self {
+            Init::GlorotUniform => uniform(
+                &mut rng,
+                (6.0 / fan(fan_in as f64 + fan_out as f64)).sqrt() as f32,
+            ),
+            Init::HeUniform => uniform(&mut rng, (6.0 / fan(fan_in as f64)).sqrt() as f32),
             Init::HeNormal => {
-                let scale = (2.0 / fan_in.max(1) as f32).sqrt() / TRUNCATED_STD;
-                (0..n)
-                    .map(|_| loop {
+                let scale = (2.0 / fan(fan_in as f64)).sqrt() as f32 / TRUNCATED_STD;
+                memory::host_collect(
+                    what,
+                    n,
+                    std::iter::repeat_with(|| loop {
                         let z = rng.normal();
                         if z.abs() <= 2.0 {
                             break scale * z;
                         }
-                    })
-                    .collect()
+                    }),
+                )
             }
-            Init::Zeros => vec![0.0; n],
-            Init::Constant(c) => vec![c; n],
+            Init::Zeros => memory::host_collect(&what, n, std::iter::repeat(0.0)),
+            Init::Constant(c) => memory::host_collect(&what, n, std::iter::repeat(c)),
         }
     }
 }
@@ -54,7 +81,7 @@ mod tests {
 
     #[test]
     fn glorot_stays_within_its_limit_and_fills_it() {
-        let w = Init::GlorotUniform.sample(20, 64, 7);
+        let w = Init::GlorotUniform.sample(20, 64, 7).unwrap();
         let limit = (6.0f32 / 84.0).sqrt();
         assert!(w.iter().all(|v| v.abs() <= limit));
         let max = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
@@ -64,7 +91,7 @@ mod tests {
     #[test]
     fn he_normal_is_truncated_with_the_right_spread() {
         let fan_in = 50;
-        let w = Init::HeNormal.sample(fan_in, 400, 3);
+        let w = Init::HeNormal.sample(fan_in, 400, 3).unwrap();
         let target = (2.0f32 / fan_in as f32).sqrt();
         assert!(w
             .iter()
@@ -80,12 +107,12 @@ mod tests {
     #[test]
     fn same_seed_same_weights() {
         assert_eq!(
-            Init::HeNormal.sample(5, 3, 1),
-            Init::HeNormal.sample(5, 3, 1)
+            Init::HeNormal.sample(5, 3, 1).unwrap(),
+            Init::HeNormal.sample(5, 3, 1).unwrap()
         );
         assert_ne!(
-            Init::HeNormal.sample(5, 3, 1),
-            Init::HeNormal.sample(5, 3, 2)
+            Init::HeNormal.sample(5, 3, 1).unwrap(),
+            Init::HeNormal.sample(5, 3, 2).unwrap()
         );
     }
 }

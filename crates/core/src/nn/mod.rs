@@ -20,6 +20,13 @@ pub trait Layer: Send + Sync {
     fn forward(&self, x: &Tensor) -> Result<Tensor>;
     /// The trainable tensors, in a stable order.
     fn parameters(&self) -> Vec<Tensor>;
+    /// A name for each of [`Layer::parameters`], in the same order (e.g. `dense.weight`),
+    /// used in messages; prefixed with the layer's index in a model (`0.dense.weight`).
+    fn parameter_names(&self) -> Vec<String> {
+        (0..self.parameters().len())
+            .map(|i| format!("param{i}"))
+            .collect()
+    }
     /// A one-line summary, e.g. `Dense(20 -> 64, relu)`.
     fn describe(&self) -> String;
 }

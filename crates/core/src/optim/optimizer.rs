@@ -128,6 +128,13 @@ impl Optimizer {
     /// runs of parameters that have gradients and the same step count, one pass each).
     pub fn step(&mut self, grads: &Gradients) -> Result<()> {
         self.set.check_owned()?;
+        if let Some(other) = grads.foreign_device(self.set.device()) {
+            return Err(Error::DeviceMismatch(format!(
+                "{} step: the optimizer's parameters live on {}, the gradients on {other}",
+                self.name(),
+                self.set.device().name()
+            )));
+        }
         let backend = self.set.device().backend();
         let present: Vec<bool> = self
             .set
@@ -136,7 +143,7 @@ impl Optimizer {
             .map(|p| grads.get(p).is_some())
             .collect();
         for (param, seg) in self.set.params().iter().zip(self.set.segments()) {
-            let dst = self.flat_grads.slice(seg.offset, seg.len);
+            let dst = self.flat_grads.slice(seg.offset, seg.len)?;
             match grads.get(param) {
                 Some(g) => backend.copy(&g.storage(), &dst)?,
                 // Zero, so a global-norm clip counts only real gradients.
@@ -156,11 +163,11 @@ impl Optimizer {
             let from = segments[start].offset;
             let to = segments.get(end).map_or(self.set.flat_len(), |s| s.offset);
             let view = |s: &Storage| s.slice(from, to - from);
-            let state: Vec<Storage> = self.state.iter().map(view).collect();
+            let state: Vec<Storage> = self.state.iter().map(view).collect::<Result<_>>()?;
             backend.optimizer_step(
                 &rule,
-                &view(self.set.flat()),
-                &view(&self.flat_grads),
+                &view(self.set.flat())?,
+                &view(&self.flat_grads)?,
                 &state,
             )?;
             for param in &self.set.params()[start..end] {
@@ -189,6 +196,11 @@ impl Optimizer {
             i = j;
         }
         runs
+    }
+
+    /// The flat gradient buffer of the last step (after clipping), for `fit`'s watch.
+    pub(crate) fn flat_gradients(&self) -> &Storage {
+        &self.flat_grads
     }
 
     /// Calls to `step` so far.

@@ -8,6 +8,7 @@
 use crate::backend::Storage;
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::shape::Shape;
 use crate::tensor::Tensor;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -43,7 +44,7 @@ impl ParamSet {
         let mut segments = Vec::with_capacity(params.len());
         let mut total = 0;
         for (i, p) in params.iter().enumerate() {
-            first.check_device("ParamSet", p)?;
+            first.check_device("optimizer parameters", p)?;
             if !p.requires_grad() || p.node().is_some() {
                 return Err(Error::Config(format!(
                     "parameter {i} ({:?}) is not a trainable leaf: create it with .param()",
@@ -57,18 +58,27 @@ impl ParamSet {
                 offset: total,
                 len: p.numel(),
             });
-            total += p.numel().div_ceil(SEGMENT_ALIGN) * SEGMENT_ALIGN;
+            total = p
+                .numel()
+                .checked_next_multiple_of(SEGMENT_ALIGN)
+                .and_then(|padded| total.checked_add(padded))
+                .unwrap_or(usize::MAX);
         }
+        let total = device.check_new("optimizer parameters", &Shape::new([total.max(1)]))?;
         let backend = device.backend();
-        let flat = backend.full(total.max(1), 0.0)?;
+        let flat = backend.full(total, 0.0)?;
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         // Copy everything first, rebind after: a failed copy leaves every tensor where it was.
-        for (p, seg) in params.iter().zip(&segments) {
-            backend.copy(&p.storage(), &flat.slice(seg.offset, seg.len))?;
+        let views = segments
+            .iter()
+            .map(|seg| flat.slice(seg.offset, seg.len))
+            .collect::<Result<Vec<_>>>()?;
+        for (p, view) in params.iter().zip(&views) {
+            backend.copy(&p.storage(), view)?;
         }
-        for (p, seg) in params.iter().zip(&segments) {
-            p.rebind(flat.slice(seg.offset, seg.len), id);
+        for (p, view) in params.iter().zip(views) {
+            p.rebind(view, id);
         }
         Ok(ParamSet {
             id,

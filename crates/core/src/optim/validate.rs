@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 fn invalid(name: &'static str, value: f32, reason: &'static str) -> Error {
     Error::Hyperparameter {
         name,
-        value: value as f64,
+        value,
         reason,
     }
 }

@@ -1,8 +1,10 @@
-//! Making tensors: from host data, constants and seeded random values.
+//! Making tensors: from host data, constants and seeded random values. Each checks the
+//! shape against the device before any memory is allocated, host or device.
 
 use super::Tensor;
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::memory;
 use crate::random::SeededRng;
 use crate::shape::Shape;
 use ndarray::{ArrayBase, Data, Dimension};
@@ -11,13 +13,17 @@ impl Tensor {
     /// A tensor from row-major data; the length must match the shape.
     pub fn from_vec(device: &Device, data: Vec<f32>, shape: impl Into<Shape>) -> Result<Tensor> {
         let shape = shape.into();
-        if data.len() != shape.numel() {
+        let n = device.check_new("from_vec", &shape)?;
+        if data.len() != n {
             return Err(Error::shape(
                 "from_vec",
                 format!("{} values do not fill shape {shape}", data.len()),
             ));
         }
-        let storage = device.backend().upload(&data)?;
+        let storage = device
+            .backend()
+            .upload(&data)
+            .map_err(|e| e.context(&format!("from_vec: shape {shape}")))?;
         Ok(Tensor::leaf(device, shape, storage, false))
     }
 
@@ -27,14 +33,27 @@ impl Tensor {
         S: Data<Elem = f32>,
         D: Dimension,
     {
-        let data: Vec<f32> = array.iter().copied().collect();
-        Tensor::from_vec(device, data, array.shape().to_vec())
+        let shape = Shape::new(array.shape().to_vec());
+        memory::check_host(format_args!("from_array: shape {shape}"), array.len())?;
+        let data = match array.as_slice() {
+            Some(contiguous) => contiguous.to_vec(),
+            None => memory::host_collect(
+                format_args!("from_array: shape {shape}"),
+                array.len(),
+                array.iter().copied(),
+            )?,
+        };
+        Tensor::from_vec(device, data, shape)
     }
 
     /// A tensor with every element `value`.
     pub fn full(device: &Device, shape: impl Into<Shape>, value: f32) -> Result<Tensor> {
         let shape = shape.into();
-        let storage = device.backend().full(shape.numel(), value)?;
+        let n = device.check_new("full", &shape)?;
+        let storage = device
+            .backend()
+            .full(n, value)
+            .map_err(|e| e.context(&format!("full: shape {shape}")))?;
         Ok(Tensor::leaf(device, shape, storage, false))
     }
 
@@ -47,8 +66,13 @@ impl Tensor {
         seed: u64,
     ) -> Result<Tensor> {
         let shape = shape.into();
+        let n = device.check_new("rand_uniform", &shape)?;
         let mut rng = SeededRng::new(seed);
-        let data = (0..shape.numel()).map(|_| rng.uniform(low, high)).collect();
+        let data = memory::host_collect(
+            format_args!("rand_uniform: shape {shape}"),
+            n,
+            std::iter::repeat_with(|| rng.uniform(low, high)),
+        )?;
         Tensor::from_vec(device, data, shape)
     }
 
@@ -61,10 +85,13 @@ impl Tensor {
         seed: u64,
     ) -> Result<Tensor> {
         let shape = shape.into();
+        let n = device.check_new("rand_normal", &shape)?;
         let mut rng = SeededRng::new(seed);
-        let data = (0..shape.numel())
-            .map(|_| mean + std * rng.normal())
-            .collect();
+        let data = memory::host_collect(
+            format_args!("rand_normal: shape {shape}"),
+            n,
+            std::iter::repeat_with(|| mean + std * rng.normal()),
+        )?;
         Tensor::from_vec(device, data, shape)
     }
 }

@@ -216,6 +216,28 @@ impl Tensor {
     }
 }
 
+/// Drops a graph iteratively. The default drop would recurse once per op of a chain (a
+/// tensor owns its inputs through its node), so a chain of ~100,000 ops overflowed the
+/// stack. Here each inner tensor this one owns alone is unlinked and its node's inputs
+/// moved to a work list, so the stack stays flat however deep the graph is.
+impl Drop for TensorInner {
+    fn drop(&mut self) {
+        let Some(node) = self.node.take() else {
+            return;
+        };
+        let mut work = node.inputs;
+        while let Some(tensor) = work.pop() {
+            // `into_inner` succeeds only for the last owner, so a shared input stays alive.
+            if let Some(mut inner) = Arc::into_inner(tensor.0) {
+                if let Some(node) = inner.node.take() {
+                    work.extend(node.inputs);
+                }
+                // `inner` drops here with no node: nothing to recurse into.
+            }
+        }
+    }
+}
+
 impl fmt::Debug for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -9,6 +9,7 @@ use crate::shape::Shape;
 
 impl Tensor {
     fn unary_op(&self, op: UnaryOp) -> Result<Tensor> {
+        self.device().check_new("unary op", self.shape())?;
         let out = self.device().backend().unary(op, &self.storage())?;
         Ok(Tensor::from_op(
             self.device(),
@@ -23,6 +24,7 @@ impl Tensor {
     fn binary_op(&self, op: BinaryOp, name: &'static str, other: &Tensor) -> Result<Tensor> {
         self.check_device(name, other)?;
         let out_shape = Shape::broadcast(name, self.shape(), other.shape())?;
+        self.device().check_new(name, &out_shape)?;
         let out = self.device().backend().binary(
             op,
             &self.storage(),
@@ -115,6 +117,11 @@ impl Tensor {
     }
     /// `x` for `x > 0`, else `alpha · x` (PyTorch's default alpha is 0.01).
     pub fn leaky_relu(&self, alpha: f32) -> Result<Tensor> {
+        if !alpha.is_finite() {
+            return Err(Error::NonFinite(format!(
+                "leaky_relu: the slope {alpha} is not a finite number"
+            )));
+        }
         self.unary_op(UnaryOp::LeakyRelu(alpha))
     }
     pub fn sigmoid(&self) -> Result<Tensor> {
@@ -143,6 +150,7 @@ impl Tensor {
                 "needs at least one axis, got a scalar",
             ));
         }
+        self.device().check_new("softmax", self.shape())?;
         let (rows, cols) = self.shape().rows_cols();
         let out = self
             .device()
@@ -172,16 +180,29 @@ impl Tensor {
         let (br, bc) = other.shape().as_matrix("matmul")?;
         let (m, k) = if trans_a { (ac, ar) } else { (ar, ac) };
         let (k2, n) = if trans_b { (bc, br) } else { (br, bc) };
+        let name = if trans_a || trans_b {
+            "matmul_t"
+        } else {
+            "matmul"
+        };
         if k != k2 {
+            let operand = |t: &Tensor, transposed: bool| {
+                if transposed {
+                    format!("{} transposed", t.shape())
+                } else {
+                    t.shape().to_string()
+                }
+            };
             return Err(Error::shape(
-                "matmul",
+                name,
                 format!(
                     "{} x {}: inner dimensions {k} and {k2} differ",
-                    self.shape(),
-                    other.shape()
+                    operand(self, trans_a),
+                    operand(other, trans_b)
                 ),
             ));
         }
+        self.device().check_new(name, &Shape::new([m, n]))?;
         let dims = MatmulDims {
             m,
             k,
@@ -234,6 +255,7 @@ impl Tensor {
                 ));
             }
         }
+        self.device().check_new("linear", &Shape::new([m, n]))?;
         if let Some(act) = activation.filter(|a| !a.fusable()) {
             return Err(Error::Config(format!(
                 "linear: {act:?} cannot be fused (its derivative needs its input); apply it after"
@@ -319,6 +341,7 @@ impl Tensor {
     /// The same elements under another shape with the same number of elements.
     pub fn reshape(&self, shape: impl Into<Shape>) -> Result<Tensor> {
         let shape = shape.into();
+        shape.elements("reshape")?;
         if shape.numel() != self.numel() {
             return Err(Error::shape(
                 "reshape",
@@ -391,6 +414,7 @@ impl Tensor {
                 format!("{} cannot be broadcast to {shape}", self.shape()),
             ));
         }
+        self.device().check_new("broadcast_to", &shape)?;
         let out = self
             .device()
             .backend()

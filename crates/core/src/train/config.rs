@@ -27,6 +27,12 @@ pub struct FitConfig {
     pub clip: Option<GradClip>,
     /// Print one line per epoch (default true).
     pub verbose: bool,
+    /// Read the device's divergence record every this many steps: a NaN or infinite loss
+    /// or gradient is recorded on the device in the step it happens (no read-back), and
+    /// `fit` stops with `Error::Diverged` when it reads the record. `None` (the default)
+    /// reads it every step on the CPU backend, where that is free, and at the end of each
+    /// epoch on a GPU, where each read waits for the device.
+    pub check_every: Option<usize>,
 }
 
 impl Default for FitConfig {
@@ -42,6 +48,7 @@ impl Default for FitConfig {
             metrics: Vec::new(),
             clip: None,
             verbose: true,
+            check_every: None,
         }
     }
 }

@@ -3,13 +3,14 @@
 //! are read back once per epoch, so a GPU step needs no host round trip.
 
 use super::config::FitConfig;
+use super::divergence::{self, Flags, Place};
 use super::history::{EpochRecord, History};
 use super::progress::epoch_line;
 use crate::autodiff::no_grad;
-use crate::backend::{AccuracyKind, Backend, Storage};
+use crate::backend::{AccuracyKind, Backend, BackendKind, Storage};
 use crate::data::{BatchPlan, Dataset};
 use crate::device::Device;
-use crate::error::{Error, Result};
+use crate::error::{Divergence, Error, Result};
 use crate::loss::Loss;
 use crate::metric::Metric;
 use crate::nn::Sequential;
@@ -63,7 +64,8 @@ fn gather(t: &Tensor, order: &Storage, start: usize, count: usize) -> Result<Ten
 }
 
 /// Per-epoch running sums on the device, in one buffer so one read-back fetches them all:
-/// slot 0 holds loss·rows, slot 1 + i the correct predictions of metric i. Slots sit 64
+/// slot 0 holds loss·rows and, in its next two elements, the divergence record of
+/// `Backend::track_step`; slot 1 + i the correct predictions of metric i. Slots sit 64
 /// elements (256 bytes) apart, the alignment a GPU needs to bind each on its own.
 struct Accumulators {
     sums: Storage,
@@ -86,21 +88,31 @@ impl Accumulators {
         })
     }
 
-    fn slot(&self, i: usize) -> Storage {
+    fn slot(&self, i: usize) -> Result<Storage> {
         self.sums.slice(SLOT * i, 1)
     }
 
+    /// Adds a batch: its loss (and, for a training step, watches the loss and the
+    /// gradients for NaN or ±inf in the same dispatch) and its metrics.
     fn add(
         &mut self,
         backend: &dyn Backend,
-        loss: &Tensor,
-        pred: &Tensor,
-        target: &Tensor,
+        batch: (&Tensor, &Tensor, &Tensor),
+        step: Option<(&Storage, u64)>,
     ) -> Result<()> {
+        let (loss, pred, target) = batch;
         let (rows, cols) = pred.shape().as_matrix("model output")?;
-        backend.accumulate(&self.slot(0), &loss.storage(), rows as f32)?;
+        match step {
+            Some((grads, step)) => {
+                // Saturates: past 2^32 - 1 steps the record names the last countable one.
+                let step = u32::try_from(step).unwrap_or(u32::MAX);
+                let sums = self.sums.slice(0, 3)?;
+                backend.track_step(&sums, &loss.storage(), rows as f32, grads, step)?
+            }
+            None => backend.accumulate(&self.slot(0)?, &loss.storage(), rows as f32)?,
+        }
         for (i, (_, kind)) in self.metrics.iter().enumerate() {
-            let slot = self.slot(1 + i);
+            let slot = self.slot(1 + i)?;
             backend.accumulate_correct(
                 *kind,
                 &pred.storage(),
@@ -114,8 +126,16 @@ impl Accumulators {
         Ok(())
     }
 
-    /// Reads the sums back (the only host round trip of an epoch) as means.
-    fn finish(&self, backend: &dyn Backend) -> Result<Evaluation> {
+    /// Reads only the divergence record (a read-back of three values).
+    fn flags(&self, backend: &dyn Backend) -> Result<Flags> {
+        Ok(Flags::from_sums(
+            &backend.download(&self.sums.slice(0, 3)?)?,
+        ))
+    }
+
+    /// Reads the sums back (the only host round trip of an epoch) as means, with the
+    /// divergence record.
+    fn finish(&self, backend: &dyn Backend) -> Result<(Evaluation, Flags)> {
         let n = self.rows.max(1) as f32;
         let sums = backend.download(&self.sums)?;
         let metrics = self
@@ -124,10 +144,11 @@ impl Accumulators {
             .enumerate()
             .map(|(i, (name, _))| (name.clone(), sums[SLOT * (1 + i)] / n))
             .collect();
-        Ok(Evaluation {
+        let evaluation = Evaluation {
             loss: sums[0] / n,
             metrics,
-        })
+        };
+        Ok((evaluation, Flags::from_sums(&sums)))
     }
 }
 
@@ -183,9 +204,17 @@ impl Sequential {
         self.check_data(&train, loss)?;
         self.check_metrics(&train, loss, &config.metrics)?;
         if let Some(v) = &validation {
-            self.check_data(v, loss)?;
-            self.check_metrics(v, loss, &config.metrics)?;
+            self.check_data(v, loss)
+                .and_then(|()| self.check_metrics(v, loss, &config.metrics))
+                .map_err(|e| e.context("validation data"))?;
         }
+        self.check_parameters_finite(opt)?;
+        let check_every = match config.check_every {
+            Some(0) => return Err(Error::Config("check_every must be at least 1".into())),
+            Some(k) => k,
+            None if self.device().kind() == BackendKind::Cpu => 1,
+            None => usize::MAX,
+        };
 
         let device = self.device().clone();
         let backend = device.backend();
@@ -210,19 +239,33 @@ impl Sequential {
             )?;
             let order = backend.upload_indices(&plan.order)?;
             let mut acc = Accumulators::new(backend, loss, &config.metrics)?;
-            for &(start, count) in &plan.batches {
+            let steps_before = opt.steps();
+            for (b, &(start, count)) in plan.batches.iter().enumerate() {
                 let (x, y) = train_dev.batch(&order, start, count)?;
                 let pred = self.forward(&x)?;
                 let batch_loss = loss.compute(&pred, &y)?;
                 let grads = batch_loss.backward()?;
                 opt.step(&grads)?;
-                acc.add(backend, &batch_loss, &pred, &y)?;
+                let step = (opt.flat_gradients(), opt.steps());
+                acc.add(backend, (&batch_loss, &pred, &y), Some(step))?;
+                let last = b + 1 == plan.batches.len();
+                if !last && (b + 1) % check_every == 0 && acc.flags(backend)?.first().is_some() {
+                    break; // the epoch's figures so far are read and reported below
+                }
             }
-            let train_eval = acc.finish(backend)?;
-            let val_eval = val_dev
-                .as_ref()
-                .map(|v| self.evaluate_on(v, loss, &config.metrics, INFERENCE_BATCH))
-                .transpose()?;
+            let (train_eval, flags) = acc.finish(backend)?;
+            // A sum can overflow even when every batch's loss is finite.
+            let first_bad = flags.first().or_else(|| {
+                (!train_eval.loss.is_finite()).then_some((opt.steps(), Divergence::Loss))
+            });
+            let val_eval = match first_bad {
+                Some(_) => None, // no validation of a model that has diverged
+                None => val_dev
+                    .as_ref()
+                    .map(|v| self.evaluate_on(v, loss, &config.metrics, INFERENCE_BATCH))
+                    .transpose()
+                    .map_err(|e| e.context("validation data"))?,
+            };
             let record = EpochRecord {
                 epoch: epoch + 1,
                 loss: train_eval.loss,
@@ -237,19 +280,64 @@ impl Sequential {
                     epoch_line(&record, config.epochs, plan.batches.len(), seconds)
                 );
             }
-            let diverged = !record.loss.is_finite();
+            let val_bad = record.val_loss.filter(|v| !v.is_finite());
             let loss_value = record.loss;
             history.records.push(record);
             history.seconds.push(seconds);
-            if diverged {
-                return Err(Error::Diverged {
-                    epoch: epoch + 1,
-                    loss: loss_value,
-                    history: Box::new(history),
-                });
-            }
+            let (step, cause, value) = match (first_bad, val_bad) {
+                (Some((step, cause)), _) => (step, cause, loss_value),
+                (None, Some(v)) => (opt.steps(), Divergence::ValidationLoss, v),
+                (None, None) => continue,
+            };
+            let batch = step.saturating_sub(steps_before).max(1) as usize;
+            let place = Place {
+                epoch: epoch + 1,
+                batch,
+                batches: plan.batches.len(),
+                step,
+                lr: opt.lr(),
+                before_any_update: step == 1,
+                data: match cause {
+                    Divergence::ValidationLoss => validation.as_ref().unwrap_or(&train),
+                    _ => &train,
+                },
+            };
+            return Err(Error::Diverged {
+                epoch: epoch + 1,
+                step,
+                cause,
+                loss: loss_value,
+                reason: divergence::reason(cause, &place, value),
+                history: Box::new(history),
+            });
         }
         Ok(history)
+    }
+
+    /// Fails if a parameter is NaN or infinite before training starts (a user-set value, or
+    /// a model left broken by an earlier run): no step could recover from it, and a later
+    /// divergence report would blame the wrong thing.
+    /// One read-back of the optimizer's flat buffer per `fit` call.
+    fn check_parameters_finite(&self, opt: &Optimizer) -> Result<()> {
+        let set = opt.param_set();
+        let flat = self.device().backend().download(set.flat())?;
+        let named = self.layers()?.iter().enumerate().flat_map(|(li, layer)| {
+            layer
+                .parameter_names()
+                .into_iter()
+                .map(move |name| (format!("{li}.{name}"), layer.describe()))
+        });
+        for (seg, (name, layer)) in set.segments().iter().zip(named) {
+            let values = &flat[seg.offset..seg.offset + seg.len];
+            if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(Error::NonFinite(format!(
+                    "parameter {name} of {layer} holds {v} at element {i} before training (a \
+                     value set by hand, or a model an earlier run left diverged): \
+                     re-initialise it"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Loss and metrics over `data`, without recording gradients.
@@ -275,9 +363,9 @@ impl Sequential {
             for &(start, count) in &plan.batches {
                 let (x, y) = data.batch(&order, start, count)?;
                 let pred = self.forward(&x)?;
-                acc.add(backend, &loss.compute(&pred, &y)?, &pred, &y)?;
+                acc.add(backend, (&loss.compute(&pred, &y)?, &pred, &y), None)?;
             }
-            acc.finish(backend)
+            Ok(acc.finish(backend)?.0)
         })
     }
 

@@ -1,6 +1,7 @@
 //! `History`: the per-epoch figures `fit` returns, writable as CSV or JSON.
 
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -10,10 +11,14 @@ pub struct EpochRecord {
     /// 1-based.
     pub epoch: usize,
     /// Mean training loss over the epoch's batches, weighted by batch size.
+    #[serde(with = "crate::io::json_float")]
     pub loss: f32,
     /// `(name, value)` for each requested metric, over the epoch's training batches.
+    #[serde(with = "crate::io::json_float::named")]
     pub metrics: Vec<(String, f32)>,
+    #[serde(with = "crate::io::json_float::option")]
     pub val_loss: Option<f32>,
+    #[serde(with = "crate::io::json_float::named")]
     pub val_metrics: Vec<(String, f32)>,
 }
 
@@ -22,6 +27,7 @@ pub struct EpochRecord {
 pub struct History {
     pub records: Vec<EpochRecord>,
     /// Wall-clock seconds of each epoch (kept apart: timings differ between runs).
+    #[serde(with = "crate::io::json_float::list")]
     pub seconds: Vec<f64>,
 }
 
@@ -82,34 +88,79 @@ impl History {
         out
     }
 
+    /// The history as JSON. NaN and infinite values (a diverged run) are written as the
+    /// strings `"NaN"`, `"Infinity"` and `"-Infinity"`, so they read back as they were.
     pub fn to_json(&self) -> Result<String> {
         serde_json::to_string_pretty(self).map_err(|e| Error::Config(e.to_string()))
     }
 
-    /// Reads a history written by [`History::write_json`].
+    /// Reads a history written by [`History::to_json`], checking that it is whole: one
+    /// timing per record, epochs counting up by one, the same metrics in every record.
     pub fn from_json(text: &str) -> Result<History> {
-        serde_json::from_str(text).map_err(|e| Error::Corrupt {
-            path: "<history json>".into(),
+        Self::parse(text, "<history json>")
+    }
+
+    /// Reads a history file written by [`History::write_json`].
+    pub fn read_json(path: impl AsRef<Path>) -> Result<History> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.display().to_string(),
             detail: e.to_string(),
-        })
+        })?;
+        Self::parse(&text, &path.display().to_string())
     }
 
+    fn parse(text: &str, path: &str) -> Result<History> {
+        let corrupt = |detail: String| Error::Corrupt {
+            path: path.to_string(),
+            detail,
+        };
+        let history: History = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+        history.validate().map_err(corrupt)?;
+        Ok(history)
+    }
+
+    /// What is inconsistent in this history, if anything.
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.seconds.len() != self.records.len() {
+            return Err(format!(
+                "{} records but {} epoch timings",
+                self.records.len(),
+                self.seconds.len()
+            ));
+        }
+        if let Some(s) = self.seconds.iter().find(|s| !(s.is_finite() && **s >= 0.0)) {
+            return Err(format!("an epoch timing of {s} seconds"));
+        }
+        let names = |m: &[(String, f32)]| m.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        for pair in self.records.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            if b.epoch != a.epoch + 1 {
+                return Err(format!("epoch {} follows epoch {}", b.epoch, a.epoch));
+            }
+            if names(&a.metrics) != names(&b.metrics)
+                || names(&a.val_metrics) != names(&b.val_metrics)
+                || a.val_loss.is_some() != b.val_loss.is_some()
+            {
+                return Err(format!(
+                    "epoch {} records other figures than epoch {}",
+                    b.epoch, a.epoch
+                ));
+            }
+        }
+        match self.records.first() {
+            Some(r) if r.epoch == 0 => Err("epochs are numbered from 1".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes [`History::to_csv`] atomically (see [`crate::io::write_atomic`]).
     pub fn write_csv(&self, path: impl AsRef<Path>) -> Result<()> {
-        write_file(path.as_ref(), &self.to_csv())
+        write_atomic(path.as_ref(), self.to_csv().as_bytes())
     }
 
+    /// Writes [`History::to_json`] atomically (see [`crate::io::write_atomic`]).
     pub fn write_json(&self, path: impl AsRef<Path>) -> Result<()> {
-        write_file(path.as_ref(), &self.to_json()?)
+        write_atomic(path.as_ref(), self.to_json()?.as_bytes())
     }
-}
-
-/// Writes through a temporary file and a rename, so a crash never leaves half a file.
-fn write_file(path: &Path, text: &str) -> Result<()> {
-    let io = |e: std::io::Error| Error::Io {
-        path: path.display().to_string(),
-        detail: e.to_string(),
-    };
-    let tmp = path.with_extension("tmp-downhill");
-    std::fs::write(&tmp, text).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
 }

@@ -1,6 +1,7 @@
 //! Keras-style training: `fit`, `evaluate` and `predict` on a [`crate::nn::Sequential`].
 
 mod config;
+mod divergence;
 mod fit;
 mod history;
 mod progress;

@@ -158,6 +158,40 @@ pub fn accumulate_correct(
     rec.dispatch(&kernels::CORRECT_COUNT, &params, &[pred, target, acc], 1)
 }
 
+/// Mirrors `Track` in step_check.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct TrackParams {
+    n: u32,
+    step: u32,
+    scale: f32,
+    _pad: u32,
+}
+
+/// `fit`'s per-step loss sum and divergence watch in one dispatch (see
+/// `Backend::track_step`).
+pub fn track_step(
+    rec: &Recorder,
+    sums: &Storage,
+    loss: &Storage,
+    scale: f32,
+    grads: &Storage,
+    step: u32,
+) -> Result<()> {
+    let params = TrackParams {
+        n: grads.len() as u32,
+        step,
+        scale,
+        _pad: 0,
+    };
+    rec.dispatch(
+        &kernels::TRACK_STEP,
+        &params,
+        &[sums, loss, grads],
+        groups_for(grads.len()).max(1),
+    )
+}
+
 pub fn gather_rows(
     rec: &Recorder,
     src: &Storage,
