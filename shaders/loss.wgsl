@@ -4,6 +4,15 @@
 // 2 binary cross-entropy of logits, 3 softmax cross-entropy against integer labels.
 // Forward and counts run in ONE workgroup (batch-sized inputs); the gradient runs one
 // invocation per element.
+//
+// The forward has one entry point per kind (loss_mse, loss_bce, loss_bce_logits,
+// loss_cross_entropy), the kind a constant, not one kernel branching on `p.kind`: Mesa's
+// lavapipe (22.x) specialises a kernel for the values of the uniforms its branches test
+// ("uniform inlining") and, while the specialised shader comes out small enough (about
+// half the original or less), compiles a new one at EVERY dispatch and never frees it. A
+// forward that chose its whole body by `p.kind` qualified at batches of 32 or 64 rows:
+// ~240 KB of RSS a training step, without end (issue 7; docs/PERFORMANCE.md, "Memory over
+// long runs"). Do not select most of a kernel's body with a uniform.
 
 // −∞ (WGSL has no literal for it): the start of a max, as on the CPU.
 const NEG_INF_BITS: u32 = 0xff800000u;
@@ -65,10 +74,10 @@ fn valid_label(v: f32) -> bool {
     return v >= 0.0 && v == floor(v) && v < f32(p.cols);
 }
 
-fn element_loss(i: u32) -> f32 {
+fn element_loss(i: u32, kind: u32) -> f32 {
     let x = pred[i];
     let t = target_values[i];
-    switch p.kind {
+    switch kind {
         case 0u: {
             let d = x - t;
             return d * d;
@@ -99,28 +108,48 @@ fn workgroup_sum(li: u32, v: f32) -> f32 {
     return result;
 }
 
-@compute @workgroup_size(256)
-fn loss(@builtin(local_invocation_index) li: u32) {
+// The mean of an elementwise loss (`kind` 0–2, a constant at every call).
+fn mean_element_loss(li: u32, kind: u32) {
+    let count = p.rows * p.cols;
     var acc = 0.0;
-    var count = p.rows * p.cols;
-    if (p.kind == 3u) {
-        count = p.rows;
-        for (var r = li; r < p.rows; r += 256u) {
-            let v = target_values[r];
-            if (valid_label(v)) {
-                acc += log_sum_exp(r) - pred[r * p.cols + u32(v)];
-            } else {
-                acc += bitcast<f32>(NAN_BITS);
-            }
-        }
-    } else {
-        for (var i = li; i < count; i += 256u) {
-            acc += element_loss(i);
-        }
+    for (var i = li; i < count; i += 256u) {
+        acc += element_loss(i, kind);
     }
     let total = workgroup_sum(li, acc);
     if (li == 0u) {
         out[0] = total / f32(count);
+    }
+}
+
+@compute @workgroup_size(256)
+fn loss_mse(@builtin(local_invocation_index) li: u32) {
+    mean_element_loss(li, 0u);
+}
+
+@compute @workgroup_size(256)
+fn loss_bce(@builtin(local_invocation_index) li: u32) {
+    mean_element_loss(li, 1u);
+}
+
+@compute @workgroup_size(256)
+fn loss_bce_logits(@builtin(local_invocation_index) li: u32) {
+    mean_element_loss(li, 2u);
+}
+
+@compute @workgroup_size(256)
+fn loss_cross_entropy(@builtin(local_invocation_index) li: u32) {
+    var acc = 0.0;
+    for (var r = li; r < p.rows; r += 256u) {
+        let v = target_values[r];
+        if (valid_label(v)) {
+            acc += log_sum_exp(r) - pred[r * p.cols + u32(v)];
+        } else {
+            acc += bitcast<f32>(NAN_BITS);
+        }
+    }
+    let total = workgroup_sum(li, acc);
+    if (li == 0u) {
+        out[0] = total / f32(p.rows);
     }
 }
 

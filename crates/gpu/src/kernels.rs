@@ -115,7 +115,12 @@ pub const LINEAR_EPILOGUE_BACKWARD: Kernel = k(
 pub const MAX_BACKWARD: Kernel = k("max_backward", REDUCE, "max_backward", &[R, R, R, W]);
 pub const SOFTMAX_FORWARD: Kernel = k("softmax", SOFTMAX, "softmax", &[R, W]);
 pub const SOFTMAX_BACKWARD: Kernel = k("softmax_backward", SOFTMAX, "softmax_backward", &[R, R, W]);
-pub const LOSS_FORWARD: Kernel = k("loss", LOSS, "loss", &[R, R, W]);
+// The loss forward, one entry point per kind (see loss.wgsl for why not one kernel).
+pub const LOSS_MSE: Kernel = k("loss_mse", LOSS, "loss_mse", &[R, R, W]);
+pub const LOSS_BCE: Kernel = k("loss_bce", LOSS, "loss_bce", &[R, R, W]);
+pub const LOSS_BCE_LOGITS: Kernel = k("loss_bce_logits", LOSS, "loss_bce_logits", &[R, R, W]);
+pub const LOSS_CROSS_ENTROPY: Kernel =
+    k("loss_cross_entropy", LOSS, "loss_cross_entropy", &[R, R, W]);
 pub const LOSS_BACKWARD: Kernel = k("loss_backward", LOSS, "loss_backward", &[R, R, R, W]);
 pub const CROSS_ENTROPY_BACKWARD: Kernel = k(
     "cross_entropy_backward",
@@ -153,7 +158,10 @@ pub const ALL_KERNELS: &[&Kernel] = &[
     &MAX_BACKWARD,
     &SOFTMAX_FORWARD,
     &SOFTMAX_BACKWARD,
-    &LOSS_FORWARD,
+    &LOSS_MSE,
+    &LOSS_BCE,
+    &LOSS_BCE_LOGITS,
+    &LOSS_CROSS_ENTROPY,
     &LOSS_BACKWARD,
     &CROSS_ENTROPY_BACKWARD,
     &CORRECT_COUNT,

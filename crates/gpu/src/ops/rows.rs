@@ -108,8 +108,16 @@ pub fn loss(
     cols: usize,
 ) -> Result<Storage> {
     let out = rec.pool.storage(1)?;
+    // One kernel per kind, not one that branches on the kind: lavapipe recompiled (and
+    // kept) that one at every dispatch, ~240 KB a step (see shaders/loss.wgsl).
+    let kernel = match kind {
+        LossKind::Mse => &kernels::LOSS_MSE,
+        LossKind::BceProbs { .. } => &kernels::LOSS_BCE,
+        LossKind::BceLogits => &kernels::LOSS_BCE_LOGITS,
+        LossKind::SoftmaxCrossEntropy => &kernels::LOSS_CROSS_ENTROPY,
+    };
     rec.dispatch(
-        &kernels::LOSS_FORWARD,
+        kernel,
         &loss_params(kind, rows, cols),
         &[pred, target, &out],
         1,
