@@ -9,6 +9,7 @@ pub mod device;
 pub mod error;
 pub mod loss;
 pub mod metric;
+pub mod nan;
 pub mod nn;
 pub mod optim;
 pub mod random;
