@@ -72,21 +72,6 @@ struct Unary {
 @group(0) @binding(3) var<storage, read> bdy: array<f32>;
 @group(0) @binding(4) var<storage, read_write> bdx: array<f32>;
 
-// x^p that also handles a negative base with an integer exponent, as powf does on the CPU.
-fn powf_signed(x: f32, p: f32) -> f32 {
-    if (x >= 0.0) {
-        return pow(x, p);
-    }
-    if (fract(p) != 0.0) {
-        return bitcast<f32>(0x7fc00000u); // NaN
-    }
-    let magnitude = pow(-x, p);
-    if (fract(p * 0.5) == 0.0) {
-        return magnitude;
-    }
-    return -magnitude;
-}
-
 fn sigmoid(x: f32) -> f32 {
     if (x >= 0.0) {
         return 1.0 / (1.0 + exp(-x));
@@ -111,19 +96,24 @@ fn unary_forward(op: u32, x: f32, a: f32, b: f32) -> f32 {
         case SQRT: { return sqrt(x); }
         case EXP: { return exp(x); }
         case LOG: { return log(x); }
-        case POWF: { return powf_signed(x, a); }
+        case POWF: { return pow_ieee(x, a); }
         case ADD_SCALAR: { return x + a; }
         case MUL_SCALAR: { return x * a; }
         case RSUB_SCALAR: { return a - x; }
         case RDIV_SCALAR: { return a / x; }
-        case RELU: { return max(x, 0.0); }
+        case RELU: { return nan_max(x, 0.0); }
         case LEAKY_RELU: { return select(a * x, x, x > 0.0); }
         case SIGMOID: { return sigmoid(x); }
-        case TANH: { return tanh(clamp(x, -15.0, 15.0)); }
+        case TANH: { return tanh_f32(x); }
         case GELU: { return 0.5 * x * (1.0 + erf(x * 0.70710678)); }
-        case CLAMP: { return clamp(x, a, b); }
+        case CLAMP: { return nan_clamp(x, a, b); }
         default: { return x; }
     }
+}
+
+// PyTorch's threshold_backward: zero where x <= 0 only, so dy passes at NaN.
+fn relu_derivative(x: f32, dy: f32) -> f32 {
+    return select(0.0, dy, x > 0.0 || is_nan(x));
 }
 
 fn unary_derivative(op: u32, x: f32, y: f32, dy: f32, a: f32, b: f32) -> f32 {
@@ -135,13 +125,13 @@ fn unary_derivative(op: u32, x: f32, y: f32, dy: f32, a: f32, b: f32) -> f32 {
         case LOG: { return dy / x; }
         case POWF: {
             if (a == 0.0) { return 0.0; }
-            return dy * a * powf_signed(x, a - 1.0);
+            return dy * a * pow_ieee(x, a - 1.0);
         }
         case ADD_SCALAR: { return dy; }
         case MUL_SCALAR: { return dy * a; }
         case RSUB_SCALAR: { return -dy; }
         case RDIV_SCALAR: { return -dy * y / x; }
-        case RELU: { return select(0.0, dy, x > 0.0); }
+        case RELU: { return relu_derivative(x, dy); }
         case LEAKY_RELU: { return select(a * dy, dy, x > 0.0); }
         case SIGMOID: { return dy * y * (1.0 - y); }
         case TANH: { return dy * (1.0 - y * y); }
@@ -211,14 +201,14 @@ fn binary_op(op: u32, x: f32, y: f32) -> f32 {
         case SUB: { return x - y; }
         case MUL: { return x * y; }
         case DIV: { return x / y; }
-        case POW: { return powf_signed(x, y); }
+        case POW: { return pow_ieee(x, y); }
         case POW_GRAD_BASE: {
             if (y == 0.0) { return 0.0; }
-            return y * powf_signed(x, y - 1.0);
+            return y * pow_ieee(x, y - 1.0);
         }
         case POW_GRAD_EXPONENT: {
             if (x == 0.0 && y >= 0.0) { return 0.0; }
-            return powf_signed(x, y) * log(x);
+            return pow_ieee(x, y) * log(x);
         }
         default: { return x; }
     }

@@ -14,9 +14,6 @@
 // ~240 KB of RSS a training step, without end (issue 7; docs/PERFORMANCE.md, "Memory over
 // long runs"). Do not select most of a kernel's body with a uniform.
 
-// −∞ (WGSL has no literal for it): the start of a max, as on the CPU.
-const NEG_INF_BITS: u32 = 0xff800000u;
-
 struct Loss {
     rows: u32,
     cols: u32,
@@ -47,10 +44,11 @@ fn sigmoid(x: f32) -> f32 {
     return e / (1.0 + e);
 }
 
+// A NaN anywhere in the row makes it the maximum (and the row's loss NaN), as in PyTorch.
 fn row_max(row: u32) -> f32 {
-    var m = bitcast<f32>(NEG_INF_BITS);
+    var m = neg_inf_f32();
     for (var j = 0u; j < p.cols; j++) {
-        m = max(m, pred[row * p.cols + j]);
+        m = nan_max(m, pred[row * p.cols + j]);
     }
     return m;
 }
@@ -64,8 +62,6 @@ fn log_sum_exp(row: u32) -> f32 {
     }
     return m + log(s);
 }
-
-const NAN_BITS: u32 = 0x7fc00000u;
 
 // A label must be a whole number in 0..cols. The CPU backend rejects others with an
 // error; a kernel cannot, so it makes the loss and the row's gradient NaN instead of
@@ -83,12 +79,14 @@ fn element_loss(i: u32, kind: u32) -> f32 {
             return d * d;
         }
         case 1u: {
-            let pc = clamp(x, p.eps, 1.0 - p.eps);
+            let pc = nan_clamp(x, p.eps, 1.0 - p.eps);
             return -(t * log(pc) + (1.0 - t) * log(1.0 - pc));
         }
         default: {
-            // max(x, 0) − x·t + ln(1 + e^−|x|)
-            return max(x, 0.0) - x * t + log(1.0 + exp(-abs(x)));
+            // PyTorch's (1 − t)·x − log_sigmoid(x), log_sigmoid(x) = min(x, 0) − ln(1 + e^−|x|):
+            // +inf against t = 0 is +inf, against t = 1 NaN (0·inf), as there.
+            let log_sigmoid = nan_min(x, 0.0) - log(1.0 + exp(-abs(x)));
+            return (1.0 - t) * x - log_sigmoid;
         }
     }
 }
@@ -144,7 +142,7 @@ fn loss_cross_entropy(@builtin(local_invocation_index) li: u32) {
         if (valid_label(v)) {
             acc += log_sum_exp(r) - pred[r * p.cols + u32(v)];
         } else {
-            acc += bitcast<f32>(NAN_BITS);
+            acc += nan_f32();
         }
     }
     let total = workgroup_sum(li, acc);
@@ -190,9 +188,12 @@ fn correct_count(@builtin(local_invocation_index) li: u32) {
     var acc = 0.0;
     if (p.metric == 1u) {
         for (var r = li; r < p.rows; r += 256u) {
+            // torch.argmax: the first maximum, a NaN counting as the largest value.
             var best = 0u;
             for (var j = 1u; j < p.cols; j++) {
-                if (pred[r * p.cols + j] > pred[r * p.cols + best]) {
+                let v = pred[r * p.cols + j];
+                let b = pred[r * p.cols + best];
+                if (!is_nan(b) && (v > b || is_nan(v))) {
                     best = j;
                 }
             }
@@ -216,7 +217,7 @@ fn workgroup_max(li: u32, v: f32) -> f32 {
     workgroupBarrier();
     for (var s = 128u; s > 0u; s >>= 1u) {
         if (li < s) {
-            scratch[li] = max(scratch[li], scratch[li + s]);
+            scratch[li] = nan_max(scratch[li], scratch[li + s]);
         }
         workgroupBarrier();
     }
@@ -238,9 +239,9 @@ fn cross_entropy_backward(
         return;
     }
     let base = row * p.cols;
-    var m = bitcast<f32>(NEG_INF_BITS);
+    var m = neg_inf_f32();
     for (var j = li; j < p.cols; j += 256u) {
-        m = max(m, pred[base + j]);
+        m = nan_max(m, pred[base + j]);
     }
     m = workgroup_max(li, m);
     var s = 0.0;
@@ -254,6 +255,6 @@ fn cross_entropy_backward(
     for (var j = li; j < p.cols; j += 256u) {
         let one_hot = select(0.0, 1.0, j == u32(v));
         let g = (exp(pred[base + j] - lse) - one_hot) * scale;
-        dpred[base + j] = select(bitcast<f32>(NAN_BITS), g, valid_label(v));
+        dpred[base + j] = select(nan_f32(), g, valid_label(v));
     }
 }

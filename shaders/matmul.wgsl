@@ -38,7 +38,7 @@ fn epilogue(v: f32, col: u32) -> f32 {
         z += bias[col];
     }
     switch d.act {
-        case 10u: { return max(z, 0.0); }
+        case 10u: { return nan_max(z, 0.0); }
         case 11u: { return select(d.alpha * z, z, z > 0.0); }
         case 12u: {
             if (z >= 0.0) {
@@ -47,7 +47,7 @@ fn epilogue(v: f32, col: u32) -> f32 {
             let e = exp(z);
             return e / (1.0 + e);
         }
-        case 13u: { return tanh(clamp(z, -15.0, 15.0)); }
+        case 13u: { return tanh_f32(z); }
         default: { return z; }
     }
 }

@@ -6,9 +6,6 @@
 // everything that folds into it. Sum over an axis, sum down to a broadcast shape and
 // sum of everything are all this one kernel.
 
-// −∞ (WGSL has no literal for it): the start of a max, as on the CPU.
-const NEG_INF_BITS: u32 = 0xff800000u;
-
 struct Reduce {
     n_out: u32,
     // 0 sum, 1 mean, 2 max
@@ -34,10 +31,7 @@ var<workgroup> partial: array<f32, 256>;
 
 fn combine(op: u32, p: f32, q: f32) -> f32 {
     if (op == 2u) {
-        // NaN wins, as on the CPU.
-        if (p != p) { return p; }
-        if (q != q) { return q; }
-        return max(p, q);
+        return nan_max(p, q); // NaN wins, as in PyTorch
     }
     return p + q;
 }
@@ -59,7 +53,7 @@ fn reduce(
         base += (rest % size) * axis(r.keep_strides, u32(a));
         rest = rest / size;
     }
-    var acc = select(0.0, bitcast<f32>(NEG_INF_BITS), r.op == 2u);
+    var acc = select(0.0, neg_inf_f32(), r.op == 2u);
     for (var k = li; k < r.count; k += 256u) {
         var kr = k;
         var off = base;
@@ -88,7 +82,7 @@ fn reduce(
 }
 
 // Backward of max over an axis of [outer, len, inner]: dy goes to the first position that
-// holds the maximum; dx must be zeroed beforehand.
+// holds the maximum (the first NaN when it is NaN); dx must be zeroed beforehand.
 struct MaxBack {
     outer: u32,
     len: u32,
@@ -114,7 +108,7 @@ fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     for (var l = 0u; l < mb.len; l++) {
         let k = (outer * mb.len + l) * mb.inner + inner;
         let v = mx[k];
-        if (v == target_value || (v != v && target_value != target_value)) {
+        if (v == target_value || (is_nan(v) && is_nan(target_value))) {
             mdx[k] = mdy[o];
             return;
         }
@@ -140,7 +134,8 @@ struct Epilogue {
 
 fn derivative_from_output(y: f32, dy: f32) -> f32 {
     switch ep.act {
-        case 10u: { return select(0.0, dy, y > 0.0); }
+        // relu: dy passes where y > 0 or y is NaN (PyTorch's threshold_backward on the output).
+        case 10u: { return select(0.0, dy, y > 0.0 || is_nan(y)); }
         case 11u: { return select(ep.alpha * dy, dy, y > 0.0); }
         case 12u: { return dy * y * (1.0 - y); }
         case 13u: { return dy * (1.0 - y * y); }

@@ -1,9 +1,6 @@
 // Softmax and log-softmax along the rows of [rows, cols], and their backward: one
 // workgroup per row, tree reductions in workgroup memory for the max and the sums.
 
-// −∞ (WGSL has no literal for it): the start of a max, as on the CPU.
-const NEG_INF_BITS: u32 = 0xff800000u;
-
 struct Rows {
     rows: u32,
     cols: u32,
@@ -26,7 +23,7 @@ fn tree_max(li: u32, v: f32) -> f32 {
     workgroupBarrier();
     for (var s = 128u; s > 0u; s >>= 1u) {
         if (li < s) {
-            scratch[li] = max(scratch[li], scratch[li + s]);
+            scratch[li] = nan_max(scratch[li], scratch[li + s]);
         }
         workgroupBarrier();
     }
@@ -60,9 +57,10 @@ fn softmax(
         return;
     }
     let base = row * p.cols;
-    var m = bitcast<f32>(NEG_INF_BITS);
+    // A NaN maximum makes the row NaN, as does +inf (inf − inf), as in PyTorch.
+    var m = neg_inf_f32();
     for (var j = li; j < p.cols; j += 256u) {
-        m = max(m, x[base + j]);
+        m = nan_max(m, x[base + j]);
     }
     m = tree_max(li, m);
     var s = 0.0;

@@ -15,10 +15,8 @@ struct Track {
 @group(0) @binding(2) var<storage, read> loss: array<f32>;
 @group(0) @binding(3) var<storage, read> grads: array<f32>;
 
-// Decided on the bits: a shader compiler may assume floats are finite and fold `x != x`.
-fn non_finite(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
-}
+// NaN and ±inf are told apart on the bits (`is_finite`, nonfinite.wgsl): a shader compiler
+// may assume floats are finite and fold `x != x`.
 
 @compute @workgroup_size(256)
 fn track_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -26,12 +24,12 @@ fn track_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     if (i == 0u) {
         let l = loss[0];
         sums[0] = sums[0] + p.scale * l;
-        if (non_finite(l) && bitcast<u32>(sums[1]) == 0u) {
+        if (!is_finite(l) && bitcast<u32>(sums[1]) == 0u) {
             sums[1] = bitcast<f32>(p.step);
         }
     }
     // Every invocation that sees a bad gradient writes the same step: the race is benign.
-    if (i < p.n && non_finite(grads[i]) && bitcast<u32>(sums[2]) == 0u) {
+    if (i < p.n && !is_finite(grads[i]) && bitcast<u32>(sums[2]) == 0u) {
         sums[2] = bitcast<f32>(p.step);
     }
 }

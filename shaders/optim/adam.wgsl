@@ -53,7 +53,7 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     exp_avg_sq[i] = v;
     var second = v;
     if ((h.flags & 1u) != 0u) {
-        second = max(max_exp_avg_sq[i], v);
+        second = nan_max4(max_exp_avg_sq[i], v); // torch.maximum: NaN wins
         max_exp_avg_sq[i] = second;
     }
     let denom = sqrt(second) / h.bias_correction2_sqrt + h.eps;

@@ -43,7 +43,7 @@ fn adamax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     }
     let m = lerp4(exp_avg[i], g, 1.0 - h.beta1);
     exp_avg[i] = m;
-    let u = max(exp_inf[i] * h.beta2, abs(g) + h.eps);
+    let u = nan_max4(exp_inf[i] * h.beta2, abs(g) + h.eps); // torch.maximum: NaN wins
     exp_inf[i] = u;
     params[i] = p - h.clr * (m / u);
 }

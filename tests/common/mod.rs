@@ -4,6 +4,8 @@
 
 use downhill::prelude::*;
 
+pub mod tolerance;
+
 /// The GPU device. Without an adapter: a test failure when `DOWNHILL_REQUIRE_GPU=1` (as
 /// `scripts/test.sh` and CI set it), otherwise `None` with a message on stderr, so a
 /// developer without Vulkan sees the skip instead of a silent pass.

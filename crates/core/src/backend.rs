@@ -225,9 +225,12 @@ impl AccuracyKind {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum GradClip {
     /// Scale all gradients so their global L2 norm is at most this (PyTorch's
-    /// `clip_grad_norm_`: factor `max / (norm + 1e-6)`, capped at 1).
+    /// `clip_grad_norm_`: factor `max / (norm + 1e-6)`, capped at 1). The norm does not
+    /// overflow for finite gradients (it is `+inf` only past `f32::MAX`); as in PyTorch, a
+    /// NaN gradient makes every gradient NaN, and an infinite one makes the factor 0 (finite
+    /// gradients become 0, infinite ones NaN).
     Norm(f32),
-    /// Clamp every gradient component into `[-v, v]`.
+    /// Clamp every gradient component into `[-v, v]` (a NaN stays NaN).
     Value(f32),
 }
 

@@ -32,7 +32,9 @@ pub enum Error {
         step: u64,
         /// What was non-finite first.
         cause: Divergence,
-        /// The mean training loss of the epoch up to the step that failed.
+        /// The epoch's mean training loss over the steps run before the record was read:
+        /// up to the failing step on the CPU (or with `check_every: Some(1)`), up to the
+        /// end of the epoch on a GPU by default.
         loss: f32,
         /// The message: what, where, and what to try.
         reason: String,

@@ -11,6 +11,7 @@ pub mod io;
 pub mod loss;
 pub mod memory;
 pub mod metric;
+pub mod nan;
 pub mod nn;
 pub mod optim;
 pub mod random;

@@ -1,6 +1,7 @@
 //! Fused losses, their gradients, and accuracy counts: the reference math.
 
 use crate::unary::sigmoid;
+use downhill_core::nan::{argmax, maximum, minimum};
 use downhill_core::{AccuracyKind, Error, LossKind, Result};
 
 /// A label stored as f32 that must be a class index below `cols`.
@@ -14,9 +15,10 @@ fn label(v: f32, row: usize, cols: usize) -> Result<usize> {
     }
 }
 
-/// Log of the sum of exponentials of a row, shifted by its maximum.
+/// Log of the sum of exponentials of a row, shifted by its maximum (NaN if the row holds a
+/// NaN or +inf, as PyTorch's log_softmax).
 fn log_sum_exp(row: &[f32]) -> f64 {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, maximum);
     let sum: f64 = row.iter().map(|&v| ((v - max) as f64).exp()).sum();
     max as f64 + sum.ln()
 }
@@ -33,7 +35,7 @@ pub fn loss(kind: LossKind, p: &[f32], t: &[f32], rows: usize, cols: usize) -> R
             .iter()
             .zip(t)
             .map(|(&p, &t)| {
-                let pc = p.clamp(eps, 1.0 - eps) as f64;
+                let pc = p.clamp(eps, 1.0 - eps) as f64; // a NaN stays NaN
                 -(t as f64 * pc.ln() + (1.0 - t as f64) * (1.0 - pc).ln())
             })
             .sum(),
@@ -41,8 +43,11 @@ pub fn loss(kind: LossKind, p: &[f32], t: &[f32], rows: usize, cols: usize) -> R
             .iter()
             .zip(t)
             .map(|(&x, &t)| {
+                // PyTorch's (1 − t)·x − log_sigmoid(x): +inf against t = 0 is +inf, against
+                // t = 1 NaN (0·inf), −inf NaN.
                 let x = x as f64;
-                x.max(0.0) - x * t as f64 + (-x.abs()).exp().ln_1p()
+                let log_sigmoid = minimum(x, 0.0) - (-x.abs()).exp().ln_1p();
+                (1.0 - t as f64) * x - log_sigmoid
             })
             .sum(),
         LossKind::SoftmaxCrossEntropy => {
@@ -117,18 +122,11 @@ pub fn correct_count(kind: AccuracyKind, p: &[f32], t: &[f32], cols: usize) -> f
                 .count();
             hits as f32 / cols as f32
         }
+        // torch.argmax: a NaN counts as the largest score.
         AccuracyKind::Categorical => p
             .chunks(cols)
             .zip(t)
-            .filter(|(row, &label)| {
-                let mut best = 0;
-                for (j, &v) in row.iter().enumerate() {
-                    if v > row[best] {
-                        best = j;
-                    }
-                }
-                best as f32 == label
-            })
+            .filter(|(row, &label)| argmax(row) as f32 == label)
             .count() as f32,
     }
 }

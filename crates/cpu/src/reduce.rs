@@ -1,5 +1,6 @@
 //! Reductions along one axis of `[outer, len, inner]`, and softmax along rows.
 
+use downhill_core::nan::maximum;
 use downhill_core::{ReduceDims, ReduceOp};
 
 pub fn reduce(op: ReduceOp, x: &[f32], d: ReduceDims) -> Vec<f32> {
@@ -28,10 +29,7 @@ pub fn reduce(op: ReduceOp, x: &[f32], d: ReduceDims) -> Vec<f32> {
                 let mut best = block[..d.inner].to_vec();
                 for row in block.chunks(d.inner).skip(1) {
                     for (b, &v) in best.iter_mut().zip(row) {
-                        // NaN wins, as in PyTorch.
-                        if v > *b || (v.is_nan() && !b.is_nan()) {
-                            *b = v;
-                        }
+                        *b = maximum(*b, v); // NaN wins, as in PyTorch
                     }
                 }
                 out.extend(best);
@@ -41,7 +39,8 @@ pub fn reduce(op: ReduceOp, x: &[f32], d: ReduceDims) -> Vec<f32> {
     out
 }
 
-/// `dy` routed to the first position along the axis that holds the maximum `y`.
+/// `dy` routed to the first position along the axis that holds the maximum `y` (the first
+/// NaN when the maximum is NaN).
 pub fn max_backward(x: &[f32], y: &[f32], dy: &[f32], d: ReduceDims) -> Vec<f32> {
     let mut dx = vec![0.0; x.len()];
     for o in 0..d.outer {
@@ -58,14 +57,15 @@ pub fn max_backward(x: &[f32], y: &[f32], dy: &[f32], d: ReduceDims) -> Vec<f32>
     dx
 }
 
-/// Softmax or log-softmax of each row of `[rows, cols]`, shifted by the row maximum.
+/// Softmax or log-softmax of each row of `[rows, cols]`, shifted by the row maximum. A NaN
+/// or +inf in a row makes the whole row NaN (NaN − max, inf − inf), as in PyTorch.
 pub fn softmax(x: &[f32], cols: usize, log: bool) -> Vec<f32> {
     if cols == 0 {
         return Vec::new();
     }
     let mut out = Vec::with_capacity(x.len());
     for row in x.chunks(cols) {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, maximum);
         let sum: f64 = row.iter().map(|&v| ((v - max).exp()) as f64).sum();
         if log {
             let log_sum = sum.ln() as f32;

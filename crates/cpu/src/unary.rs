@@ -1,5 +1,6 @@
 //! Elementwise functions of one input and their derivatives: the reference math.
 
+use downhill_core::nan::maximum;
 use downhill_core::UnaryOp;
 
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
@@ -29,7 +30,7 @@ pub fn forward(op: UnaryOp, x: f32) -> f32 {
         UnaryOp::MulScalar(c) => x * c,
         UnaryOp::RsubScalar(c) => c - x,
         UnaryOp::RdivScalar(c) => c / x,
-        UnaryOp::Relu => x.max(0.0),
+        UnaryOp::Relu => maximum(x, 0.0), // NaN stays NaN (f32::max would give 0)
         UnaryOp::LeakyRelu(a) => {
             if x > 0.0 {
                 x
@@ -40,7 +41,7 @@ pub fn forward(op: UnaryOp, x: f32) -> f32 {
         UnaryOp::Sigmoid => sigmoid(x),
         UnaryOp::Tanh => x.tanh(),
         UnaryOp::Gelu => 0.5 * x * (1.0 + libm::erff(x * FRAC_1_SQRT_2)),
-        UnaryOp::Clamp(lo, hi) => x.clamp(lo, hi),
+        UnaryOp::Clamp(lo, hi) => x.clamp(lo, hi), // NaN stays NaN
     }
 }
 
@@ -63,11 +64,12 @@ pub fn backward(op: UnaryOp, x: f32, y: f32, dy: f32) -> f32 {
         UnaryOp::MulScalar(c) => dy * c,
         UnaryOp::RsubScalar(_) => -dy,
         UnaryOp::RdivScalar(_) => -dy * y / x,
+        // PyTorch's threshold_backward: zero where x <= 0 only, so dy passes at NaN.
         UnaryOp::Relu => {
-            if x > 0.0 {
-                dy
-            } else {
+            if x <= 0.0 {
                 0.0
+            } else {
+                dy
             }
         }
         UnaryOp::LeakyRelu(a) => {

@@ -27,15 +27,30 @@ pub struct Kernel {
 
 use Access::{Read as R, ReadWrite as W};
 
+/// A kernel file with `shaders/nonfinite.wgsl` appended (after it, so the file's own line
+/// numbers stay those of error messages): the NaN-propagating helpers every kernel uses.
 macro_rules! shader {
     ($file:literal) => {
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shaders/",
-            $file
-        ))
+        concat!(
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shaders/",
+                $file
+            )),
+            "\n",
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shaders/nonfinite.wgsl"
+            ))
+        )
     };
 }
+
+/// The shared helpers alone (validated on their own like every file).
+pub const NONFINITE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shaders/nonfinite.wgsl"
+));
 
 pub const ELEMENTWISE: &str = shader!("elementwise.wgsl");
 pub const MATMUL: &str = shader!("matmul.wgsl");
@@ -55,6 +70,7 @@ pub const STEP_CHECK: &str = shader!("step_check.wgsl");
 
 /// Every WGSL file, for validation tests: (file name, source).
 pub const ALL_SOURCES: &[(&str, &str)] = &[
+    ("nonfinite.wgsl", NONFINITE),
     ("elementwise.wgsl", ELEMENTWISE),
     ("matmul.wgsl", MATMUL),
     ("reduce.wgsl", REDUCE),

@@ -3,6 +3,7 @@
 //! The CPU backend runs these directly; the GPU kernels are checked against them.
 
 use super::rule::UpdateRule;
+use crate::nan::{maximum, minimum};
 
 /// `a + w·(b - a)`, evaluated as `torch.lerp` does for f32 (both forms computed and one
 /// selected: no branch in a vectorised loop).
@@ -163,7 +164,7 @@ fn apply_checked(rule: &UpdateRule, params: &mut [f32], grads: &[f32], state: &m
                 *v = *v * beta2 + (1.0 - beta2) * g * g;
                 let second = match vmax {
                     Some(vm) => {
-                        *vm = vm.max(*v);
+                        *vm = maximum(*vm, *v); // torch.maximum: NaN wins
                         *vm
                     }
                     None => *v,
@@ -206,7 +207,7 @@ fn apply_checked(rule: &UpdateRule, params: &mut [f32], grads: &[f32], state: &m
                     g += weight_decay * p;
                 }
                 m[i] = lerp(m[i], g, 1.0 - beta1);
-                u[i] = (u[i] * beta2).max(g.abs() + eps);
+                u[i] = maximum(u[i] * beta2, g.abs() + eps); // torch.maximum: NaN wins
                 params[i] = p - clr * (m[i] / u[i]);
             }
         }
@@ -260,7 +261,11 @@ fn apply_checked(rule: &UpdateRule, params: &mut [f32], grads: &[f32], state: &m
     }
 }
 
-/// Clips a flat gradient in place (the CPU reference for [`crate::GradClip`]).
+/// Clips a flat gradient in place (the CPU reference for [`crate::GradClip`]), as
+/// `torch.nn.utils.clip_grad_norm_` and `clip_grad_value_` do: the norm is accumulated in
+/// f64 (so gradients of 1e20 do not overflow) and rounded to f32; a NaN gradient makes the
+/// norm NaN and so every gradient NaN; an infinite one makes the factor 0, so finite
+/// gradients become 0 and infinite ones NaN. Clipping by value keeps a NaN.
 pub fn clip(grads: &mut [f32], clip: crate::backend::GradClip) {
     match clip {
         crate::backend::GradClip::Norm(max_norm) => {
@@ -269,8 +274,8 @@ pub fn clip(grads: &mut [f32], clip: crate::backend::GradClip) {
                 .map(|&g| (g as f64) * (g as f64))
                 .sum::<f64>()
                 .sqrt() as f32;
-            let coef = (max_norm / (norm + 1e-6)).min(1.0);
-            if coef < 1.0 {
+            let coef = minimum(max_norm / (norm + 1e-6), 1.0);
+            if coef != 1.0 {
                 grads.iter_mut().for_each(|g| *g *= coef);
             }
         }
