@@ -226,3 +226,87 @@ fn a_parameter_that_is_already_nan_is_named_before_training() {
         assert!(err.to_string().contains("before training"), "{err}");
     }
 }
+
+#[test]
+fn an_update_that_overflows_in_the_last_step_is_not_returned_as_ok() {
+    // One step of SGD 1e37 on a finite loss and gradient writes -inf into the weight: no
+    // later loss or gradient exists to show it, so fit checks the parameters at the end.
+    for device in devices() {
+        let x = Array2::from_elem((2, 1), 100.0f32);
+        let y = Array2::zeros((2, 1));
+        let mut model = Sequential::new(&device).layer(
+            Dense::new(1, 1)
+                .kernel_init(Init::Constant(1.0))
+                .use_bias(false),
+        );
+        let r = model.fit(
+            &Dataset::new(x, y).unwrap(),
+            Loss::MeanSquaredError,
+            Sgd::new(1e37),
+            config(1, 2),
+        );
+        let (epoch, step, cause, msg, history) = expect_diverged(r);
+        assert_eq!((epoch, step, cause), (1, 1, Divergence::Parameter), "{msg}");
+        assert!(msg.contains("0.dense.weight[0]"), "{msg}");
+        assert!(msg.contains("-inf"), "{msg}");
+        assert_eq!(history.records.len(), 1);
+        assert!(history.records[0].loss.is_finite(), "{msg}");
+    }
+}
+
+#[test]
+fn the_history_of_a_diverged_run_with_validation_writes_and_reads_back() {
+    let dir = std::env::temp_dir().join(format!("downhill-diverged-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for device in devices() {
+        let train = data_with_huge_row(40); // batch 6 of 8 (batch size 8)
+        let validation = data_with_huge_row(100);
+        let mut model = Sequential::new(&device)
+            .dense(1, 1, Activation::Linear)
+            .seed(3);
+        let r = model.fit(
+            &train,
+            Loss::MeanSquaredError,
+            Sgd::new(1e-3),
+            FitConfig {
+                validation_data: Some(validation),
+                metrics: vec![Metric::Accuracy],
+                ..config(1, 8)
+            },
+        );
+        let (_, step, _, msg, history) = expect_diverged(r);
+        assert_eq!(step, 6, "{msg}");
+        let last = history.records.last().unwrap();
+        assert!(last.val_loss.is_some_and(f32::is_nan), "{last:?}");
+        let path = dir.join("h.json");
+        history.write_json(&path).unwrap();
+        let back = History::read_json(&path).unwrap();
+        assert_eq!(back.records.len(), history.records.len());
+        // The CSV keeps every column in every row.
+        let csv = history.to_csv();
+        let widths: Vec<usize> = csv.lines().map(|l| l.split(',').count()).collect();
+        assert!(widths.windows(2).all(|w| w[0] == w[1]), "{csv}");
+    }
+}
+
+#[test]
+fn a_finite_loss_near_the_top_of_f32_is_averaged_without_overflowing() {
+    // Batch losses of ~1e37 over 64 rows: a sum of loss·rows would overflow f32 and be
+    // mistaken for a divergence; the epoch's mean is finite.
+    for device in devices() {
+        let x = Array2::zeros((64, 1));
+        let y = Array2::from_elem((64, 1), 3e18f32);
+        let mut model = Sequential::new(&device)
+            .layer(Dense::new(1, 1).kernel_init(Init::Zeros).use_bias(false));
+        let history = model
+            .fit(
+                &Dataset::new(x, y).unwrap(),
+                Loss::MeanSquaredError,
+                Sgd::new(0.0),
+                config(1, 32),
+            )
+            .unwrap();
+        let loss = history.records[0].loss;
+        assert!((loss / 9e36 - 1.0).abs() < 1e-5, "{} {loss}", device.name());
+    }
+}

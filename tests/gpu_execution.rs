@@ -125,10 +125,11 @@ fn fit_uploads_the_data_once_and_reads_back_once_per_epoch() {
         2 * 256 * 4,
         "{one:?} {three:?}"
     );
-    // Read back: once per fit, the flat parameter buffer (checked finite before training:
-    // 20·64 + 64 + 64 + 1 values in 256-byte aligned segments); then one small buffer (loss,
-    // divergence record and accuracy slots) per epoch, nothing per step.
-    let per_fit = ((1280 + 64 + 64 + 64) * 4) as u64;
+    // Read back: twice per fit, the flat parameter buffer (checked finite before training
+    // and after its last update: 20·64 + 64 + 64 + 1 values in 256-byte aligned
+    // segments); then one small buffer (loss, divergence record and accuracy slots) per
+    // epoch, nothing per step.
+    let per_fit = 2 * ((1280 + 64 + 64 + 64) * 4) as u64;
     let per_epoch = one.bytes_downloaded - per_fit;
     assert!(per_epoch <= 1024, "{one:?}");
     assert_eq!(

@@ -105,6 +105,9 @@ pub enum Divergence {
     Gradient,
     /// The validation loss at the end of an epoch.
     ValidationLoss,
+    /// A parameter, written by the last update of a run (no later step's loss or
+    /// gradient could show it).
+    Parameter,
 }
 
 /// `Result` with downhill's [`Error`](enum@Error).

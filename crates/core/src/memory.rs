@@ -24,9 +24,16 @@ pub const HEADROOM: u64 = 256 << 20;
 
 /// The memory the operating system could give this process now without swapping, where it
 /// says (Linux: `MemAvailable` of `/proc/meminfo`); `None` elsewhere.
-/// In a container with a cgroup-v2 memory limit, the room left under that limit counts
-/// too: past it the kernel kills the process whatever `MemAvailable` says.
+/// Under a cgroup-v2 memory limit (a container, a systemd `MemoryMax`), the room left
+/// under the tightest limit of this process's cgroup and its ancestors counts too: past
+/// it the kernel kills the process whatever `MemAvailable` says.
+///
+/// `DOWNHILL_MEMORY_CHECK=off` turns this check off (only the address-space check stays),
+/// for systems whose accounting misleads it.
 pub fn available_bytes() -> Option<u64> {
+    if std::env::var("DOWNHILL_MEMORY_CHECK").as_deref() == Ok("off") {
+        return None;
+    }
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -34,12 +41,34 @@ pub fn available_bytes() -> Option<u64> {
     Some(cgroup_room().map_or(system, |room| room.min(system)))
 }
 
-/// `memory.max - memory.current` of this process's cgroup (v2), where one is set.
+/// The least room under any `memory.max` from this process's cgroup (v2) up to the root:
+/// `max - current`, with the reclaimable page cache (`inactive_file`) counted as room.
 fn cgroup_room() -> Option<u64> {
-    let read = |name: &str| std::fs::read_to_string(format!("/sys/fs/cgroup/{name}")).ok();
-    let max: u64 = read("memory.max")?.trim().parse().ok()?; // "max": no limit
-    let current: u64 = read("memory.current")?.trim().parse().ok()?;
-    Some(max.saturating_sub(current))
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = own.lines().find_map(|l| l.strip_prefix("0::"))?.trim();
+    let mut dir = std::path::PathBuf::from(format!("/sys/fs/cgroup{path}"));
+    let mut room: Option<u64> = None;
+    loop {
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+        // "max" (no limit) does not parse: that level adds no bound.
+        if let (Some(max), Some(current)) = (
+            read("memory.max").and_then(|v| v.trim().parse::<u64>().ok()),
+            read("memory.current").and_then(|v| v.trim().parse::<u64>().ok()),
+        ) {
+            let cache = read("memory.stat")
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("inactive_file "))
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                })
+                .unwrap_or(0);
+            let here = max.saturating_sub(current.saturating_sub(cache));
+            room = Some(room.map_or(here, |r| r.min(here)));
+        }
+        if dir == std::path::Path::new("/sys/fs/cgroup") || !dir.pop() {
+            return room;
+        }
+    }
 }
 
 /// `bytes` in the largest binary unit that keeps it at least 1, e.g. `4.0 TiB`.

@@ -48,11 +48,18 @@ fn write_synced(tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// `.<name>.<pid>.<n>.tmp`: unique per process and call, hidden, beside the target.
+/// `.<name>.<pid>.<n>.tmp`: unique per process and call, hidden, beside the target. The
+/// name part is cut to 200 bytes (at a character boundary), so a target name near the
+/// file system's 255-byte limit still gets a temporary file.
 fn temporary_name(name: &std::ffi::OsStr) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!(".{}.{}.{n}.tmp", name.to_string_lossy(), std::process::id())
+    let name = name.to_string_lossy();
+    let mut cut = name.len().min(200);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(".{}.{}.{n}.tmp", &name[..cut], std::process::id())
 }
 
 #[cfg(test)]
@@ -96,6 +103,15 @@ mod tests {
         assert!(matches!(e, Error::Io { .. }), "{e}");
         assert!(leftovers(&dir).is_empty(), "{:?}", leftovers(&dir));
         assert_eq!(std::fs::read(path.join("inside")).unwrap(), b"kept");
+    }
+
+    #[test]
+    fn a_name_near_the_length_limit_still_writes() {
+        let dir = scratch("long");
+        let path = dir.join("h".repeat(250));
+        write_atomic(&path, b"long").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"long");
+        assert!(leftovers(&dir).is_empty());
     }
 
     #[test]

@@ -53,6 +53,16 @@ fn largest_magnitude(data: &Dataset) -> f32 {
     data.x().iter().fold(0.0f32, |m, v| m.max(v.abs()))
 }
 
+/// The message of `Error::Diverged` when the last update of a run wrote a non-finite value
+/// that no later step's loss or gradient could reveal.
+pub(super) fn parameter_reason(name: &str, value: f32, place: &Place) -> String {
+    format!(
+        "parameter {name} became {value} in the last update of training (step {}, epoch {}): \
+         the update overflowed f32; the learning rate {} is likely too high",
+        place.step, place.epoch, place.lr
+    )
+}
+
 /// The message of `Error::Diverged`.
 pub(super) fn reason(cause: Divergence, place: &Place, value: f32) -> String {
     let Place {
@@ -80,6 +90,7 @@ pub(super) fn reason(cause: Divergence, place: &Place, value: f32) -> String {
              exploding gradients; clip them (GradClip::Norm(1.0)), lower the learning rate \
              {lr}, or initialise the weights smaller"
         ),
+        Divergence::Parameter => parameter_reason("?", value, place),
         Divergence::ValidationLoss => format!(
             "the validation loss was {value} after epoch {epoch} while training stayed finite: \
              the model's outputs overflow f32 on the validation data (its largest input \

@@ -64,19 +64,28 @@ fn gather(t: &Tensor, order: &Storage, start: usize, count: usize) -> Result<Ten
 }
 
 /// Per-epoch running sums on the device, in one buffer so one read-back fetches them all:
-/// slot 0 holds loss·rows and, in its next two elements, the divergence record of
+/// slot 0 holds the loss (each batch's weighted by its share of the epoch's rows, so the
+/// sum is the mean and cannot overflow where every batch's loss is finite) and, in its
+/// next two elements, the divergence record of
 /// `Backend::track_step`; slot 1 + i the correct predictions of metric i. Slots sit 64
 /// elements (256 bytes) apart, the alignment a GPU needs to bind each on its own.
 struct Accumulators {
     sums: Storage,
     metrics: Vec<(String, AccuracyKind)>,
+    /// Rows added so far, and the rows the whole pass will add.
     rows: usize,
+    planned_rows: usize,
 }
 
 const SLOT: usize = crate::optim::SEGMENT_ALIGN;
 
 impl Accumulators {
-    fn new(backend: &dyn Backend, loss: Loss, metrics: &[Metric]) -> Result<Self> {
+    fn new(
+        backend: &dyn Backend,
+        loss: Loss,
+        metrics: &[Metric],
+        planned_rows: usize,
+    ) -> Result<Self> {
         let metrics: Vec<(String, AccuracyKind)> = metrics
             .iter()
             .map(|m| (m.name().to_string(), m.accuracy_kind(loss)))
@@ -85,6 +94,7 @@ impl Accumulators {
             sums: backend.full(SLOT * (1 + metrics.len()), 0.0)?,
             metrics,
             rows: 0,
+            planned_rows: planned_rows.max(1),
         })
     }
 
@@ -102,14 +112,15 @@ impl Accumulators {
     ) -> Result<()> {
         let (loss, pred, target) = batch;
         let (rows, cols) = pred.shape().as_matrix("model output")?;
+        let share = (rows as f64 / self.planned_rows as f64) as f32;
         match step {
             Some((grads, step)) => {
                 // Saturates: past 2^32 - 1 steps the record names the last countable one.
                 let step = u32::try_from(step).unwrap_or(u32::MAX);
                 let sums = self.sums.slice(0, 3)?;
-                backend.track_step(&sums, &loss.storage(), rows as f32, grads, step)?
+                backend.track_step(&sums, &loss.storage(), share, grads, step)?
             }
-            None => backend.accumulate(&self.slot(0)?, &loss.storage(), rows as f32)?,
+            None => backend.accumulate(&self.slot(0)?, &loss.storage(), share)?,
         }
         for (i, (_, kind)) in self.metrics.iter().enumerate() {
             let slot = self.slot(1 + i)?;
@@ -137,6 +148,8 @@ impl Accumulators {
     /// divergence record.
     fn finish(&self, backend: &dyn Backend) -> Result<(Evaluation, Flags)> {
         let n = self.rows.max(1) as f32;
+        // The loss sum covers `rows` of the planned rows (fewer when a run stopped early).
+        let loss_scale = (self.planned_rows as f64 / self.rows.max(1) as f64) as f32;
         let sums = backend.download(&self.sums)?;
         let metrics = self
             .metrics
@@ -145,7 +158,7 @@ impl Accumulators {
             .map(|(i, (name, _))| (name.clone(), sums[SLOT * (1 + i)] / n))
             .collect();
         let evaluation = Evaluation {
-            loss: sums[0] / n,
+            loss: sums[0] * loss_scale,
             metrics,
         };
         Ok((evaluation, Flags::from_sums(&sums)))
@@ -238,7 +251,8 @@ impl Sequential {
                 config.drop_last,
             )?;
             let order = backend.upload_indices(&plan.order)?;
-            let mut acc = Accumulators::new(backend, loss, &config.metrics)?;
+            let planned: usize = plan.batches.iter().map(|&(_, count)| count).sum();
+            let mut acc = Accumulators::new(backend, loss, &config.metrics, planned)?;
             let steps_before = opt.steps();
             for (b, &(start, count)) in plan.batches.iter().enumerate() {
                 let (x, y) = train_dev.batch(&order, start, count)?;
@@ -258,13 +272,22 @@ impl Sequential {
             let first_bad = flags.first().or_else(|| {
                 (!train_eval.loss.is_finite()).then_some((opt.steps(), Divergence::Loss))
             });
-            let val_eval = match first_bad {
-                Some(_) => None, // no validation of a model that has diverged
-                None => val_dev
-                    .as_ref()
-                    .map(|v| self.evaluate_on(v, loss, &config.metrics, INFERENCE_BATCH))
-                    .transpose()
-                    .map_err(|e| e.context("validation data"))?,
+            let val_eval = match (first_bad, &val_dev) {
+                (_, None) => None,
+                // A model that has diverged is not validated; its record keeps the
+                // validation columns (NaN) so the history stays one table.
+                (Some(_), Some(_)) => Some(Evaluation {
+                    loss: f32::NAN,
+                    metrics: config
+                        .metrics
+                        .iter()
+                        .map(|m| (m.name().to_string(), f32::NAN))
+                        .collect(),
+                }),
+                (None, Some(v)) => Some(
+                    self.evaluate_on(v, loss, &config.metrics, INFERENCE_BATCH)
+                        .map_err(|e| e.context("validation data"))?,
+                ),
             };
             let record = EpochRecord {
                 epoch: epoch + 1,
@@ -280,7 +303,9 @@ impl Sequential {
                     epoch_line(&record, config.epochs, plan.batches.len(), seconds)
                 );
             }
-            let val_bad = record.val_loss.filter(|v| !v.is_finite());
+            let val_bad = record
+                .val_loss
+                .filter(|v| first_bad.is_none() && !v.is_finite());
             let loss_value = record.loss;
             history.records.push(record);
             history.seconds.push(seconds);
@@ -311,14 +336,46 @@ impl Sequential {
                 history: Box::new(history),
             });
         }
+        // The last update is checked by no later loss or gradient: check what it wrote.
+        if let Some((name, v)) = self.first_non_finite_parameter(opt)? {
+            let epoch = history.records.len();
+            let place = Place {
+                epoch,
+                batch: 0,
+                batches: 0,
+                step: opt.steps(),
+                lr: opt.lr(),
+                before_any_update: false,
+                data: &train,
+            };
+            return Err(Error::Diverged {
+                epoch,
+                step: opt.steps(),
+                cause: Divergence::Parameter,
+                loss: history.records.last().map_or(f32::NAN, |r| r.loss),
+                reason: divergence::parameter_reason(&name, v, &place),
+                history: Box::new(history),
+            });
+        }
         Ok(history)
     }
 
     /// Fails if a parameter is NaN or infinite before training starts (a user-set value, or
     /// a model left broken by an earlier run): no step could recover from it, and a later
     /// divergence report would blame the wrong thing.
-    /// One read-back of the optimizer's flat buffer per `fit` call.
     fn check_parameters_finite(&self, opt: &Optimizer) -> Result<()> {
+        match self.first_non_finite_parameter(opt)? {
+            None => Ok(()),
+            Some((name, v)) => Err(Error::NonFinite(format!(
+                "parameter {name} holds {v} before training (a value set by hand, or a \
+                 model an earlier run left diverged): re-initialise it"
+            ))),
+        }
+    }
+
+    /// The first non-finite parameter value, named as `0.dense.weight[i] of Dense(..)`:
+    /// one read-back of the optimizer's flat buffer.
+    fn first_non_finite_parameter(&self, opt: &Optimizer) -> Result<Option<(String, f32)>> {
         let set = opt.param_set();
         let flat = self.device().backend().download(set.flat())?;
         let named = self.layers()?.iter().enumerate().flat_map(|(li, layer)| {
@@ -328,16 +385,12 @@ impl Sequential {
                 .map(move |name| (format!("{li}.{name}"), layer.describe()))
         });
         for (seg, (name, layer)) in set.segments().iter().zip(named) {
-            let values = &flat[seg.offset..seg.offset + seg.len];
+            let values = flat.get(seg.offset..seg.offset + seg.len).unwrap_or(&[]);
             if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Err(Error::NonFinite(format!(
-                    "parameter {name} of {layer} holds {v} at element {i} before training (a \
-                     value set by hand, or a model an earlier run left diverged): \
-                     re-initialise it"
-                )));
+                return Ok(Some((format!("{name}[{i}] of {layer}"), *v)));
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Loss and metrics over `data`, without recording gradients.
@@ -359,7 +412,7 @@ impl Sequential {
             let backend = self.device().backend();
             let plan = BatchPlan::new(data.rows, batch_size, false, 0, 0, false)?;
             let order = backend.upload_indices(&plan.order)?;
-            let mut acc = Accumulators::new(backend, loss, metrics)?;
+            let mut acc = Accumulators::new(backend, loss, metrics, data.rows)?;
             for &(start, count) in &plan.batches {
                 let (x, y) = data.batch(&order, start, count)?;
                 let pred = self.forward(&x)?;
