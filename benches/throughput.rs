@@ -203,7 +203,7 @@ fn seed_config(epochs: usize) -> FitConfig {
         epochs,
         batch_size: W1_BATCH,
         metrics: vec![Metric::Accuracy],
-        verbose: false,
+        verbose: 0,
         ..Default::default()
     }
 }
@@ -356,7 +356,7 @@ fn w2_mlp_wide(device: &Device, data: &(Array2<f32>, Array2<f32>)) -> Res<Record
     let config = || FitConfig {
         epochs: 1,
         batch_size: W2_BATCH,
-        verbose: false,
+        verbose: 0,
         ..Default::default()
     };
     let loss = Loss::SparseCategoricalCrossEntropy;

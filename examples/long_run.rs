@@ -169,7 +169,7 @@ fn main() -> anyhow::Result<()> {
                 epochs,
                 batch_size: args.batch,
                 metrics: vec![Metric::Accuracy],
-                verbose: false,
+                verbose: 0,
                 ..Default::default()
             };
             model.fit_with(&data, fit_loss, opt, config)?;

@@ -19,7 +19,7 @@ fn config(epochs: usize, batch_size: usize) -> FitConfig {
         epochs,
         batch_size,
         shuffle: false,
-        verbose: false,
+        verbose: 0,
         ..Default::default()
     }
 }

@@ -94,7 +94,7 @@ fn fit_rejects_bad_configurations_and_mismatched_data() {
         model.fit(data, loss, Sgd::new(0.1), config)
     };
     let quiet = FitConfig {
-        verbose: false,
+        verbose: 0,
         ..Default::default()
     };
     let zero_batch = FitConfig {
@@ -289,7 +289,7 @@ fn a_metric_that_cannot_read_the_targets_is_refused_before_training() {
     let before = model.parameters().unwrap()[0].to_vec().unwrap();
     let config = FitConfig {
         metrics: vec![Metric::BinaryAccuracy],
-        verbose: false,
+        verbose: 0,
         ..Default::default()
     };
     let err = model
@@ -311,7 +311,7 @@ fn a_metric_that_cannot_read_the_targets_is_refused_before_training() {
     let data = Dataset::new(x, one_hot).unwrap();
     let config = FitConfig {
         metrics: vec![Metric::CategoricalAccuracy],
-        verbose: false,
+        verbose: 0,
         ..Default::default()
     };
     let err = model

@@ -23,6 +23,7 @@ fn record(epoch: usize, loss: f32, val: Option<f32>) -> EpochRecord {
         } else {
             vec![]
         },
+        lr: 0.01,
     }
 }
 
@@ -34,6 +35,7 @@ fn diverged_history() -> History {
             record(3, f32::NAN, Some(f32::NAN)),
         ],
         seconds: vec![0.5, 0.25, 0.125],
+        stop_reason: None,
     }
 }
 
@@ -73,7 +75,7 @@ fn a_history_with_nan_and_infinities_reads_back_as_written() {
     h.write_csv(dir.join("h.csv")).unwrap();
     let csv = std::fs::read_to_string(dir.join("h.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
-    assert!(csv.contains("\n2,inf,0.5,-inf,NaN,"), "{csv}");
+    assert!(csv.contains("\n2,inf,0.5,-inf,NaN,0.01,"), "{csv}");
 }
 
 #[test]

@@ -98,7 +98,7 @@ fn fit_uploads_the_data_once_and_reads_back_once_per_epoch() {
             epochs,
             batch_size: 32,
             metrics: vec![Metric::Accuracy],
-            verbose: false,
+            verbose: 0,
             ..Default::default()
         };
         model

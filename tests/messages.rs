@@ -30,7 +30,7 @@ fn errors_from_validation_data_say_validation() {
             Sgd::new(0.1),
             FitConfig {
                 validation_data: Some(wrong_width),
-                verbose: false,
+                verbose: 0,
                 ..Default::default()
             },
         )

@@ -1698,7 +1698,7 @@ fn fit_parity(
         batch_size: 16,
         metrics: vec![Metric::Accuracy],
         validation_split: 0.2,
-        verbose: false,
+        verbose: 0,
         ..Default::default()
     };
     let train = |device: &Device| -> downhill::Result<(History, Sequential)> {

@@ -1233,7 +1233,7 @@ fn fits_that_blow_up_diverge_on_both_backends() {
                 epochs: 20,
                 batch_size: 16,
                 metrics: vec![Metric::Accuracy],
-                verbose: false,
+                verbose: 0,
                 ..Default::default()
             };
             let params = model.parameters().unwrap();

@@ -26,7 +26,7 @@ fn quiet(epochs: usize, batch_size: usize) -> FitConfig {
         epochs,
         batch_size,
         metrics: vec![Metric::Accuracy],
-        verbose: false,
+        verbose: 0,
         ..Default::default()
     }
 }
@@ -243,7 +243,7 @@ fn history_round_trips_through_json_and_writes_csv() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "epoch,loss,accuracy,val_loss,val_accuracy,seconds"
+        "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds"
     );
     assert_eq!(lines.len(), 4);
     let dir = std::env::temp_dir().join(format!("downhill-history-{}", std::process::id()));

@@ -36,4 +36,7 @@ pub use optim::{
 };
 pub use shape::Shape;
 pub use tensor::{Tensor, TensorId};
-pub use train::{EpochRecord, Evaluation, FitConfig, History};
+pub use train::{
+    BatchInfo, Callback, CsvLogger, EarlyStopping, EpochRecord, Evaluation, FitConfig, History,
+    Mode, OnDivergence, TerminateOnNaN, TrainContext,
+};

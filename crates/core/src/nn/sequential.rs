@@ -17,6 +17,12 @@ pub struct Sequential {
     seed: u64,
     specs: Vec<Box<dyn LayerSpec>>,
     built: OnceLock<Vec<Box<dyn Layer>>>,
+    /// Epochs `fit` has run on this model: the next `fit` numbers its epochs and
+    /// continues its shuffle from here, as a Keras model does.
+    pub(crate) epochs_trained: usize,
+    /// The optimizer the last `fit` built, kept so that a `fit` with the same optimizer
+    /// configuration continues its state (Keras keeps the compiled optimizer).
+    pub(crate) fit_optimizer: Option<crate::optim::Optimizer>,
 }
 
 impl Sequential {
@@ -26,13 +32,15 @@ impl Sequential {
             seed: DEFAULT_SEED,
             specs: Vec::new(),
             built: OnceLock::new(),
+            epochs_trained: 0,
+            fit_optimizer: None,
         }
     }
 
     /// The seed for weight initialisation (and the default for shuffling in `fit`).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
-        self.built = OnceLock::new();
+        self.reset();
         self
     }
 
@@ -44,8 +52,20 @@ impl Sequential {
     /// Appends any layer description.
     pub fn layer(mut self, spec: impl LayerSpec + 'static) -> Self {
         self.specs.push(Box::new(spec));
-        self.built = OnceLock::new();
+        self.reset();
         self
+    }
+
+    /// A model described anew: no parameters built, no training done.
+    fn reset(&mut self) {
+        self.built = OnceLock::new();
+        self.epochs_trained = 0;
+        self.fit_optimizer = None;
+    }
+
+    /// Epochs `fit` has trained this model for (the next `fit` starts at this one + 1).
+    pub fn epochs_trained(&self) -> usize {
+        self.epochs_trained
     }
 
     pub fn device(&self) -> &Device {
@@ -108,6 +128,45 @@ impl Sequential {
     /// Every trainable tensor, layer by layer.
     pub fn parameters(&self) -> Result<Vec<Tensor>> {
         Ok(self.layers()?.iter().flat_map(|l| l.parameters()).collect())
+    }
+
+    /// A copy of every parameter's values, layer by layer (Keras' `get_weights`).
+    pub fn get_weights(&self) -> Result<Vec<Vec<f32>>> {
+        self.parameters()?.iter().map(Tensor::to_vec).collect()
+    }
+
+    /// Overwrites every parameter with `weights`, in [`Sequential::get_weights`]'s order
+    /// (Keras' `set_weights`). Every count and length is checked before anything is
+    /// written, so a mismatch leaves the model as it was.
+    pub fn set_weights(&self, weights: &[Vec<f32>]) -> Result<()> {
+        let params = self.parameters()?;
+        if weights.len() != params.len() {
+            return Err(Error::shape(
+                "set_weights",
+                format!(
+                    "the model has {} parameter tensors, {} were given",
+                    params.len(),
+                    weights.len()
+                ),
+            ));
+        }
+        for (i, (p, w)) in params.iter().zip(weights).enumerate() {
+            if p.numel() != w.len() {
+                return Err(Error::shape(
+                    "set_weights",
+                    format!(
+                        "parameter {i} has shape {} ({} values), {} were given",
+                        p.shape(),
+                        p.numel(),
+                        w.len()
+                    ),
+                ));
+            }
+        }
+        for (p, w) in params.iter().zip(weights) {
+            p.assign(w)?;
+        }
+        Ok(())
     }
 
     /// Number of trainable scalars.

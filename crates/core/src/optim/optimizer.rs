@@ -203,6 +203,16 @@ impl Optimizer {
         &self.flat_grads
     }
 
+    /// The configuration (optimizer and hyperparameters) it steps with.
+    pub fn config(&self) -> &dyn OptimizerConfig {
+        self.config.as_ref()
+    }
+
+    /// The gradient clipping applied before each step, if any.
+    pub fn clip(&self) -> Option<GradClip> {
+        self.clip
+    }
+
     /// Calls to `step` so far.
     pub fn steps(&self) -> u64 {
         self.steps

@@ -169,6 +169,28 @@ impl Tensor {
         self.0.owner.load(Ordering::Acquire)
     }
 
+    /// Overwrites the values in place from host data of the same length (PyTorch's
+    /// `param.data.copy_()`): the tensor keeps its identity and storage, so an optimizer
+    /// that holds it sees the new values. Counts as an in-place update (graphs recorded
+    /// before refuse to differentiate through it).
+    pub fn assign(&self, values: &[f32]) -> Result<()> {
+        if values.len() != self.numel() {
+            return Err(Error::shape(
+                "assign",
+                format!(
+                    "{} values for a tensor of shape {}",
+                    values.len(),
+                    self.shape()
+                ),
+            ));
+        }
+        let backend = self.device().backend();
+        let source = backend.upload(values)?;
+        backend.copy(&source, &self.storage())?;
+        self.bump_version();
+        Ok(())
+    }
+
     /// Copies the elements to the host, row-major.
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         self.device().backend().download(&self.storage())

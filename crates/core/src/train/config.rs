@@ -1,5 +1,6 @@
 //! `FitConfig`: how `fit` runs.
 
+use super::callback::Callback;
 use crate::backend::GradClip;
 use crate::data::{Batching, Dataset};
 use crate::metric::Metric;
@@ -25,8 +26,17 @@ pub struct FitConfig {
     pub metrics: Vec<Metric>,
     /// Clip gradients before each step.
     pub clip: Option<GradClip>,
-    /// Print one line per epoch (default true).
-    pub verbose: bool,
+    /// Keras' levels: 0 silent, 1 a live progress bar within each epoch (steps done, ETA,
+    /// running loss and metrics) ending in the epoch's line, 2 one line per epoch. Where
+    /// stdout is not a terminal, 1 prints what 2 does. Default 1.
+    pub verbose: u8,
+    /// The epoch numbering starts after this one (Keras' `initial_epoch`): the epochs run
+    /// are `initial_epoch + 1 ..= initial_epoch + epochs`, and the shuffle continues from
+    /// there. `None` (the default) continues from the model's own count, so calling `fit`
+    /// again picks up where the last call ended.
+    pub initial_epoch: Option<usize>,
+    /// Hooks run during training, in order (see [`Callback`]).
+    pub callbacks: Vec<Box<dyn Callback>>,
     /// Read the device's divergence record every this many steps: a NaN or infinite loss
     /// or gradient is recorded on the device in the step it happens (no read-back), and
     /// `fit` stops with `Error::Diverged` when it reads the record. `None` (the default)
@@ -47,13 +57,21 @@ impl Default for FitConfig {
             validation_data: None,
             metrics: Vec::new(),
             clip: None,
-            verbose: true,
+            verbose: 1,
             check_every: None,
+            initial_epoch: None,
+            callbacks: Vec::new(),
         }
     }
 }
 
 impl FitConfig {
+    /// Adds a callback.
+    pub fn callback(mut self, callback: impl Callback + 'static) -> Self {
+        self.callbacks.push(Box::new(callback));
+        self
+    }
+
     /// Sets the batch size from one of the three descent modes.
     pub fn batching(mut self, batching: Batching) -> Self {
         self.batch_size = match batching {

@@ -2,173 +2,68 @@
 //! from the epoch's shuffled index buffer; loss and metrics accumulate on the device and
 //! are read back once per epoch, so a GPU step needs no host round trip.
 
+use super::accumulators::{Accumulators, DeviceData};
+use super::callback::{BatchInfo, Callback, OnDivergence, TrainContext};
 use super::config::FitConfig;
-use super::divergence::{self, Flags, Place};
+use super::divergence::{self, Place};
+use super::evaluate::{Evaluation, INFERENCE_BATCH};
 use super::history::{EpochRecord, History};
-use super::progress::epoch_line;
-use crate::autodiff::no_grad;
-use crate::backend::{AccuracyKind, Backend, BackendKind, Storage};
+use super::progress::Progress;
+use crate::backend::BackendKind;
 use crate::data::{BatchPlan, Dataset};
-use crate::device::Device;
 use crate::error::{Divergence, Error, Result};
 use crate::loss::Loss;
-use crate::metric::Metric;
 use crate::nn::Sequential;
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::tensor::Tensor;
-use ndarray::Array2;
 use std::time::Instant;
 
-/// Rows per forward pass in `evaluate` and `predict` when no batch size is given.
-const INFERENCE_BATCH: usize = 1024;
-
-/// The loss and metrics of a model on a data set.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Evaluation {
-    pub loss: f32,
-    pub metrics: Vec<(String, f32)>,
+/// The callbacks of one `fit` call and what they may touch.
+struct Hooks {
+    callbacks: Vec<Box<dyn Callback>>,
+    stop: Option<String>,
 }
 
-/// A data set resident on the device.
-struct DeviceData {
-    x: Tensor,
-    y: Tensor,
-    rows: usize,
-}
-
-impl DeviceData {
-    fn upload(device: &Device, data: &Dataset) -> Result<Self> {
-        Ok(DeviceData {
-            x: Tensor::from_array(device, data.x())?,
-            y: Tensor::from_array(device, data.y())?,
-            rows: data.len(),
-        })
-    }
-
-    /// Rows `order[start..start + count]` of inputs and targets, gathered on the device.
-    fn batch(&self, order: &Storage, start: usize, count: usize) -> Result<(Tensor, Tensor)> {
-        Ok((
-            gather(&self.x, order, start, count)?,
-            gather(&self.y, order, start, count)?,
-        ))
-    }
-}
-
-fn gather(t: &Tensor, order: &Storage, start: usize, count: usize) -> Result<Tensor> {
-    let cols = t.dims()[1];
-    let rows = t
-        .device()
-        .backend()
-        .gather_rows(&t.storage(), cols, order, start, count)?;
-    t.device().tensor_from_storage(rows, [count, cols])
-}
-
-/// Per-epoch running sums on the device, in one buffer so one read-back fetches them all:
-/// slot 0 holds the loss (each batch's weighted by its share of the epoch's rows, so the
-/// sum is the mean and cannot overflow where every batch's loss is finite) and, in its
-/// next two elements, the divergence record of
-/// `Backend::track_step`; slot 1 + i the correct predictions of metric i. Slots sit 64
-/// elements (256 bytes) apart, the alignment a GPU needs to bind each on its own.
-struct Accumulators {
-    sums: Storage,
-    metrics: Vec<(String, AccuracyKind)>,
-    /// Rows added so far, and the rows the whole pass will add.
-    rows: usize,
-    planned_rows: usize,
-}
-
-const SLOT: usize = crate::optim::SEGMENT_ALIGN;
-
-impl Accumulators {
-    fn new(
-        backend: &dyn Backend,
-        loss: Loss,
-        metrics: &[Metric],
-        planned_rows: usize,
-    ) -> Result<Self> {
-        let metrics: Vec<(String, AccuracyKind)> = metrics
-            .iter()
-            .map(|m| (m.name().to_string(), m.accuracy_kind(loss)))
-            .collect();
-        Ok(Accumulators {
-            sums: backend.full(SLOT * (1 + metrics.len()), 0.0)?,
-            metrics,
-            rows: 0,
-            planned_rows: planned_rows.max(1),
-        })
-    }
-
-    fn slot(&self, i: usize) -> Result<Storage> {
-        self.sums.slice(SLOT * i, 1)
-    }
-
-    /// Adds a batch: its loss (and, for a training step, watches the loss and the
-    /// gradients for NaN or ±inf in the same dispatch) and its metrics.
-    fn add(
+impl Hooks {
+    /// Runs `f` on every callback with a fresh context.
+    fn run(
         &mut self,
-        backend: &dyn Backend,
-        batch: (&Tensor, &Tensor, &Tensor),
-        step: Option<(&Storage, u64)>,
+        model: &Sequential,
+        optimizer: &mut Optimizer,
+        history: &History,
+        mut f: impl FnMut(&mut dyn Callback, &mut TrainContext) -> Result<()>,
     ) -> Result<()> {
-        let (loss, pred, target) = batch;
-        let (rows, cols) = pred.shape().as_matrix("model output")?;
-        let share = (rows as f64 / self.planned_rows as f64) as f32;
-        match step {
-            Some((grads, step)) => {
-                // Saturates: past 2^32 - 1 steps the record names the last countable one.
-                let step = u32::try_from(step).unwrap_or(u32::MAX);
-                let sums = self.sums.slice(0, 3)?;
-                backend.track_step(&sums, &loss.storage(), share, grads, step)?
-            }
-            None => backend.accumulate(&self.slot(0)?, &loss.storage(), share)?,
+        for cb in &mut self.callbacks {
+            let mut ctx = TrainContext {
+                model,
+                optimizer,
+                history,
+                stop: &mut self.stop,
+            };
+            f(cb.as_mut(), &mut ctx)?;
         }
-        for (i, (_, kind)) in self.metrics.iter().enumerate() {
-            let slot = self.slot(1 + i)?;
-            backend.accumulate_correct(
-                *kind,
-                &pred.storage(),
-                &target.storage(),
-                rows,
-                cols,
-                &slot,
-            )?;
-        }
-        self.rows += rows;
         Ok(())
     }
 
-    /// Reads only the divergence record (a read-back of three values).
-    fn flags(&self, backend: &dyn Backend) -> Result<Flags> {
-        Ok(Flags::from_sums(
-            &backend.download(&self.sums.slice(0, 3)?)?,
-        ))
-    }
-
-    /// Reads the sums back (the only host round trip of an epoch) as means, with the
-    /// divergence record.
-    fn finish(&self, backend: &dyn Backend) -> Result<(Evaluation, Flags)> {
-        let n = self.rows.max(1) as f32;
-        // The loss sum covers `rows` of the planned rows (fewer when a run stopped early).
-        let loss_scale = (self.planned_rows as f64 / self.rows.max(1) as f64) as f32;
-        let sums = backend.download(&self.sums)?;
-        let metrics = self
-            .metrics
-            .iter()
-            .enumerate()
-            .map(|(i, (name, _))| (name.clone(), sums[SLOT * (1 + i)] / n))
-            .collect();
-        let evaluation = Evaluation {
-            loss: sums[0] * loss_scale,
-            metrics,
-        };
-        Ok((evaluation, Flags::from_sums(&sums)))
+    /// Whether a callback turns a divergence into a quiet stop.
+    fn stops_on_divergence(&mut self, reason: &str) -> bool {
+        let mut stop = false;
+        for cb in &mut self.callbacks {
+            stop |= cb.on_divergence(reason) == OnDivergence::Stop;
+        }
+        stop
     }
 }
 
 impl Sequential {
-    /// Trains the model, Keras style: builds `optimizer` for the model's parameters, runs
-    /// `config.epochs` passes over `data`, prints a line per epoch (unless
-    /// `config.verbose` is false) and returns the per-epoch history.
+    /// Trains the model, Keras style: runs `config.epochs` passes over `data`, prints as
+    /// `config.verbose` says, and returns the per-epoch history.
+    ///
+    /// As a Keras model keeps its compiled optimizer, the model keeps the optimizer this
+    /// builds: calling `fit` again with an equal configuration (same optimizer, same
+    /// hyperparameters, same clip) continues its state and step counts, and the epoch
+    /// numbering and shuffle continue from the model's [`Sequential::epochs_trained`].
+    /// Another configuration starts a fresh optimizer.
     pub fn fit(
         &mut self,
         data: &Dataset,
@@ -176,13 +71,33 @@ impl Sequential {
         optimizer: impl OptimizerConfig,
         config: FitConfig,
     ) -> Result<History> {
+        let mut opt = self.fit_optimizer(&optimizer, &config)?;
+        let result = self.fit_with(data, loss, &mut opt, config);
+        self.fit_optimizer = Some(opt);
+        result
+    }
+
+    /// The optimizer the last `fit` left when its configuration is `config`'s, else a
+    /// new one.
+    fn fit_optimizer(
+        &mut self,
+        optimizer: &dyn OptimizerConfig,
+        config: &FitConfig,
+    ) -> Result<Optimizer> {
+        let wanted = format!("{optimizer:?} clip {:?}", config.clip);
+        if let Some(opt) = self.fit_optimizer.take() {
+            let same = format!("{:?} clip {:?}", opt.config(), opt.clip()) == wanted;
+            if same && self.check_optimizer(&opt).is_ok() {
+                return Ok(opt);
+            }
+        }
         let params = self.parameters()?;
         let refs: Vec<&Tensor> = params.iter().collect();
         let mut opt = Optimizer::new(optimizer.boxed_clone(), &refs)?;
         if let Some(clip) = config.clip {
             opt = opt.with_clip(clip)?;
         }
-        self.fit_with(data, loss, &mut opt, config)
+        Ok(opt)
     }
 
     /// Like [`Sequential::fit`] with an optimizer the caller keeps (its state carries over
@@ -192,7 +107,7 @@ impl Sequential {
         data: &Dataset,
         loss: Loss,
         opt: &mut Optimizer,
-        config: FitConfig,
+        mut config: FitConfig,
     ) -> Result<History> {
         if config.epochs == 0 {
             return Err(Error::Config("epochs must be at least 1".into()));
@@ -228,6 +143,13 @@ impl Sequential {
             None if self.device().kind() == BackendKind::Cpu => 1,
             None => usize::MAX,
         };
+        let first_epoch = config.initial_epoch.unwrap_or(self.epochs_trained);
+        let last_epoch = first_epoch.checked_add(config.epochs).ok_or_else(|| {
+            Error::Config(format!(
+                "initial_epoch {first_epoch} + epochs {} overflows",
+                config.epochs
+            ))
+        })?;
 
         let device = self.device().clone();
         let backend = device.backend();
@@ -239,9 +161,19 @@ impl Sequential {
         let seed = config.seed.unwrap_or(self.init_seed());
         let batch_size = config.batch_size.min(train.len());
         let mut history = History::default();
+        let mut progress = Progress::new(config.verbose, last_epoch);
+        let mut hooks = Hooks {
+            callbacks: std::mem::take(&mut config.callbacks),
+            stop: None,
+        };
+        hooks.run(self, opt, &history, |cb, ctx| cb.on_train_begin(ctx))?;
 
-        for epoch in 0..config.epochs {
+        for epoch in first_epoch..last_epoch {
+            let number = epoch + 1; // what records and messages call it
             let started = Instant::now();
+            hooks.run(self, opt, &history, |cb, ctx| {
+                cb.on_epoch_begin(number, ctx)
+            })?;
             let plan = BatchPlan::new(
                 train.len(),
                 batch_size,
@@ -250,11 +182,20 @@ impl Sequential {
                 epoch,
                 config.drop_last,
             )?;
+            let batches = plan.batches.len();
             let order = backend.upload_indices(&plan.order)?;
             let planned: usize = plan.batches.iter().map(|&(_, count)| count).sum();
             let mut acc = Accumulators::new(backend, loss, &config.metrics, planned)?;
             let steps_before = opt.steps();
+            progress.start_epoch(number, batches);
             for (b, &(start, count)) in plan.batches.iter().enumerate() {
+                let info = BatchInfo {
+                    epoch: number,
+                    batch: b + 1,
+                    batches,
+                    step: opt.steps() + 1,
+                };
+                hooks.run(self, opt, &history, |cb, ctx| cb.on_batch_begin(&info, ctx))?;
                 let (x, y) = train_dev.batch(&order, start, count)?;
                 let pred = self.forward(&x)?;
                 let batch_loss = loss.compute(&pred, &y)?;
@@ -262,13 +203,24 @@ impl Sequential {
                 opt.step(&grads)?;
                 let step = (opt.flat_gradients(), opt.steps());
                 acc.add(backend, (&batch_loss, &pred, &y), Some(step))?;
-                let last = b + 1 == plan.batches.len();
+                hooks.run(self, opt, &history, |cb, ctx| cb.on_batch_end(&info, ctx))?;
+                let figures = if progress.wants_figures() {
+                    Some(acc.running(backend)?)
+                } else {
+                    None
+                };
+                progress.step(b + 1, figures);
+                let last = b + 1 == batches;
                 if !last && (b + 1) % check_every == 0 && acc.flags(backend)?.first().is_some() {
                     break; // the epoch's figures so far are read and reported below
                 }
+                if hooks.stop.is_some() {
+                    break;
+                }
             }
             let (train_eval, flags) = acc.finish(backend)?;
-            // A sum can overflow even when every batch's loss is finite.
+            // A mean can still turn non-finite without a recorded step (a sum of huge
+            // finite losses): count it as the loss of the epoch's last step.
             let first_bad = flags.first().or_else(|| {
                 (!train_eval.loss.is_finite()).then_some((opt.steps(), Divergence::Loss))
             });
@@ -290,57 +242,66 @@ impl Sequential {
                 ),
             };
             let record = EpochRecord {
-                epoch: epoch + 1,
+                epoch: number,
                 loss: train_eval.loss,
                 metrics: train_eval.metrics,
                 val_loss: val_eval.as_ref().map(|e| e.loss),
                 val_metrics: val_eval.map(|e| e.metrics).unwrap_or_default(),
+                lr: opt.lr(),
             };
             let seconds = started.elapsed().as_secs_f64();
-            if config.verbose {
-                println!(
-                    "{}",
-                    epoch_line(&record, config.epochs, plan.batches.len(), seconds)
-                );
-            }
+            progress.end_epoch(&record, batches, seconds);
+            self.epochs_trained = number;
             let val_bad = record
                 .val_loss
                 .filter(|v| first_bad.is_none() && !v.is_finite());
             let loss_value = record.loss;
-            history.records.push(record);
+            history.records.push(record.clone());
             history.seconds.push(seconds);
-            let (step, cause, value) = match (first_bad, val_bad) {
-                (Some((step, cause)), _) => (step, cause, loss_value),
-                (None, Some(v)) => (opt.steps(), Divergence::ValidationLoss, v),
-                (None, None) => continue,
+            let diverged = match (first_bad, val_bad) {
+                (Some((step, cause)), _) => Some((step, cause, loss_value)),
+                (None, Some(v)) => Some((opt.steps(), Divergence::ValidationLoss, v)),
+                (None, None) => None,
             };
-            let batch = step.saturating_sub(steps_before).max(1) as usize;
-            let place = Place {
-                epoch: epoch + 1,
-                batch,
-                batches: plan.batches.len(),
-                step,
-                lr: opt.lr(),
-                before_any_update: step == 1,
-                data: match cause {
-                    Divergence::ValidationLoss => validation.as_ref().unwrap_or(&train),
-                    _ => &train,
-                },
-            };
-            return Err(Error::Diverged {
-                epoch: epoch + 1,
-                step,
-                cause,
-                loss: loss_value,
-                reason: divergence::reason(cause, &place, value),
-                history: Box::new(history),
-            });
+            if let Some((step, cause, value)) = diverged {
+                let place = Place {
+                    epoch: number,
+                    batch: step.saturating_sub(steps_before).max(1) as usize,
+                    batches,
+                    step,
+                    lr: opt.lr(),
+                    before_any_update: step == 1,
+                    data: match cause {
+                        Divergence::ValidationLoss => validation.as_ref().unwrap_or(&train),
+                        _ => &train,
+                    },
+                };
+                let reason = divergence::reason(cause, &place, value);
+                if hooks.stops_on_divergence(&reason) {
+                    history.stop_reason = Some(reason);
+                    hooks.run(self, opt, &history, |cb, ctx| cb.on_train_end(ctx))?;
+                    return Ok(history);
+                }
+                return Err(Error::Diverged {
+                    epoch: number,
+                    step,
+                    cause,
+                    loss: loss_value,
+                    reason,
+                    history: Box::new(history),
+                });
+            }
+            hooks.run(self, opt, &history, |cb, ctx| cb.on_epoch_end(&record, ctx))?;
+            if hooks.stop.is_some() {
+                break;
+            }
         }
+        history.stop_reason = hooks.stop.take();
+        hooks.run(self, opt, &history, |cb, ctx| cb.on_train_end(ctx))?;
         // The last update is checked by no later loss or gradient: check what it wrote.
         if let Some((name, v)) = self.first_non_finite_parameter(opt)? {
-            let epoch = history.records.len();
             let place = Place {
-                epoch,
+                epoch: self.epochs_trained,
                 batch: 0,
                 batches: 0,
                 step: opt.steps(),
@@ -349,7 +310,7 @@ impl Sequential {
                 data: &train,
             };
             return Err(Error::Diverged {
-                epoch,
+                epoch: place.epoch,
                 step: opt.steps(),
                 cause: Divergence::Parameter,
                 loss: history.records.last().map_or(f32::NAN, |r| r.loss),
@@ -358,165 +319,5 @@ impl Sequential {
             });
         }
         Ok(history)
-    }
-
-    /// Fails if a parameter is NaN or infinite before training starts (a user-set value, or
-    /// a model left broken by an earlier run): no step could recover from it, and a later
-    /// divergence report would blame the wrong thing.
-    fn check_parameters_finite(&self, opt: &Optimizer) -> Result<()> {
-        match self.first_non_finite_parameter(opt)? {
-            None => Ok(()),
-            Some((name, v)) => Err(Error::NonFinite(format!(
-                "parameter {name} holds {v} before training (a value set by hand, or a \
-                 model an earlier run left diverged): re-initialise it"
-            ))),
-        }
-    }
-
-    /// The first non-finite parameter value, named as `0.dense.weight[i] of Dense(..)`:
-    /// one read-back of the optimizer's flat buffer.
-    fn first_non_finite_parameter(&self, opt: &Optimizer) -> Result<Option<(String, f32)>> {
-        let set = opt.param_set();
-        let flat = self.device().backend().download(set.flat())?;
-        let named = self.layers()?.iter().enumerate().flat_map(|(li, layer)| {
-            layer
-                .parameter_names()
-                .into_iter()
-                .map(move |name| (format!("{li}.{name}"), layer.describe()))
-        });
-        for (seg, (name, layer)) in set.segments().iter().zip(named) {
-            let values = flat.get(seg.offset..seg.offset + seg.len).unwrap_or(&[]);
-            if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Ok(Some((format!("{name}[{i}] of {layer}"), *v)));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Loss and metrics over `data`, without recording gradients.
-    pub fn evaluate(&self, data: &Dataset, loss: Loss, metrics: &[Metric]) -> Result<Evaluation> {
-        self.check_data(data, loss)?;
-        self.check_metrics(data, loss, metrics)?;
-        let data_dev = DeviceData::upload(self.device(), data)?;
-        self.evaluate_on(&data_dev, loss, metrics, INFERENCE_BATCH)
-    }
-
-    fn evaluate_on(
-        &self,
-        data: &DeviceData,
-        loss: Loss,
-        metrics: &[Metric],
-        batch_size: usize,
-    ) -> Result<Evaluation> {
-        no_grad(|| {
-            let backend = self.device().backend();
-            let plan = BatchPlan::new(data.rows, batch_size, false, 0, 0, false)?;
-            let order = backend.upload_indices(&plan.order)?;
-            let mut acc = Accumulators::new(backend, loss, metrics, data.rows)?;
-            for &(start, count) in &plan.batches {
-                let (x, y) = data.batch(&order, start, count)?;
-                let pred = self.forward(&x)?;
-                acc.add(backend, (&loss.compute(&pred, &y)?, &pred, &y), None)?;
-            }
-            Ok(acc.finish(backend)?.0)
-        })
-    }
-
-    /// The model's outputs for inputs `x: [rows, features]`.
-    pub fn predict(&self, x: &Array2<f32>) -> Result<Array2<f32>> {
-        if x.nrows() == 0 {
-            return Err(Error::EmptyData("predict: no input rows".into()));
-        }
-        no_grad(|| {
-            let mut outputs = Vec::new();
-            let mut cols = 0;
-            for chunk in x.axis_chunks_iter(ndarray::Axis(0), INFERENCE_BATCH) {
-                let pred = self.forward(&Tensor::from_array(self.device(), &chunk)?)?;
-                cols = pred.shape().as_matrix("predict")?.1;
-                outputs.extend(pred.to_vec()?);
-            }
-            Array2::from_shape_vec((x.nrows(), cols), outputs)
-                .map_err(|e| Error::shape("predict", e.to_string()))
-        })
-    }
-
-    fn check_optimizer(&self, opt: &Optimizer) -> Result<()> {
-        let params = self.parameters()?;
-        let same = opt.param_set().params().len() == params.len()
-            && opt
-                .param_set()
-                .params()
-                .iter()
-                .zip(&params)
-                .all(|(a, b)| a.id() == b.id());
-        if same {
-            opt.param_set().check_owned()
-        } else {
-            Err(Error::Config(
-                "the optimizer was built for other parameters than this model's".into(),
-            ))
-        }
-    }
-
-    /// Checks that every metric can read the targets: categorical accuracy needs one class
-    /// label per row, binary accuracy one target per output.
-    fn check_metrics(&self, data: &Dataset, loss: Loss, metrics: &[Metric]) -> Result<()> {
-        let Some(outputs) = self.out_features() else {
-            return Ok(());
-        };
-        for metric in metrics {
-            match metric.accuracy_kind(loss) {
-                AccuracyKind::Categorical => data.check_labels(outputs)?,
-                AccuracyKind::Binary { .. } if data.target_cols() != outputs => {
-                    return Err(Error::shape(
-                        "fit",
-                        format!(
-                            "{} compares each of the model's {outputs} outputs with a target, \
-                             but the data has {} target columns",
-                            metric.name(),
-                            data.target_cols()
-                        ),
-                    ))
-                }
-                AccuracyKind::Binary { .. } => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks a data set against the model's input size and the loss's target format.
-    fn check_data(&self, data: &Dataset, loss: Loss) -> Result<()> {
-        if let Some(features) = self.in_features() {
-            if data.features() != features {
-                return Err(Error::shape(
-                    "fit",
-                    format!(
-                        "the data has {} features per row, the model's first layer expects {features}",
-                        data.features()
-                    ),
-                ));
-            }
-        }
-        let Some(outputs) = self.out_features() else {
-            return Ok(());
-        };
-        if loss.takes_labels() {
-            return data.check_labels(outputs);
-        }
-        if data.target_cols() != outputs {
-            return Err(Error::shape(
-                "fit",
-                format!(
-                    "the data has {} target columns, the model outputs {outputs}",
-                    data.target_cols()
-                ),
-            ));
-        }
-        match loss {
-            Loss::BinaryCrossEntropy | Loss::BinaryCrossEntropyWithLogits => {
-                data.check_probabilities()
-            }
-            _ => Ok(()),
-        }
     }
 }

@@ -20,6 +20,33 @@ pub struct EpochRecord {
     pub val_loss: Option<f32>,
     #[serde(with = "crate::io::json_float::named")]
     pub val_metrics: Vec<(String, f32)>,
+    /// The learning rate the epoch ended with (what a schedule or callback set).
+    #[serde(with = "crate::io::json_float", default = "no_lr")]
+    pub lr: f32,
+}
+
+/// `lr` of a record written before the field existed.
+fn no_lr() -> f32 {
+    f32::NAN
+}
+
+impl EpochRecord {
+    /// A figure by Keras' log name: `loss`, `val_loss`, `lr`, a metric (`accuracy`) or a
+    /// validation metric (`val_accuracy`).
+    pub fn get(&self, name: &str) -> Option<f32> {
+        match name {
+            "loss" => Some(self.loss),
+            "val_loss" => self.val_loss,
+            "lr" | "learning_rate" => Some(self.lr),
+            _ => {
+                let (list, key) = match name.strip_prefix("val_") {
+                    Some(rest) => (&self.val_metrics, rest),
+                    None => (&self.metrics, name),
+                };
+                list.iter().find(|(n, _)| n == key).map(|(_, v)| *v)
+            }
+        }
+    }
 }
 
 /// Everything `fit` measured: one record per epoch and its wall time.
@@ -29,6 +56,9 @@ pub struct History {
     /// Wall-clock seconds of each epoch (kept apart: timings differ between runs).
     #[serde(with = "crate::io::json_float::list")]
     pub seconds: Vec<f64>,
+    /// Why training ended before its last epoch, when it did (e.g. `EarlyStopping`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
 }
 
 impl History {
@@ -62,10 +92,15 @@ impl History {
             .collect()
     }
 
-    /// One row per epoch: `epoch,loss,<metrics>,val_loss,<val metrics>,seconds`.
+    /// The learning rate per epoch.
+    pub fn lr(&self) -> Vec<f32> {
+        self.records.iter().map(|r| r.lr).collect()
+    }
+
+    /// One row per epoch: `epoch,loss,<metrics>,val_loss,<val metrics>,lr,seconds`.
     pub fn to_csv(&self) -> String {
         let Some(first) = self.records.first() else {
-            return "epoch,loss,seconds\n".into();
+            return "epoch,loss,lr,seconds\n".into();
         };
         let mut header = vec!["epoch".to_string(), "loss".into()];
         header.extend(first.metrics.iter().map(|(n, _)| n.clone()));
@@ -73,6 +108,7 @@ impl History {
             header.push("val_loss".into());
             header.extend(first.val_metrics.iter().map(|(n, _)| format!("val_{n}")));
         }
+        header.push("lr".into());
         header.push("seconds".into());
         let mut out = header.join(",") + "\n";
         for (r, secs) in self.records.iter().zip(&self.seconds) {
@@ -82,6 +118,7 @@ impl History {
                 row.push(v.to_string());
                 row.extend(r.val_metrics.iter().map(|(_, v)| v.to_string()));
             }
+            row.push(r.lr.to_string());
             row.push(format!("{secs:.6}"));
             out += &(row.join(",") + "\n");
         }

@@ -1,0 +1,112 @@
+//! Callbacks: code `fit` runs at the start and end of training, of each epoch and of each
+//! batch, as Keras' `callbacks=[...]` does. A callback reads the logs, the model and the
+//! optimizer, may change the learning rate, and may stop training.
+//!
+//! Batch hooks get the batch's position but no loss: reading a loss back each step would
+//! cost a GPU a host round trip per step; the epoch's figures come with `on_epoch_end`.
+
+use super::history::{EpochRecord, History};
+use crate::error::Result;
+use crate::nn::Sequential;
+use crate::optim::Optimizer;
+use std::fmt::Debug;
+
+/// Where a batch is: its epoch (1-based), its index in the epoch (1-based) of `batches`,
+/// and the optimizer step it takes (or took), counting every step the optimizer made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchInfo {
+    pub epoch: usize,
+    pub batch: usize,
+    pub batches: usize,
+    pub step: u64,
+}
+
+/// What a callback sees and may change.
+pub struct TrainContext<'a> {
+    pub model: &'a Sequential,
+    pub optimizer: &'a mut Optimizer,
+    /// The epochs recorded so far in this `fit` call (in `on_epoch_end`, the current one
+    /// included, with its time).
+    pub history: &'a History,
+    pub(super) stop: &'a mut Option<String>,
+}
+
+impl TrainContext<'_> {
+    /// Ends training after the current batch, recording `reason` in
+    /// `History::stop_reason` (Keras' `model.stop_training = True`).
+    pub fn stop_training(&mut self, reason: impl Into<String>) {
+        if self.stop.is_none() {
+            *self.stop = Some(reason.into());
+        }
+    }
+
+    /// Whether a callback has asked to stop.
+    pub fn stopping(&self) -> bool {
+        self.stop.is_some()
+    }
+
+    pub fn lr(&self) -> f32 {
+        self.optimizer.lr()
+    }
+
+    /// Sets the learning rate from the next step on (validated like the optimizer's own).
+    pub fn set_lr(&mut self, lr: f32) -> Result<()> {
+        self.optimizer.set_lr(lr)
+    }
+}
+
+/// What `fit` does when a step's loss or gradient turns non-finite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnDivergence {
+    /// Return `Error::Diverged` (the default).
+    Fail,
+    /// End training and return the history so far, as Keras' `TerminateOnNaN` does.
+    Stop,
+}
+
+/// A hook into `fit`. Every method does nothing by default; implement the ones you need.
+pub trait Callback: CallbackClone + Debug + Send {
+    fn on_train_begin(&mut self, _ctx: &mut TrainContext) -> Result<()> {
+        Ok(())
+    }
+    /// Before epoch `epoch` (1-based) starts.
+    fn on_epoch_begin(&mut self, _epoch: usize, _ctx: &mut TrainContext) -> Result<()> {
+        Ok(())
+    }
+    fn on_batch_begin(&mut self, _batch: &BatchInfo, _ctx: &mut TrainContext) -> Result<()> {
+        Ok(())
+    }
+    /// After the batch's optimizer step.
+    fn on_batch_end(&mut self, _batch: &BatchInfo, _ctx: &mut TrainContext) -> Result<()> {
+        Ok(())
+    }
+    /// After the epoch, with its figures (validation included).
+    fn on_epoch_end(&mut self, _record: &EpochRecord, _ctx: &mut TrainContext) -> Result<()> {
+        Ok(())
+    }
+    fn on_train_end(&mut self, _ctx: &mut TrainContext) -> Result<()> {
+        Ok(())
+    }
+    /// Asked when training diverges; `Stop` from any callback ends training quietly.
+    fn on_divergence(&mut self, _reason: &str) -> OnDivergence {
+        OnDivergence::Fail
+    }
+}
+
+/// Cloning a callback behind `dyn Callback` (any `Clone` callback has it), so a
+/// `FitConfig` holding callbacks stays `Clone`.
+pub trait CallbackClone {
+    fn clone_box(&self) -> Box<dyn Callback>;
+}
+
+impl<T: Callback + Clone + 'static> CallbackClone for T {
+    fn clone_box(&self) -> Box<dyn Callback> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn Callback> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
