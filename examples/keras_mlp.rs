@@ -17,7 +17,7 @@ use downhill::random::SeededRng;
 use ndarray::Array2;
 
 fn main() -> anyhow::Result<()> {
-    let device = Device::best();
+    let device = Device::best()?;
     println!("device: {}", device.describe());
 
     let mut rng = SeededRng::new(0);

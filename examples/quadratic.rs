@@ -12,7 +12,7 @@
 use downhill::prelude::*;
 
 fn main() -> anyhow::Result<()> {
-    let device = Device::best();
+    let device = Device::best()?;
     println!("device: {}", device.describe());
 
     // 1. Hand-written gradient descent: no autodiff, just the derivative.

@@ -26,7 +26,7 @@ fn circles(n: usize, seed: u64) -> (Array2<f32>, Array2<f32>) {
 }
 
 fn main() -> anyhow::Result<()> {
-    let device = Device::best();
+    let device = Device::best()?;
     println!("device: {}", device.describe());
 
     let (x, y) = circles(2000, 7);

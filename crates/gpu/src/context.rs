@@ -30,6 +30,24 @@ fn preference(info: &wgpu::AdapterInfo) -> u8 {
     }
 }
 
+/// The adapters that can run compute shaders, as (name, is a CPU pretending to be a GPU).
+pub fn compute_adapters() -> Vec<(String, bool)> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .into_iter()
+        .filter(|a| {
+            a.get_downlevel_capabilities()
+                .flags
+                .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+        })
+        .map(|a| {
+            let info = a.get_info();
+            (info.name, info.device_type == wgpu::DeviceType::Cpu)
+        })
+        .collect()
+}
+
 impl GpuContext {
     /// Opens the preferred adapter, or the first whose name contains `wanted`.
     pub fn open(wanted: Option<&str>) -> Result<GpuContext> {

@@ -68,6 +68,16 @@ impl GpuBackend {
     }
 }
 
+/// Names of the adapters that are real GPUs (not a CPU driver such as lavapipe or WARP)
+/// and can run compute shaders; none opened.
+pub fn hardware_adapters() -> Vec<String> {
+    context::compute_adapters()
+        .into_iter()
+        .filter(|(_, cpu)| !cpu)
+        .map(|(name, _)| name)
+        .collect()
+}
+
 /// The process-wide GPU device, opened on first use (the same one for every call).
 pub fn device() -> Result<Device> {
     static SHARED: OnceLock<Result<Device>> = OnceLock::new();
