@@ -34,3 +34,7 @@ export DOWNHILL_REQUIRE_GPU=1
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --release
+# The crates must be publishable: each packages, and the packaged core and GPU crates
+# build on their own (the GPU crate embeds shaders/ through its crates/gpu/shaders link).
+cargo package --workspace --no-verify --allow-dirty --quiet
+cargo package -p downhill-core -p downhill-gpu --allow-dirty --quiet

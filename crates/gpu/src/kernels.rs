@@ -34,13 +34,13 @@ macro_rules! shader {
         concat!(
             include_str!(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../shaders/",
+                "/shaders/",
                 $file
             )),
             "\n",
             include_str!(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../shaders/nonfinite.wgsl"
+                "/shaders/nonfinite.wgsl"
             ))
         )
     };
@@ -49,7 +49,7 @@ macro_rules! shader {
 /// The shared helpers alone (validated on their own like every file).
 pub const NONFINITE: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shaders/nonfinite.wgsl"
+    "/shaders/nonfinite.wgsl"
 ));
 
 pub const ELEMENTWISE: &str = shader!("elementwise.wgsl");

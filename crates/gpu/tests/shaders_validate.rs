@@ -33,7 +33,7 @@ fn every_shader_file_validates() {
 
 #[test]
 fn every_shader_file_on_disk_is_embedded() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shaders");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
     let mut on_disk = Vec::new();
     for sub in ["", "optim"] {
         for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
