@@ -24,7 +24,10 @@ pub use backend::{
     AccuracyKind, Backend, BackendKind, BinaryOp, DeviceStats, GradClip, LossKind, MatmulDims,
     ReduceDims, ReduceOp, Storage, UnaryOp,
 };
-pub use data::{BatchPlan, Batching, Dataset};
+pub use data::{
+    train_test_split, BatchPlan, Batching, Column, CsvOptions, Dataset, MinMaxScaler, Split,
+    StandardScaler,
+};
 pub use device::Device;
 pub use error::{Divergence, Error, Result};
 pub use loss::Loss;

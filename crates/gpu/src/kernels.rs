@@ -32,11 +32,7 @@ use Access::{Read as R, ReadWrite as W};
 macro_rules! shader {
     ($file:literal) => {
         concat!(
-            include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/shaders/",
-                $file
-            )),
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $file)),
             "\n",
             include_str!(concat!(
                 env!("CARGO_MANIFEST_DIR"),

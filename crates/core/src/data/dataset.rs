@@ -37,6 +37,12 @@ impl Dataset {
         Ok(Dataset { x, y })
     }
 
+    /// Inputs and a 1-D array of labels (or values), one per row: the targets become the
+    /// `[n, 1]` column the losses read.
+    pub fn with_labels(x: Array2<f32>, labels: ndarray::Array1<f32>) -> Result<Self> {
+        Dataset::new(x, labels.insert_axis(Axis(1)))
+    }
+
     /// From row-major vectors and the number of columns of each.
     pub fn from_vecs(x: Vec<f32>, x_cols: usize, y: Vec<f32>, y_cols: usize) -> Result<Self> {
         let to_array = |v: Vec<f32>, cols: usize, what: &str| {

@@ -59,6 +59,9 @@ impl LayerSpec for Dense {
     fn out_features(&self) -> Option<usize> {
         Some(self.out_features)
     }
+    fn output_activation(&self) -> Option<Activation> {
+        Some(self.activation)
+    }
     fn build(&self, device: &Device, seed: u64) -> Result<Box<dyn Layer>> {
         if self.in_features == 0 || self.out_features == 0 {
             return Err(Error::Config(format!(

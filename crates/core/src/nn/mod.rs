@@ -37,5 +37,10 @@ pub trait LayerSpec: Send + Sync {
     fn in_features(&self) -> Option<usize>;
     /// Output features the layer produces, if fixed.
     fn out_features(&self) -> Option<usize>;
+    /// The activation the layer ends with, if it has one (`fit` refuses a loss that would
+    /// apply it a second time).
+    fn output_activation(&self) -> Option<Activation> {
+        None
+    }
     fn build(&self, device: &Device, seed: u64) -> Result<Box<dyn Layer>>;
 }

@@ -179,6 +179,11 @@ impl Sequential {
         self.specs.first().and_then(|s| s.in_features())
     }
 
+    /// The activation the last layer ends with, if known.
+    pub fn output_activation(&self) -> Option<Activation> {
+        self.specs.last().and_then(|s| s.output_activation())
+    }
+
     /// Number of outputs the last layer produces, if known.
     pub fn out_features(&self) -> Option<usize> {
         self.specs.last().and_then(|s| s.out_features())

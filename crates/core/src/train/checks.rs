@@ -6,6 +6,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::metric::Metric;
+use crate::nn::Activation;
 use crate::nn::Sequential;
 use crate::optim::Optimizer;
 
@@ -97,6 +98,7 @@ impl Sequential {
 
     /// Checks a data set against the model's input size and the loss's target format.
     pub(super) fn check_data(&self, data: &Dataset, loss: Loss) -> Result<()> {
+        self.check_loss_fits_output(loss)?;
         if let Some(features) = self.in_features() {
             if data.features() != features {
                 return Err(Error::shape(
@@ -128,6 +130,37 @@ impl Sequential {
                 data.check_probabilities()
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Refuses a loss that takes logits after an output layer that already squashes them:
+    /// softmax (or sigmoid) would be applied twice, silently (a loss of 1.47 where 0.0076
+    /// is reachable).
+    fn check_loss_fits_output(&self, loss: Loss) -> Result<()> {
+        let Some(act) = self.output_activation() else {
+            return Ok(());
+        };
+        let twice = match (loss, act) {
+            (Loss::SparseCategoricalCrossEntropy, Activation::Softmax | Activation::LogSoftmax) => {
+                Some("softmax")
+            }
+            (Loss::BinaryCrossEntropyWithLogits, Activation::Sigmoid) => Some("sigmoid"),
+            _ => None,
+        };
+        match twice {
+            None => Ok(()),
+            Some(f) => Err(Error::Config(format!(
+                "{} takes logits, but the model's last layer already applies {}: {f} would \
+                 be applied twice. End the model with Activation::Linear (the loss applies \
+                 {f} itself, stably; apply .{f}() to predict's outputs for probabilities){}",
+                loss.name(),
+                act.name(),
+                if f == "sigmoid" {
+                    ", or keep the sigmoid and use Loss::BinaryCrossEntropy"
+                } else {
+                    ""
+                }
+            ))),
         }
     }
 }
