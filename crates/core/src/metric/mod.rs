@@ -1,4 +1,7 @@
-//! Metrics reported by `fit` and `evaluate` next to the loss.
+//! Metrics reported by `fit` and `evaluate` next to the loss, and the same figures as
+//! functions on predictions (`functions`).
+
+pub mod functions;
 
 use crate::backend::AccuracyKind;
 use crate::loss::Loss;
