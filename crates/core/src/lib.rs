@@ -31,8 +31,8 @@ pub use loss::Loss;
 pub use metric::Metric;
 pub use nn::{Activation, Dense, Init, Layer, LayerSpec, Linear, Sequential};
 pub use optim::{
-    Adadelta, Adagrad, Adam, AdamW, Adamax, Gd, NAdam, Optimizer, OptimizerConfig, ParamSet,
-    RmsProp, Sgd, UpdateRule,
+    Adadelta, Adagrad, Adam, AdamW, Adamax, Gd, HyperparameterValue, NAdam, Optimizer,
+    OptimizerConfig, OptimizerState, ParamSet, RmsProp, Sgd, StateBuffer, StepContext, UpdateRule,
 };
 pub use shape::Shape;
 pub use tensor::{Tensor, TensorId};
