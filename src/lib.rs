@@ -69,8 +69,9 @@ impl DeviceExt for Device {
 pub mod prelude {
     pub use super::DeviceExt;
     pub use downhill_core::{
-        no_grad, Activation, Adadelta, Adagrad, Adam, AdamW, Adamax, Batching, Dataset, Dense,
-        Device, Error, FitConfig, Gd, GradClip, Gradients, History, Init, Linear, Loss, Metric,
-        NAdam, Optimizer, OptimizerConfig, Result, RmsProp, Sequential, Sgd, Tensor,
+        no_grad, Activation, Adadelta, Adagrad, Adam, AdamW, Adamax, Batching, Checkpoint, Dataset,
+        Dense, Device, Error, FitConfig, Gd, GradClip, Gradients, History, Init, Linear, Loss,
+        Metric, NAdam, Optimizer, OptimizerConfig, Result, RmsProp, Sequential, Sgd, Tensor,
+        TrainingState,
     };
 }

@@ -4,6 +4,7 @@
 
 pub mod autodiff;
 pub mod backend;
+pub mod checkpoint;
 pub mod data;
 pub mod device;
 pub mod error;
@@ -24,6 +25,7 @@ pub use backend::{
     AccuracyKind, Backend, BackendKind, BinaryOp, DeviceStats, GradClip, LossKind, MatmulDims,
     ReduceDims, ReduceOp, Storage, UnaryOp,
 };
+pub use checkpoint::{Checkpoint, TrainingState};
 pub use data::{BatchPlan, Batching, Dataset};
 pub use device::Device;
 pub use error::{Divergence, Error, Result};
