@@ -88,9 +88,9 @@ impl DeviceExt for Device {
 pub mod prelude {
     pub use super::DeviceExt;
     pub use downhill_core::{
-        no_grad, Activation, Adadelta, Adagrad, Adam, AdamW, Adamax, Batching, Callback, CsvLogger,
-        Dataset, Dense, Device, EarlyStopping, Error, FitConfig, Gd, GradClip, Gradients, History,
-        Init, Linear, Loss, Metric, NAdam, Optimizer, OptimizerConfig, Result, RmsProp, Sequential,
-        Sgd, Tensor, TerminateOnNaN,
+        no_grad, Activation, Adadelta, Adagrad, Adam, AdamW, Adamax, Batching, Callback,
+        Checkpoint, CsvLogger, Dataset, Dense, Device, EarlyStopping, Error, FitConfig, Gd,
+        GradClip, Gradients, History, Init, Linear, Loss, Metric, NAdam, Optimizer,
+        OptimizerConfig, Result, RmsProp, Sequential, Sgd, Tensor, TerminateOnNaN, TrainingState,
     };
 }

@@ -4,6 +4,7 @@
 
 use downhill::prelude::*;
 
+pub mod runs;
 pub mod tolerance;
 
 /// The GPU device. Without an adapter: a test failure when `DOWNHILL_REQUIRE_GPU=1` (as

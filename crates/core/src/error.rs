@@ -82,9 +82,19 @@ pub enum Error {
     #[error("i/o error on {}: {detail}", shown_path(path))]
     Io { path: String, detail: String },
 
-    /// A file was read but its content is not what it should be.
+    /// A file was read but its content is not what it should be: not a safetensors file,
+    /// truncated, or metadata that contradicts itself.
     #[error("corrupt file {path}: {detail}")]
     Corrupt { path: String, detail: String },
+
+    /// Saved state that is whole but does not fit what it is loaded into: a checkpoint or
+    /// weights file of another model (a missing or unexpected tensor, another shape or
+    /// dtype), an optimizer state of another optimizer or with other hyperparameters.
+    /// `what` names the source (`checkpoint run/ckpt.safetensors`, `optimizer state`),
+    /// `detail` every difference found (the first few, and how many more). Nothing was
+    /// changed.
+    #[error("{what} does not fit: {detail}")]
+    Mismatch { what: String, detail: String },
 }
 
 /// A path as a message shows it: an empty one says so instead of vanishing.
@@ -137,6 +147,19 @@ impl Error {
             Error::DeviceMismatch(s) => Error::DeviceMismatch(prefix(s)),
             Error::TooLarge(s) => Error::TooLarge(prefix(s)),
             other => other,
+        }
+    }
+
+    /// An [`Error::Mismatch`] listing `problems` (the first six, then how many more).
+    pub fn mismatch(what: impl Into<String>, problems: &[String]) -> Self {
+        const SHOWN: usize = 6;
+        let mut detail = problems[..problems.len().min(SHOWN)].join("; ");
+        if problems.len() > SHOWN {
+            detail += &format!("; and {} more", problems.len() - SHOWN);
+        }
+        Error::Mismatch {
+            what: what.into(),
+            detail,
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod autodiff;
 pub mod backend;
+pub mod checkpoint;
 pub mod data;
 pub mod device;
 pub mod error;
@@ -24,6 +25,7 @@ pub use backend::{
     AccuracyKind, Backend, BackendKind, BinaryOp, DeviceStats, GradClip, LossKind, MatmulDims,
     ReduceDims, ReduceOp, Storage, UnaryOp,
 };
+pub use checkpoint::{Checkpoint, TrainingState};
 pub use data::{
     train_test_split, BatchPlan, Batching, Column, CsvOptions, Dataset, MinMaxScaler, Split,
     StandardScaler,
@@ -34,8 +36,8 @@ pub use loss::Loss;
 pub use metric::Metric;
 pub use nn::{Activation, Dense, Init, Layer, LayerSpec, Linear, Sequential};
 pub use optim::{
-    Adadelta, Adagrad, Adam, AdamW, Adamax, Gd, NAdam, Optimizer, OptimizerConfig, ParamSet,
-    RmsProp, Sgd, UpdateRule,
+    Adadelta, Adagrad, Adam, AdamW, Adamax, Gd, HyperparameterValue, NAdam, Optimizer,
+    OptimizerConfig, OptimizerState, ParamSet, RmsProp, Sgd, StateBuffer, StepContext, UpdateRule,
 };
 pub use shape::Shape;
 pub use tensor::{Tensor, TensorId};

@@ -2,6 +2,7 @@
 
 use super::optimizer::{OptimizerConfig, StepContext};
 use super::rule::UpdateRule;
+use super::state::HyperparameterValue;
 use super::validate;
 use crate::error::Result;
 
@@ -61,6 +62,15 @@ impl OptimizerConfig for Adadelta {
         validate::closed_unit_interval("rho", self.rho)?;
         validate::positive("eps", self.eps)?;
         validate::non_negative("weight_decay", self.weight_decay)
+    }
+    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+        vec![
+            ("lr", self.lr.into()),
+            ("rho", self.rho.into()),
+            ("eps", self.eps.into()),
+            ("weight_decay", self.weight_decay.into()),
+            ("maximize", self.maximize.into()),
+        ]
     }
     fn lr(&self) -> f32 {
         self.lr

@@ -2,6 +2,7 @@
 
 use super::optimizer::{OptimizerConfig, StepContext};
 use super::rule::UpdateRule;
+use super::state::HyperparameterValue;
 use super::validate;
 use crate::error::Result;
 
@@ -68,6 +69,19 @@ impl OptimizerConfig for Adagrad {
         validate::non_negative("weight_decay", self.weight_decay)?;
         validate::non_negative("initial_accumulator_value", self.initial_accumulator_value)?;
         validate::positive("eps", self.eps)
+    }
+    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+        vec![
+            ("lr", self.lr.into()),
+            ("lr_decay", self.lr_decay.into()),
+            ("weight_decay", self.weight_decay.into()),
+            (
+                "initial_accumulator_value",
+                self.initial_accumulator_value.into(),
+            ),
+            ("eps", self.eps.into()),
+            ("maximize", self.maximize.into()),
+        ]
     }
     fn lr(&self) -> f32 {
         self.lr

@@ -2,6 +2,7 @@
 
 use super::optimizer::{OptimizerConfig, StepContext};
 use super::rule::UpdateRule;
+use super::state::HyperparameterValue;
 use super::validate;
 use crate::error::Result;
 
@@ -95,6 +96,18 @@ impl OptimizerConfig for Adam {
         validate::unit_interval("beta2", self.betas.1)?;
         validate::positive("eps", self.eps)?;
         validate::non_negative("weight_decay", self.weight_decay)
+    }
+    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+        vec![
+            ("lr", self.lr.into()),
+            ("beta1", self.betas.0.into()),
+            ("beta2", self.betas.1.into()),
+            ("eps", self.eps.into()),
+            ("weight_decay", self.weight_decay.into()),
+            ("amsgrad", self.amsgrad.into()),
+            ("maximize", self.maximize.into()),
+            ("decoupled_weight_decay", self.decoupled_weight_decay.into()),
+        ]
     }
     fn lr(&self) -> f32 {
         self.lr

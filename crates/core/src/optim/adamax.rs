@@ -2,6 +2,7 @@
 
 use super::optimizer::{OptimizerConfig, StepContext};
 use super::rule::UpdateRule;
+use super::state::HyperparameterValue;
 use super::validate;
 use crate::error::Result;
 
@@ -62,6 +63,16 @@ impl OptimizerConfig for Adamax {
         validate::unit_interval("beta2", self.betas.1)?;
         validate::positive("eps", self.eps)?;
         validate::non_negative("weight_decay", self.weight_decay)
+    }
+    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+        vec![
+            ("lr", self.lr.into()),
+            ("beta1", self.betas.0.into()),
+            ("beta2", self.betas.1.into()),
+            ("eps", self.eps.into()),
+            ("weight_decay", self.weight_decay.into()),
+            ("maximize", self.maximize.into()),
+        ]
     }
     fn lr(&self) -> f32 {
         self.lr

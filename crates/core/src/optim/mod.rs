@@ -15,6 +15,7 @@ mod params;
 mod rmsprop;
 mod rule;
 mod sgd;
+mod state;
 mod validate;
 
 pub use adadelta::Adadelta;
@@ -27,3 +28,4 @@ pub use params::{ParamSet, Segment, SEGMENT_ALIGN};
 pub use rmsprop::RmsProp;
 pub use rule::UpdateRule;
 pub use sgd::{Gd, Sgd};
+pub use state::{HyperparameterValue, OptimizerState, StateBuffer};

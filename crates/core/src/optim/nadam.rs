@@ -2,6 +2,7 @@
 
 use super::optimizer::{OptimizerConfig, StepContext};
 use super::rule::UpdateRule;
+use super::state::HyperparameterValue;
 use super::validate;
 use crate::error::Result;
 
@@ -80,6 +81,18 @@ impl OptimizerConfig for NAdam {
         validate::positive("eps", self.eps)?;
         validate::non_negative("weight_decay", self.weight_decay)?;
         validate::non_negative("momentum_decay", self.momentum_decay)
+    }
+    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+        vec![
+            ("lr", self.lr.into()),
+            ("beta1", self.betas.0.into()),
+            ("beta2", self.betas.1.into()),
+            ("eps", self.eps.into()),
+            ("weight_decay", self.weight_decay.into()),
+            ("momentum_decay", self.momentum_decay.into()),
+            ("decoupled_weight_decay", self.decoupled_weight_decay.into()),
+            ("maximize", self.maximize.into()),
+        ]
     }
     fn lr(&self) -> f32 {
         self.lr

@@ -2,6 +2,7 @@
 
 use super::params::ParamSet;
 use super::rule::UpdateRule;
+use super::state::{HyperparameterValue, OptimizerState, StateBuffer};
 use crate::autodiff::Gradients;
 use crate::backend::{GradClip, Storage};
 use crate::error::{Error, Result};
@@ -25,6 +26,9 @@ pub trait OptimizerConfig: BoxedClone + std::fmt::Debug + Send + Sync {
     fn name(&self) -> &'static str;
     /// Checks every hyperparameter's range.
     fn validate(&self) -> Result<()>;
+    /// Every hyperparameter by PyTorch's name (`betas` as `beta1` and `beta2`), `lr`
+    /// first: what a checkpoint records and [`Optimizer::load_state_dict`] compares.
+    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)>;
     /// The learning rate, where the configuration keeps it.
     fn lr_mut(&mut self) -> &mut f32;
     /// The learning rate.
@@ -228,6 +232,211 @@ impl Optimizer {
 
     pub fn set_lr(&mut self, lr: f32) -> Result<()> {
         self.config.set_lr(lr)
+    }
+
+    /// Each parameter's step count (and NAdam's momentum product), in the set's order.
+    pub fn step_contexts(&self) -> &[StepContext] {
+        &self.contexts
+    }
+
+    /// The configuration's hyperparameters (see [`OptimizerConfig::hyperparameters`]).
+    pub fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+        self.config.hyperparameters()
+    }
+
+    /// The name of each state buffer, in order (e.g. `exp_avg`, `exp_avg_sq`).
+    pub fn state_names(&self) -> Vec<&'static str> {
+        let mut first = StepContext {
+            step: 1,
+            mu_product: 1.0,
+        };
+        self.config.rule(&mut first).state_names()
+    }
+
+    /// Everything the optimizer carries between steps, copied to the host (one read-back
+    /// per state buffer): the name, hyperparameters, step counts, clip setting and every
+    /// state buffer cut into the parameters' segments. PyTorch's `state_dict()`.
+    pub fn state_dict(&self) -> Result<OptimizerState> {
+        let backend = self.set.device().backend();
+        let buffers = self
+            .state
+            .iter()
+            .zip(self.state_names())
+            .map(|(buffer, name)| {
+                let flat = backend.download(buffer)?;
+                let values = self
+                    .set
+                    .segments()
+                    .iter()
+                    .map(|seg| flat[seg.offset..seg.offset + seg.len].to_vec())
+                    .collect();
+                Ok(StateBuffer {
+                    name: name.to_string(),
+                    values,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(OptimizerState {
+            name: self.name().to_string(),
+            hyperparameters: self
+                .hyperparameters()
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v))
+                .collect(),
+            steps: self.steps,
+            clip: self.clip,
+            shapes: self
+                .set
+                .params()
+                .iter()
+                .map(|p| p.dims().to_vec())
+                .collect(),
+            contexts: self.contexts.clone(),
+            buffers,
+        })
+    }
+
+    /// Continues from `state` (taken by [`Optimizer::state_dict`], here or in another
+    /// process, on any device): copies every state buffer, the step counts and the
+    /// learning rate in. The state must come from the same optimizer over parameters of
+    /// the same shapes: its name, every hyperparameter but `lr` and the clip setting must
+    /// equal this optimizer's (`lr` is taken from the state, since a schedule may have
+    /// changed it). Everything is checked before anything changes: on any difference this
+    /// is an [`Error::Mismatch`] listing them, and the optimizer is untouched.
+    pub fn load_state_dict(&mut self, state: &OptimizerState) -> Result<()> {
+        let problems = self.state_dict_problems(state);
+        if !problems.is_empty() {
+            return Err(Error::mismatch("optimizer state", &problems));
+        }
+        self.apply_state_dict(state)
+    }
+
+    /// What keeps `state` from loading into this optimizer (empty: it fits).
+    pub(crate) fn state_dict_problems(&self, state: &OptimizerState) -> Vec<String> {
+        let mut problems = Vec::new();
+        if state.name != self.name() {
+            problems.push(format!(
+                "it was saved by {}, this optimizer is {}",
+                state.name,
+                self.name()
+            ));
+            return problems;
+        }
+        let ours = self.hyperparameters();
+        for (name, value) in &ours {
+            match state.hyperparameter(name) {
+                None => problems.push(format!("hyperparameter {name} is missing from it")),
+                Some(saved) if *name == "lr" => match saved {
+                    HyperparameterValue::Number(lr) if lr.is_finite() && lr >= 0.0 => {}
+                    other => problems.push(format!("its lr {other} is not a valid rate")),
+                },
+                Some(saved) if saved != *value => {
+                    problems.push(format!("{name} is {saved} there, {value} here"))
+                }
+                Some(_) => {}
+            }
+        }
+        for (name, _) in &state.hyperparameters {
+            if !ours.iter().any(|(n, _)| n == name) {
+                problems.push(format!(
+                    "it has a hyperparameter {name} that {} lacks",
+                    self.name()
+                ));
+            }
+        }
+        if state.clip != self.clip {
+            let show = |c: Option<GradClip>| c.map_or("none".to_string(), |c| format!("{c:?}"));
+            problems.push(format!(
+                "gradient clipping is {} there, {} here",
+                show(state.clip),
+                show(self.clip)
+            ));
+        }
+        let params = self.set.params();
+        if state.shapes.len() != params.len() {
+            problems.push(format!(
+                "it holds {} parameters, this optimizer {}",
+                state.shapes.len(),
+                params.len()
+            ));
+            return problems;
+        }
+        for (i, (shape, param)) in state.shapes.iter().zip(params).enumerate() {
+            if shape.as_slice() != param.dims() {
+                problems.push(format!(
+                    "parameter {i} has shape {shape:?} there, {:?} here",
+                    param.dims()
+                ));
+            }
+        }
+        if state.contexts.len() != params.len() {
+            problems.push(format!(
+                "it holds {} step counts for {} parameters",
+                state.contexts.len(),
+                params.len()
+            ));
+        }
+        if let Some(c) = state.contexts.iter().find(|c| c.step > state.steps) {
+            problems.push(format!(
+                "a parameter was stepped {} times in {} calls to step",
+                c.step, state.steps
+            ));
+        }
+        let names: Vec<&str> = state.buffers.iter().map(|b| b.name.as_str()).collect();
+        if names != self.state_names() {
+            problems.push(format!(
+                "its state buffers are {names:?}, this optimizer's {:?}",
+                self.state_names()
+            ));
+        }
+        for buffer in &state.buffers {
+            if buffer.values.len() != params.len() {
+                problems.push(format!(
+                    "state {} holds {} parameters' values, not {}",
+                    buffer.name,
+                    buffer.values.len(),
+                    params.len()
+                ));
+                continue;
+            }
+            for (i, (values, seg)) in buffer.values.iter().zip(self.set.segments()).enumerate() {
+                if values.len() != seg.len {
+                    problems.push(format!(
+                        "state {} of parameter {i} holds {} values, the parameter {}",
+                        buffer.name,
+                        values.len(),
+                        seg.len
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
+    /// [`Optimizer::load_state_dict`] after its checks: every upload first, then the copies
+    /// (so a device that cannot hold the uploads changes nothing), then the host values.
+    pub(crate) fn apply_state_dict(&mut self, state: &OptimizerState) -> Result<()> {
+        let backend = self.set.device().backend();
+        let mut copies = Vec::new();
+        for (k, buffer) in state.buffers.iter().enumerate() {
+            for (values, seg) in buffer.values.iter().zip(self.set.segments()) {
+                if !values.is_empty() {
+                    copies.push((
+                        backend.upload(values)?,
+                        self.state[k].slice(seg.offset, seg.len)?,
+                    ));
+                }
+            }
+        }
+        for (src, dst) in &copies {
+            backend.copy(src, dst)?;
+        }
+        if let Some(lr) = state.lr() {
+            *self.config.lr_mut() = lr;
+        }
+        self.contexts = state.contexts.clone();
+        self.steps = state.steps;
+        backend.flush()
     }
 
     /// The parameters, which now live in one flat buffer.

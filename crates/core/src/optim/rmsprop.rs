@@ -2,6 +2,7 @@
 
 use super::optimizer::{OptimizerConfig, StepContext};
 use super::rule::UpdateRule;
+use super::state::HyperparameterValue;
 use super::validate;
 use crate::error::Result;
 
@@ -75,6 +76,17 @@ impl OptimizerConfig for RmsProp {
         validate::positive("eps", self.eps)?;
         validate::non_negative("weight_decay", self.weight_decay)?;
         validate::non_negative("momentum", self.momentum)
+    }
+    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+        vec![
+            ("lr", self.lr.into()),
+            ("alpha", self.alpha.into()),
+            ("eps", self.eps.into()),
+            ("weight_decay", self.weight_decay.into()),
+            ("momentum", self.momentum.into()),
+            ("centered", self.centered.into()),
+            ("maximize", self.maximize.into()),
+        ]
     }
     fn lr(&self) -> f32 {
         self.lr

@@ -101,4 +101,63 @@ impl UpdateRule {
             UpdateRule::Adamax { .. } | UpdateRule::NAdam { .. } | UpdateRule::Adadelta { .. } => 2,
         }
     }
+
+    /// The name of each of the [`UpdateRule::state_buffers`], in order: PyTorch's key in
+    /// `optimizer.state[p]` (`exp_avg`, `momentum_buffer`, ...), as checkpoints name them.
+    pub fn state_names(&self) -> Vec<&'static str> {
+        match *self {
+            UpdateRule::Sgd { momentum, .. } if momentum != 0.0 => vec!["momentum_buffer"],
+            UpdateRule::Sgd { .. } => vec![],
+            UpdateRule::Adagrad { .. } => vec!["sum"],
+            UpdateRule::RmsProp {
+                momentum, centered, ..
+            } => std::iter::once("square_avg")
+                .chain(centered.then_some("grad_avg"))
+                .chain((momentum > 0.0).then_some("momentum_buffer"))
+                .collect(),
+            UpdateRule::Adam { amsgrad, .. } => std::iter::once("exp_avg")
+                .chain(std::iter::once("exp_avg_sq"))
+                .chain(amsgrad.then_some("max_exp_avg_sq"))
+                .collect(),
+            UpdateRule::Adamax { .. } => vec!["exp_avg", "exp_inf"],
+            UpdateRule::NAdam { .. } => vec!["exp_avg", "exp_avg_sq"],
+            UpdateRule::Adadelta { .. } => vec!["square_avg", "acc_delta"],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::optim::{
+        Adadelta, Adagrad, Adam, AdamW, Adamax, NAdam, OptimizerConfig, RmsProp, Sgd, StepContext,
+    };
+
+    #[test]
+    fn every_state_buffer_has_one_name() {
+        let configs: Vec<Box<dyn OptimizerConfig>> = vec![
+            Box::new(Sgd::new(0.1)),
+            Box::new(Sgd::new(0.1).momentum(0.9)),
+            Box::new(Adagrad::new(0.1)),
+            Box::new(RmsProp::new(0.1)),
+            Box::new(RmsProp::new(0.1).centered(true).momentum(0.5)),
+            Box::new(RmsProp::new(0.1).momentum(0.5)),
+            Box::new(Adam::new(0.1)),
+            Box::new(Adam::new(0.1).amsgrad(true)),
+            Box::new(AdamW::new(0.1)),
+            Box::new(Adamax::new(0.1)),
+            Box::new(NAdam::new(0.1)),
+            Box::new(Adadelta::new(0.1)),
+        ];
+        for config in configs {
+            let rule = config.rule(&mut StepContext {
+                step: 1,
+                mu_product: 1.0,
+            });
+            let names = rule.state_names();
+            assert_eq!(names.len(), rule.state_buffers(), "{config:?}");
+            let mut unique = names.clone();
+            unique.dedup();
+            assert_eq!(unique, names, "{config:?}");
+        }
+    }
 }

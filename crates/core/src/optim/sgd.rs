@@ -2,6 +2,7 @@
 
 use super::optimizer::{OptimizerConfig, StepContext};
 use super::rule::UpdateRule;
+use super::state::HyperparameterValue;
 use super::validate;
 use crate::error::{Error, Result};
 
@@ -73,6 +74,16 @@ impl OptimizerConfig for Sgd {
             });
         }
         Ok(())
+    }
+    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+        vec![
+            ("lr", self.lr.into()),
+            ("momentum", self.momentum.into()),
+            ("dampening", self.dampening.into()),
+            ("nesterov", self.nesterov.into()),
+            ("weight_decay", self.weight_decay.into()),
+            ("maximize", self.maximize.into()),
+        ]
     }
     fn lr(&self) -> f32 {
         self.lr

@@ -1,0 +1,176 @@
+//! The JSON document downhill keeps in a file's `__metadata__` (key `downhill`): what
+//! the file is, the model's layers and parameter names, and for a training checkpoint the
+//! optimizer's host values and the training loop's position.
+
+use super::training::TrainingState;
+use crate::backend::GradClip;
+use crate::error::{Error, Result};
+use crate::io::json_float::JsonFloat;
+use crate::optim::{HyperparameterValue, StepContext};
+use crate::train::History;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The version of the layout described in [`crate::checkpoint`]; a file of a later
+/// version is refused with [`Error::Mismatch`] rather than misread.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A model's parameters (`Sequential::save_weights`).
+    Weights,
+    /// Parameters, optimizer state and the training loop's position (`Checkpoint::save`).
+    Checkpoint,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Header {
+    pub format_version: u32,
+    pub kind: Kind,
+    /// `Layer::describe` of each layer, e.g. `Dense(20 -> 64, relu)`.
+    pub layers: Vec<String>,
+    /// The model's parameter names in its order (`0.dense.weight`, ...).
+    pub parameters: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<OptimizerSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<TrainingSection>,
+}
+
+/// The optimizer's host values; its buffers are tensors `optimizer.<buffer>.<parameter>`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OptimizerSection {
+    pub name: String,
+    pub hyperparameters: BTreeMap<String, HyperparameterValue>,
+    /// Calls to `step`.
+    pub steps: u64,
+    pub clip: Option<ClipSection>,
+    /// The state buffers' names, in the rule's order.
+    pub buffers: Vec<String>,
+    /// One per parameter, in `Header::parameters`' order.
+    pub contexts: Vec<ContextSection>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClipSection {
+    Norm(#[serde(with = "crate::io::json_float")] f32),
+    Value(#[serde(with = "crate::io::json_float")] f32),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ContextSection {
+    pub step: u64,
+    pub mu_product: JsonFloat,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TrainingSection {
+    pub epoch: usize,
+    pub shuffle_seed: u64,
+    #[serde(default)]
+    pub schedule: Option<serde_json::Value>,
+    pub history: History,
+    #[serde(default)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl From<GradClip> for ClipSection {
+    fn from(clip: GradClip) -> Self {
+        match clip {
+            GradClip::Norm(v) => ClipSection::Norm(v),
+            GradClip::Value(v) => ClipSection::Value(v),
+        }
+    }
+}
+
+impl From<ClipSection> for GradClip {
+    fn from(clip: ClipSection) -> Self {
+        match clip {
+            ClipSection::Norm(v) => GradClip::Norm(v),
+            ClipSection::Value(v) => GradClip::Value(v),
+        }
+    }
+}
+
+impl From<&StepContext> for ContextSection {
+    fn from(c: &StepContext) -> Self {
+        ContextSection {
+            step: c.step,
+            mu_product: JsonFloat(c.mu_product),
+        }
+    }
+}
+
+impl From<&ContextSection> for StepContext {
+    fn from(c: &ContextSection) -> Self {
+        StepContext {
+            step: c.step,
+            mu_product: c.mu_product.0,
+        }
+    }
+}
+
+impl TrainingSection {
+    pub fn new(state: &TrainingState) -> Self {
+        TrainingSection {
+            epoch: state.epoch,
+            shuffle_seed: state.shuffle_seed,
+            schedule: state.schedule.clone(),
+            history: state.history.clone(),
+            extra: state.extra.clone(),
+        }
+    }
+
+    /// The training state, its history checked as `History::from_json` checks one.
+    pub fn into_state(self, path: &str) -> Result<TrainingState> {
+        let text = self.history.to_json()?;
+        let history = History::from_json(&text).map_err(|e| Error::Corrupt {
+            path: path.to_string(),
+            detail: format!("its training history is inconsistent: {e}"),
+        })?;
+        Ok(TrainingState {
+            epoch: self.epoch,
+            shuffle_seed: self.shuffle_seed,
+            schedule: self.schedule,
+            history,
+            extra: self.extra,
+        })
+    }
+}
+
+impl Header {
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| Error::Config(format!("checkpoint header: {e}")))
+    }
+
+    /// Parses the `downhill` metadata of the file at `path`: [`Error::Corrupt`] when it is
+    /// not the JSON of a header, [`Error::Mismatch`] when a later version wrote it.
+    pub fn parse(text: &str, path: &str) -> Result<Header> {
+        let corrupt = |detail: String| Error::Corrupt {
+            path: path.to_string(),
+            detail,
+        };
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| corrupt(format!("its downhill metadata is not JSON: {e}")))?;
+        match value.get("format_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(Error::mismatch(
+                    format!("file {path}"),
+                    &[format!(
+                        "it has format version {v}; this downhill reads version {FORMAT_VERSION}"
+                    )],
+                ))
+            }
+            None => {
+                return Err(corrupt(
+                    "its downhill metadata has no format_version".into(),
+                ))
+            }
+        }
+        serde_json::from_value(value)
+            .map_err(|e| corrupt(format!("its downhill metadata is incomplete: {e}")))
+    }
+}
