@@ -20,6 +20,36 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Learning-rate schedules follow `torch.optim.lr_scheduler` (see [`optim::schedule`]):
+//! build one on the optimizer, step it after the optimizer.
+//!
+//! ```
+//! use downhill::prelude::*;
+//!
+//! # fn main() -> downhill::Result<()> {
+//! let theta = Device::cpu().scalar(0.0)?.param();
+//! let mut opt = Sgd::new(0.1).momentum(0.5).build(&[&theta])?;
+//! // Five epochs of linear warm-up from a tenth of the rate, then a cosine over 95.
+//! let mut schedule = SequentialLR::new(
+//!     vec![
+//!         Box::new(LinearLR::new().start_factor(0.1)),
+//!         Box::new(CosineAnnealingLR::new(95)),
+//!     ],
+//!     vec![5],
+//! )
+//! .build(&mut opt)?;
+//! assert!((opt.lr() - 0.01).abs() < 1e-9); // step 0 applies when building
+//! for _epoch in 0..100 {
+//!     let loss = (&theta - 3.0)?.square()?.mean()?;
+//!     opt.step(&loss.backward()?)?;
+//!     schedule.step(&mut opt)?;
+//! }
+//! assert_eq!(opt.lr(), 0.0); // the end of the cosine
+//! assert!((theta.item()? - 3.0).abs() < 1e-4);
+//! # Ok(())
+//! # }
+//! ```
 
 pub use downhill_core::*;
 pub use downhill_cpu::CpuBackend;
@@ -92,5 +122,11 @@ pub mod prelude {
         Checkpoint, CsvLogger, Dataset, Dense, Device, EarlyStopping, Error, FitConfig, Gd,
         GradClip, Gradients, History, Init, Linear, Loss, Metric, NAdam, Optimizer,
         OptimizerConfig, Result, RmsProp, Sequential, Sgd, Tensor, TerminateOnNaN, TrainingState,
+    };
+    pub use downhill_core::{
+        AnnealStrategy, ChainedScheduler, ConstantLR, CosineAnnealingLR,
+        CosineAnnealingWarmRestarts, ExponentialLR, LinearLR, LrScheduler, MultiStepLR, OneCycleLR,
+        PlateauMode, ReduceLROnPlateau, ScheduleConfig, SequentialLR, StepLR, StepUnit,
+        ThresholdMode,
     };
 }

@@ -35,6 +35,11 @@ pub use error::{Divergence, Error, Result};
 pub use loss::Loss;
 pub use metric::Metric;
 pub use nn::{Activation, Dense, Init, Layer, LayerSpec, Linear, Sequential};
+pub use optim::schedule::{
+    AnnealStrategy, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
+    ExponentialLR, LinearLR, LrScheduler, MultiStepLR, OneCycleLR, PlateauMode, ReduceLROnPlateau,
+    ScheduleConfig, ScheduleState, SequentialLR, StepLR, StepUnit, ThresholdMode,
+};
 pub use optim::{
     Adadelta, Adagrad, Adam, AdamW, Adamax, Gd, HyperparameterValue, NAdam, Optimizer,
     OptimizerConfig, OptimizerState, ParamSet, RmsProp, Sgd, StateBuffer, StepContext, UpdateRule,

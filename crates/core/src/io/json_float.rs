@@ -5,8 +5,9 @@
 //! Python's `json` module), and read back from either form.
 //!
 //! Use with `#[serde(with = "crate::io::json_float")]` on an `f32`, or the
-//! `option`, `list` and `named` submodules for `Option<f32>`, `Vec<f64>` and
-//! `Vec<(String, f32)>`.
+//! `option`, `list`, `named`, `double` and `named_double` submodules for `Option<f32>`,
+//! `Vec<f64>`, `Vec<(String, f32)>`, `f64` and `Vec<(String, f64)>`. An f64 is written
+//! with the shortest digits that read back to the same f64.
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -131,6 +132,35 @@ pub mod named {
     }
 }
 
+/// An `f64` field.
+pub mod double {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        JsonFloat(*v).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(JsonFloat::deserialize(d)?.0)
+    }
+}
+
+/// A `Vec<(String, f64)>` field (named counters).
+pub mod named_double {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &[(String, f64)], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|(n, x)| (n, JsonFloat(*x))))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, f64)>, D::Error> {
+        Ok(Vec::<(String, JsonFloat)>::deserialize(d)?
+            .into_iter()
+            .map(|(n, x)| (n, x.0))
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +196,28 @@ mod tests {
         assert_eq!(back.c, vec![f64::NEG_INFINITY, 0.25]);
         assert!(back.d[0].1.is_nan());
         assert_eq!(back.d[1].1, 0.1, "f32 values come back exactly");
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Doubles {
+        #[serde(with = "super::double")]
+        a: f64,
+        #[serde(with = "super::named_double")]
+        b: Vec<(String, f64)>,
+    }
+
+    #[test]
+    fn f64_values_come_back_exactly() {
+        let s = Doubles {
+            a: 0.1 + 0.2,
+            b: vec![("best".into(), f64::INFINITY), ("t_cur".into(), 1e-300)],
+        };
+        let text = serde_json::to_string(&s).unwrap();
+        assert_eq!(
+            text,
+            r#"{"a":0.30000000000000004,"b":[["best","Infinity"],["t_cur",1e-300]]}"#
+        );
+        assert_eq!(serde_json::from_str::<Doubles>(&text).unwrap(), s);
     }
 
     #[test]

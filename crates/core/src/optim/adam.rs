@@ -115,6 +115,12 @@ impl OptimizerConfig for Adam {
     fn lr_mut(&mut self) -> &mut f32 {
         &mut self.lr
     }
+    fn momentum(&self) -> Option<f32> {
+        Some(self.betas.0)
+    }
+    fn momentum_mut(&mut self) -> Option<&mut f32> {
+        Some(&mut self.betas.0)
+    }
     fn rule(&self, ctx: &mut StepContext) -> UpdateRule {
         let t = ctx.step as i32;
         let (b1, b2) = (self.betas.0 as f64, self.betas.1 as f64);

@@ -80,6 +80,12 @@ impl OptimizerConfig for Adamax {
     fn lr_mut(&mut self) -> &mut f32 {
         &mut self.lr
     }
+    fn momentum(&self) -> Option<f32> {
+        Some(self.betas.0)
+    }
+    fn momentum_mut(&mut self) -> Option<&mut f32> {
+        Some(&mut self.betas.0)
+    }
     fn rule(&self, ctx: &mut StepContext) -> UpdateRule {
         let bias_correction = 1.0 - (self.betas.0 as f64).powi(ctx.step as i32);
         UpdateRule::Adamax {

@@ -2,7 +2,8 @@
 //! one flat state layout, and the [`Optimizer`] that steps them.
 //!
 //! In order of increasing complexity: SGD (momentum, dampening, Nesterov, weight decay),
-//! Adagrad, RMSprop, Adadelta, Adam/AdamW (amsgrad), Adamax, NAdam.
+//! Adagrad, RMSprop, Adadelta, Adam/AdamW (amsgrad), Adamax, NAdam. Learning-rate
+//! schedules, which change an optimizer's rate between steps, are in [`schedule`].
 
 mod adadelta;
 mod adagrad;
@@ -14,6 +15,7 @@ mod optimizer;
 mod params;
 mod rmsprop;
 mod rule;
+pub mod schedule;
 mod sgd;
 mod state;
 mod validate;
@@ -27,5 +29,10 @@ pub use optimizer::{BoxedClone, Optimizer, OptimizerConfig, StepContext};
 pub use params::{ParamSet, Segment, SEGMENT_ALIGN};
 pub use rmsprop::RmsProp;
 pub use rule::UpdateRule;
+pub use schedule::{
+    AnnealStrategy, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
+    ExponentialLR, LinearLR, LrScheduler, MultiStepLR, OneCycleLR, PlateauMode, ReduceLROnPlateau,
+    ScheduleConfig, ScheduleState, SequentialLR, StepLR, StepUnit, ThresholdMode,
+};
 pub use sgd::{Gd, Sgd};
 pub use state::{HyperparameterValue, OptimizerState, StateBuffer};

@@ -100,6 +100,12 @@ impl OptimizerConfig for NAdam {
     fn lr_mut(&mut self) -> &mut f32 {
         &mut self.lr
     }
+    fn momentum(&self) -> Option<f32> {
+        Some(self.betas.0)
+    }
+    fn momentum_mut(&mut self) -> Option<&mut f32> {
+        Some(&mut self.betas.0)
+    }
     fn rule(&self, ctx: &mut StepContext) -> UpdateRule {
         let t = ctx.step;
         let lr = self.lr as f64;

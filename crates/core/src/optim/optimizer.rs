@@ -39,6 +39,16 @@ pub trait OptimizerConfig: BoxedClone + std::fmt::Debug + Send + Sync {
         *self.lr_mut() = lr;
         Ok(())
     }
+    /// The momentum a schedule may cycle (`OneCycleLR`), where PyTorch's optimizer has one:
+    /// `momentum` (SGD, RMSprop) or `betas[0]` (the Adam family). `None` elsewhere.
+    fn momentum(&self) -> Option<f32> {
+        None
+    }
+    /// The field behind [`OptimizerConfig::momentum`]; set it through
+    /// [`Optimizer::set_momentum`], which validates the result.
+    fn momentum_mut(&mut self) -> Option<&mut f32> {
+        None
+    }
     /// The rule for step `ctx.step`, updating `ctx`'s carried values.
     fn rule(&self, ctx: &mut StepContext) -> UpdateRule;
     /// Initial value of each state buffer (e.g. Adagrad's `initial_accumulator_value`).
@@ -84,6 +94,12 @@ pub struct Optimizer {
     /// Calls to `step`.
     steps: u64,
     clip: Option<GradClip>,
+    /// The learning rate as a schedule last set it, in f64 (PyTorch's `group["lr"]` is a
+    /// Python float); `config`'s f32 is this value rounded, and is what the update uses.
+    lr: f64,
+    /// PyTorch's `group["initial_lr"]`: set by the first schedule attached, read by later
+    /// ones as their base learning rate.
+    initial_lr: Option<f64>,
 }
 
 impl Optimizer {
@@ -99,6 +115,8 @@ impl Optimizer {
             .collect::<Result<Vec<_>>>()?;
         let flat_grads = backend.full(set.flat_len(), 0.0)?;
         Ok(Optimizer {
+            lr: f64::from(config.lr()),
+            initial_lr: None,
             config,
             state,
             flat_grads,
@@ -226,12 +244,113 @@ impl Optimizer {
         self.config.name()
     }
 
+    /// The learning rate the next update uses.
     pub fn lr(&self) -> f32 {
         self.config.lr()
     }
 
+    /// Sets the learning rate (validated: finite and `>= 0`).
     pub fn set_lr(&mut self, lr: f32) -> Result<()> {
-        self.config.set_lr(lr)
+        self.config.set_lr(lr)?;
+        self.lr = f64::from(lr);
+        Ok(())
+    }
+
+    /// The learning rate as schedules read and write it: the f64 a schedule last set
+    /// ([`Optimizer::set_lr_f64`]), or the f32 one widened. Schedules that chain (each
+    /// step multiplies the current rate) go through this value, so their rounding to f32
+    /// happens once per write and does not accumulate over steps.
+    pub fn lr_f64(&self) -> f64 {
+        self.lr
+    }
+
+    /// Sets the learning rate from an f64 (as PyTorch's schedules set `group["lr"]`): it
+    /// is kept as given for [`Optimizer::lr_f64`], and the update uses it rounded to f32.
+    /// Validated: finite and `>= 0`, also once rounded.
+    pub fn set_lr_f64(&mut self, lr: f64) -> Result<()> {
+        if !(lr.is_finite() && lr >= 0.0) {
+            return Err(Error::Hyperparameter {
+                name: "lr",
+                value: lr as f32,
+                reason: "must be a finite number >= 0",
+            });
+        }
+        self.config.set_lr(lr as f32)?;
+        self.lr = lr;
+        Ok(())
+    }
+
+    /// PyTorch's `group["initial_lr"]`: the learning rate when the first schedule was
+    /// attached (`OneCycleLR` sets it to `max_lr / div_factor`); `None` before any.
+    pub fn initial_lr(&self) -> Option<f64> {
+        self.initial_lr
+    }
+
+    pub(crate) fn set_initial_lr(&mut self, lr: f64) {
+        self.initial_lr = Some(lr);
+    }
+
+    /// Records `lr` as the initial learning rate unless one is recorded (PyTorch's
+    /// `group.setdefault("initial_lr", lr)`).
+    pub(crate) fn record_initial_lr(&mut self, lr: f64) {
+        self.initial_lr.get_or_insert(lr);
+    }
+
+    /// The momentum a schedule may cycle: `momentum` of SGD and RMSprop, `betas.0` of
+    /// Adam, AdamW, Adamax and NAdam; `None` for optimizers without one.
+    pub fn momentum(&self) -> Option<f32> {
+        self.config.momentum()
+    }
+
+    /// Sets [`Optimizer::momentum`], validated like the constructor's value (SGD with
+    /// Nesterov needs it `> 0`, a beta lies in `[0, 1)`).
+    ///
+    /// SGD and RMSprop keep a momentum buffer only while momentum is not 0. Before the
+    /// first step the state is laid out again to match (PyTorch creates its buffers at
+    /// the first step, so the result is the same); after it, a change that would add or
+    /// drop that buffer is refused with [`Error::Config`].
+    pub fn set_momentum(&mut self, momentum: f32) -> Result<()> {
+        let config = self.config_with_momentum(momentum)?;
+        let initial = config.initial_state();
+        if initial.len() != self.state.len() {
+            if self.steps > 0 {
+                return Err(Error::Config(format!(
+                    "{}: momentum {momentum} needs {} state buffers, but the optimizer has \
+                     stepped with {}; a momentum crossing 0 after the first step is not \
+                     supported",
+                    config.name(),
+                    initial.len(),
+                    self.state.len()
+                )));
+            }
+            let backend = self.set.device().backend();
+            self.state = initial
+                .into_iter()
+                .map(|v| backend.full(self.set.flat_len(), v))
+                .collect::<Result<Vec<_>>>()?;
+        }
+        self.config = config;
+        Ok(())
+    }
+
+    /// The number of state buffers the optimizer would keep with `momentum`, checked as
+    /// [`Optimizer::set_momentum`] checks it; nothing changes.
+    pub(crate) fn state_buffers_with_momentum(&self, momentum: f32) -> Result<usize> {
+        Ok(self.config_with_momentum(momentum)?.initial_state().len())
+    }
+
+    /// A validated copy of the configuration with `momentum` set.
+    fn config_with_momentum(&self, momentum: f32) -> Result<Box<dyn OptimizerConfig>> {
+        let mut config = self.config.boxed_clone();
+        let Some(field) = config.momentum_mut() else {
+            return Err(Error::Config(format!(
+                "{} has no momentum or beta1 to set",
+                self.name()
+            )));
+        };
+        *field = momentum;
+        config.validate()?;
+        Ok(config)
     }
 
     /// Each parameter's step count (and NAdam's momentum product), in the set's order.

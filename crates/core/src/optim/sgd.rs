@@ -91,6 +91,12 @@ impl OptimizerConfig for Sgd {
     fn lr_mut(&mut self) -> &mut f32 {
         &mut self.lr
     }
+    fn momentum(&self) -> Option<f32> {
+        Some(self.momentum)
+    }
+    fn momentum_mut(&mut self) -> Option<&mut f32> {
+        Some(&mut self.momentum)
+    }
     fn rule(&self, ctx: &mut StepContext) -> UpdateRule {
         UpdateRule::Sgd {
             lr: self.lr,
