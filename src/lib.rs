@@ -120,8 +120,9 @@ pub mod prelude {
     pub use downhill_core::{
         no_grad, Activation, Adadelta, Adagrad, Adam, AdamW, Adamax, Batching, Callback,
         Checkpoint, CsvLogger, Dataset, Dense, Device, EarlyStopping, Error, FitConfig, Gd,
-        GradClip, Gradients, History, Init, Linear, Loss, Metric, NAdam, Optimizer,
-        OptimizerConfig, Result, RmsProp, Sequential, Sgd, Tensor, TerminateOnNaN, TrainingState,
+        GradClip, Gradients, History, Init, LearningRateScheduler, Linear, Loss, Metric,
+        ModelCheckpoint, NAdam, Optimizer, OptimizerConfig, Result, RmsProp, Sequential, Sgd,
+        Tensor, TerminateOnNaN, TrainingState,
     };
     pub use downhill_core::{
         AnnealStrategy, ChainedScheduler, ConstantLR, CosineAnnealingLR,

@@ -48,5 +48,5 @@ pub use shape::Shape;
 pub use tensor::{Tensor, TensorId};
 pub use train::{
     BatchInfo, Callback, CsvLogger, EarlyStopping, EpochRecord, Evaluation, FitConfig, History,
-    Mode, OnDivergence, TerminateOnNaN, TrainContext,
+    LearningRateScheduler, Mode, ModelCheckpoint, OnDivergence, TerminateOnNaN, TrainContext,
 };

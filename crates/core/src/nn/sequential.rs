@@ -22,7 +22,11 @@ pub struct Sequential {
     pub(crate) epochs_trained: usize,
     /// The optimizer the last `fit` built, kept so that a `fit` with the same optimizer
     /// configuration continues its state (Keras keeps the compiled optimizer).
-    pub(crate) fit_optimizer: Option<crate::optim::Optimizer>,
+    /// Kept with the configuration it was built from (as given to `fit`: a schedule may
+    /// have changed its learning rate since).
+    pub(crate) fit_optimizer: Option<(String, crate::optim::Optimizer)>,
+    /// The schedule the last `fit` stepped, to continue it (see `train::fit`).
+    pub(crate) fit_schedule: Option<crate::train::KeptSchedule>,
 }
 
 impl Sequential {
@@ -34,6 +38,7 @@ impl Sequential {
             built: OnceLock::new(),
             epochs_trained: 0,
             fit_optimizer: None,
+            fit_schedule: None,
         }
     }
 
@@ -61,6 +66,7 @@ impl Sequential {
         self.built = OnceLock::new();
         self.epochs_trained = 0;
         self.fit_optimizer = None;
+        self.fit_schedule = None;
     }
 
     /// Epochs `fit` has trained this model for (the next `fit` starts at this one + 1).

@@ -8,6 +8,7 @@
 use super::history::{EpochRecord, History};
 use crate::error::Result;
 use crate::nn::Sequential;
+use crate::optim::schedule::LrScheduler;
 use crate::optim::Optimizer;
 use std::fmt::Debug;
 
@@ -28,6 +29,10 @@ pub struct TrainContext<'a> {
     /// The epochs recorded so far in this `fit` call (in `on_epoch_end`, the current one
     /// included, with its time).
     pub history: &'a History,
+    /// The seed this `fit` shuffles from (a checkpoint records it to resume the shuffle).
+    pub shuffle_seed: u64,
+    /// The learning-rate schedule `fit` steps, if any (a checkpoint records its state).
+    pub schedule: Option<&'a dyn LrScheduler>,
     pub(super) stop: &'a mut Option<String>,
 }
 

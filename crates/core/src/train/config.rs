@@ -4,6 +4,7 @@ use super::callback::Callback;
 use crate::backend::GradClip;
 use crate::data::{Batching, Dataset};
 use crate::metric::Metric;
+use crate::optim::schedule::ScheduleConfig;
 
 /// Options of `fit`, with Keras' defaults where Keras has one.
 #[derive(Clone, Debug)]
@@ -37,6 +38,20 @@ pub struct FitConfig {
     pub initial_epoch: Option<usize>,
     /// Hooks run during training, in order (see [`Callback`]).
     pub callbacks: Vec<Box<dyn Callback>>,
+    /// A learning-rate schedule (`torch.optim.lr_scheduler`'s), built on the optimizer
+    /// when training starts and stepped after every batch or every epoch, as the
+    /// schedule's unit says; `ReduceLROnPlateau` is stepped with `schedule_monitor`.
+    /// Calling `fit` again with the same schedule and optimizer continues the schedule.
+    pub schedule: Option<Box<dyn ScheduleConfig>>,
+    /// Continue a run from a training checkpoint (`ModelCheckpoint` or `Checkpoint::save`
+    /// wrote it): the model's parameters, the optimizer's state and step counts, the epoch
+    /// count, the shuffle and the schedule's state are restored before the first step, so
+    /// the run continues bit for bit. The checkpoint must come from the same model and
+    /// optimizer configuration (anything else is an error that changes nothing).
+    pub resume_from: Option<std::path::PathBuf>,
+    /// The figure a metric-driven schedule watches (a name `EpochRecord::get` knows).
+    /// `None`: `val_loss` when there is validation data, else `loss`.
+    pub schedule_monitor: Option<String>,
     /// Read the device's divergence record every this many steps: a NaN or infinite loss
     /// or gradient is recorded on the device in the step it happens (no read-back), and
     /// `fit` stops with `Error::Diverged` when it reads the record. `None` (the default)
@@ -61,11 +76,20 @@ impl Default for FitConfig {
             check_every: None,
             initial_epoch: None,
             callbacks: Vec::new(),
+            schedule: None,
+            schedule_monitor: None,
+            resume_from: None,
         }
     }
 }
 
 impl FitConfig {
+    /// Sets the learning-rate schedule.
+    pub fn schedule(mut self, schedule: impl ScheduleConfig + 'static) -> Self {
+        self.schedule = Some(Box::new(schedule));
+        self
+    }
+
     /// Adds a callback.
     pub fn callback(mut self, callback: impl Callback + 'static) -> Self {
         self.callbacks.push(Box::new(callback));

@@ -10,18 +10,35 @@ use super::evaluate::{Evaluation, INFERENCE_BATCH};
 use super::history::{EpochRecord, History};
 use super::progress::Progress;
 use crate::backend::BackendKind;
+use crate::checkpoint::Checkpoint;
 use crate::data::{BatchPlan, Dataset};
 use crate::error::{Divergence, Error, Result};
 use crate::loss::Loss;
 use crate::nn::Sequential;
+use crate::optim::schedule::{LrScheduler, ScheduleConfig, ScheduleState, StepUnit};
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::tensor::Tensor;
 use std::time::Instant;
+
+/// A schedule kept on the model between `fit` calls, with what it was built for: the
+/// configuration, the optimizer (its first parameter) and the optimizer's step count when
+/// the last `fit` ended. A later `fit` continues it only when all three still hold.
+pub(crate) struct KeptSchedule {
+    key: String,
+    steps: u64,
+    schedule: Box<dyn LrScheduler>,
+}
+
+fn schedule_key(config: &dyn ScheduleConfig, opt: &Optimizer) -> String {
+    let first = opt.param_set().params().first().map(|p| p.id());
+    format!("{config:?} on {first:?}")
+}
 
 /// The callbacks of one `fit` call and what they may touch.
 struct Hooks {
     callbacks: Vec<Box<dyn Callback>>,
     stop: Option<String>,
+    shuffle_seed: u64,
 }
 
 impl Hooks {
@@ -31,6 +48,7 @@ impl Hooks {
         model: &Sequential,
         optimizer: &mut Optimizer,
         history: &History,
+        schedule: Option<&dyn LrScheduler>,
         mut f: impl FnMut(&mut dyn Callback, &mut TrainContext) -> Result<()>,
     ) -> Result<()> {
         for cb in &mut self.callbacks {
@@ -38,6 +56,8 @@ impl Hooks {
                 model,
                 optimizer,
                 history,
+                shuffle_seed: self.shuffle_seed,
+                schedule,
                 stop: &mut self.stop,
             };
             f(cb.as_mut(), &mut ctx)?;
@@ -71,23 +91,25 @@ impl Sequential {
         optimizer: impl OptimizerConfig,
         config: FitConfig,
     ) -> Result<History> {
-        let mut opt = self.fit_optimizer(&optimizer, &config)?;
+        let key = format!("{optimizer:?} clip {:?}", config.clip);
+        let mut opt = self.fit_optimizer(&key, &optimizer, &config)?;
         let result = self.fit_with(data, loss, &mut opt, config);
-        self.fit_optimizer = Some(opt);
+        self.fit_optimizer = Some((key, opt));
         result
     }
 
-    /// The optimizer the last `fit` left when its configuration is `config`'s, else a
-    /// new one.
+    /// The optimizer the last `fit` left when it was built from the same configuration
+    /// (`key`), else a new one.
     fn fit_optimizer(
         &mut self,
+        key: &str,
         optimizer: &dyn OptimizerConfig,
         config: &FitConfig,
     ) -> Result<Optimizer> {
-        let wanted = format!("{optimizer:?} clip {:?}", config.clip);
-        if let Some(opt) = self.fit_optimizer.take() {
-            let same = format!("{:?} clip {:?}", opt.config(), opt.clip()) == wanted;
-            if same && self.check_optimizer(&opt).is_ok() {
+        // Keyed on the configuration as given, not the live one: a schedule changes the
+        // live learning rate (and OneCycleLR the momentum).
+        if let Some((kept, opt)) = self.fit_optimizer.take() {
+            if kept == key && self.check_optimizer(&opt).is_ok() {
                 return Ok(opt);
             }
         }
@@ -116,6 +138,19 @@ impl Sequential {
             return Err(Error::Config("batch size must be at least 1".into()));
         }
         self.check_optimizer(opt)?;
+        // Resuming: the model, the optimizer, the epoch count, the shuffle and the
+        // schedule continue from the checkpoint (checked whole before anything changes).
+        let resumed = match &config.resume_from {
+            None => None,
+            Some(path) => {
+                let ckpt = Checkpoint::load(path)?;
+                ckpt.restore(self, opt)?;
+                self.epochs_trained = ckpt.training.epoch;
+                config.initial_epoch = Some(ckpt.training.epoch);
+                config.seed = Some(ckpt.training.shuffle_seed);
+                Some(ckpt.training)
+            }
+        };
         let (train, validation) = match (&config.validation_data, config.validation_split) {
             (Some(v), _) => (data.clone(), Some(v.clone())),
             (None, f) if f > 0.0 => {
@@ -165,13 +200,43 @@ impl Sequential {
         let mut hooks = Hooks {
             callbacks: std::mem::take(&mut config.callbacks),
             stop: None,
+            shuffle_seed: seed,
         };
-        hooks.run(self, opt, &history, |cb, ctx| cb.on_train_begin(ctx))?;
+        let mut schedule = match &config.schedule {
+            None => None,
+            Some(cfg) => {
+                let key = schedule_key(cfg.as_ref(), opt);
+                let mut built = match self.fit_schedule.take() {
+                    Some(kept) if kept.key == key && kept.steps == opt.steps() => kept.schedule,
+                    _ => cfg.build(opt)?,
+                };
+                if let Some(state) = resumed.as_ref().and_then(|t| t.schedule.clone()) {
+                    let state: ScheduleState =
+                        serde_json::from_value(state).map_err(|e| Error::Mismatch {
+                            what: "checkpoint schedule".into(),
+                            detail: format!("the saved schedule state does not read: {e}"),
+                        })?;
+                    built.load_state(opt, &state)?;
+                }
+                Some(built)
+            }
+        };
+        let monitor = config.schedule_monitor.clone().unwrap_or_else(|| {
+            if validation.is_some() {
+                "val_loss"
+            } else {
+                "loss"
+            }
+            .to_string()
+        });
+        hooks.run(self, opt, &history, schedule.as_deref(), |cb, ctx| {
+            cb.on_train_begin(ctx)
+        })?;
 
         for epoch in first_epoch..last_epoch {
             let number = epoch + 1; // what records and messages call it
             let started = Instant::now();
-            hooks.run(self, opt, &history, |cb, ctx| {
+            hooks.run(self, opt, &history, schedule.as_deref(), |cb, ctx| {
                 cb.on_epoch_begin(number, ctx)
             })?;
             let plan = BatchPlan::new(
@@ -187,6 +252,7 @@ impl Sequential {
             let planned: usize = plan.batches.iter().map(|&(_, count)| count).sum();
             let mut acc = Accumulators::new(backend, loss, &config.metrics, planned)?;
             let steps_before = opt.steps();
+            let epoch_lr = opt.lr(); // the rate of the epoch's first step
             progress.start_epoch(number, batches);
             for (b, &(start, count)) in plan.batches.iter().enumerate() {
                 let info = BatchInfo {
@@ -195,15 +261,22 @@ impl Sequential {
                     batches,
                     step: opt.steps() + 1,
                 };
-                hooks.run(self, opt, &history, |cb, ctx| cb.on_batch_begin(&info, ctx))?;
+                hooks.run(self, opt, &history, schedule.as_deref(), |cb, ctx| {
+                    cb.on_batch_begin(&info, ctx)
+                })?;
                 let (x, y) = train_dev.batch(&order, start, count)?;
                 let pred = self.forward(&x)?;
                 let batch_loss = loss.compute(&pred, &y)?;
                 let grads = batch_loss.backward()?;
                 opt.step(&grads)?;
+                if let Some(s) = schedule.as_mut().filter(|s| s.unit() == StepUnit::Batch) {
+                    s.step(opt)?;
+                }
                 let step = (opt.flat_gradients(), opt.steps());
                 acc.add(backend, (&batch_loss, &pred, &y), Some(step))?;
-                hooks.run(self, opt, &history, |cb, ctx| cb.on_batch_end(&info, ctx))?;
+                hooks.run(self, opt, &history, schedule.as_deref(), |cb, ctx| {
+                    cb.on_batch_end(&info, ctx)
+                })?;
                 let figures = if progress.wants_figures() {
                     Some(acc.running(backend)?)
                 } else {
@@ -247,7 +320,7 @@ impl Sequential {
                 metrics: train_eval.metrics,
                 val_loss: val_eval.as_ref().map(|e| e.loss),
                 val_metrics: val_eval.map(|e| e.metrics).unwrap_or_default(),
-                lr: opt.lr(),
+                lr: epoch_lr,
             };
             let seconds = started.elapsed().as_secs_f64();
             progress.end_epoch(&record, batches, seconds);
@@ -279,7 +352,9 @@ impl Sequential {
                 let reason = divergence::reason(cause, &place, value);
                 if hooks.stops_on_divergence(&reason) {
                     history.stop_reason = Some(reason);
-                    hooks.run(self, opt, &history, |cb, ctx| cb.on_train_end(ctx))?;
+                    hooks.run(self, opt, &history, schedule.as_deref(), |cb, ctx| {
+                        cb.on_train_end(ctx)
+                    })?;
                     return Ok(history);
                 }
                 return Err(Error::Diverged {
@@ -291,13 +366,37 @@ impl Sequential {
                     history: Box::new(history),
                 });
             }
-            hooks.run(self, opt, &history, |cb, ctx| cb.on_epoch_end(&record, ctx))?;
+            if let Some(s) = schedule.as_mut().filter(|s| s.unit() == StepUnit::Epoch) {
+                if s.monitors_metric() {
+                    let value = record.get(&monitor).ok_or_else(|| {
+                        Error::Config(format!(
+                            "the schedule monitors {monitor:?}, which the epoch's figures \
+                             do not hold"
+                        ))
+                    })?;
+                    s.step_with_metric(opt, value)?;
+                } else {
+                    s.step(opt)?;
+                }
+            }
+            hooks.run(self, opt, &history, schedule.as_deref(), |cb, ctx| {
+                cb.on_epoch_end(&record, ctx)
+            })?;
             if hooks.stop.is_some() {
                 break;
             }
         }
         history.stop_reason = hooks.stop.take();
-        hooks.run(self, opt, &history, |cb, ctx| cb.on_train_end(ctx))?;
+        hooks.run(self, opt, &history, schedule.as_deref(), |cb, ctx| {
+            cb.on_train_end(ctx)
+        })?;
+        if let (Some(cfg), Some(schedule)) = (&config.schedule, schedule) {
+            self.fit_schedule = Some(KeptSchedule {
+                key: schedule_key(cfg.as_ref(), opt),
+                steps: opt.steps(),
+                schedule,
+            });
+        }
         // The last update is checked by no later loss or gradient: check what it wrote.
         if let Some((name, v)) = self.first_non_finite_parameter(opt)? {
             let place = Place {

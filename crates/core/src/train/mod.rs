@@ -13,7 +13,10 @@ mod history;
 mod progress;
 
 pub use callback::{BatchInfo, Callback, OnDivergence, TrainContext};
-pub use callbacks::{CsvLogger, EarlyStopping, Mode, TerminateOnNaN};
+pub use callbacks::{
+    CsvLogger, EarlyStopping, LearningRateScheduler, Mode, ModelCheckpoint, TerminateOnNaN,
+};
 pub use config::FitConfig;
 pub use evaluate::Evaluation;
+pub(crate) use fit::KeptSchedule;
 pub use history::{EpochRecord, History};
