@@ -117,26 +117,70 @@ fn tensors_beyond_memory_are_refused_with_shape_and_bytes() {
     }
 }
 
-/// Runs in a child process whose address space is capped (`ulimit -v`): 128 MiB tensors
-/// are allocated and kept until memory runs out, which must be a `TooLarge` error, not an
-/// abort ("memory allocation of ... failed"). The parent checks the child's report.
+/// Calls `op` and keeps its results until it is refused; the number kept and the message.
+fn until_refused(what: &str, mut op: impl FnMut() -> downhill::Result<Tensor>) -> (usize, String) {
+    let mut kept = Vec::new();
+    loop {
+        match op() {
+            Ok(t) => kept.push(t),
+            Err(Error::TooLarge(m)) => return (kept.len(), m),
+            Err(e) => panic!("{what}: unexpected error {e}"),
+        }
+        assert!(
+            kept.len() < 1000,
+            "{what}: 2 GiB of address space held 128 GiB?"
+        );
+    }
+}
+
+/// What the child process allocates until memory runs out: each call makes a 128 MiB
+/// ([32 << 20] elements) result; `full` goes through the device's own allocation, the
+/// others through the CPU backend's op outputs and temporaries.
+const ALLOCATING_OPS: [&str; 5] = ["full", "relu", "matmul", "add", "sum_axis"];
+
+/// Runs in a child process whose address space is capped (`ulimit -v`): for each op of
+/// [`ALLOCATING_OPS`], 128 MiB results are made and kept until memory runs out, which
+/// must be a `TooLarge` error, not an abort ("memory allocation of ... failed"), whether
+/// the allocation that fails is a tensor's, an op's output or its temporary. The parent
+/// checks the child's report.
 #[test]
 fn allocating_until_memory_runs_out_ends_in_an_error_not_an_abort() {
     if std::env::var("DOWNHILL_ALLOCATION_LOOP").is_ok() {
         let cpu = common::cpu();
-        let mut kept = Vec::new();
-        loop {
-            match Tensor::full(&cpu, [32 << 20], 1.0) {
-                Ok(t) => kept.push(t),
-                Err(Error::TooLarge(m)) => {
-                    println!("REFUSED after {} tensors: {m}", kept.len());
-                    still_usable(&cpu);
-                    return;
+        let report = |what: &str, (kept, m): (usize, String)| {
+            println!("REFUSED {what} after {kept} tensors: {m}");
+            still_usable(&cpu);
+        };
+        for what in ALLOCATING_OPS {
+            match what {
+                "full" => report(
+                    what,
+                    until_refused(what, || Tensor::full(&cpu, [32 << 20], 1.0)),
+                ),
+                "relu" => {
+                    let x = Tensor::full(&cpu, [32 << 20], -1.0).unwrap();
+                    report(what, until_refused(what, || x.relu()));
                 }
-                Err(e) => panic!("unexpected error {e}"),
+                "matmul" => {
+                    // [8192, 1] x [1, 4096]: tiny operands, a 128 MiB product.
+                    let a = Tensor::full(&cpu, [8192, 1], 1.0).unwrap();
+                    let b = Tensor::full(&cpu, [1, 4096], 2.0).unwrap();
+                    report(what, until_refused(what, || a.matmul(&b)));
+                }
+                "add" => {
+                    // Broadcasting both ways: the strided path.
+                    let a = Tensor::full(&cpu, [8192, 1], 1.0).unwrap();
+                    let b = Tensor::full(&cpu, [1, 4096], 2.0).unwrap();
+                    report(what, until_refused(what, || a.add(&b)));
+                }
+                _ => {
+                    // 256 MiB in, 128 MiB out, with f64 sums in between.
+                    let x = Tensor::full(&cpu, [2, 32 << 20], 1.0).unwrap();
+                    report(what, until_refused(what, || x.sum_axis(0, false)));
+                }
             }
-            assert!(kept.len() < 1000, "2 GiB of address space held 128 GiB?");
         }
+        return;
     }
     let exe = std::env::current_exe().unwrap();
     let out = std::process::Command::new("sh")
@@ -149,17 +193,25 @@ fn allocating_until_memory_runs_out_ends_in_an_error_not_an_abort() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "child failed: {stdout}\n{stderr}");
-    let line = stdout
-        .lines()
-        .find_map(|l| l.find("REFUSED").map(|i| &l[i..]))
-        .unwrap_or_else(|| panic!("no refusal reported: {stdout}\n{stderr}"));
+    let refusal = |what: &str| {
+        let needle = format!("REFUSED {what} ");
+        stdout
+            .lines()
+            .find_map(|l| l.find(&needle).map(|i| l[i..].to_string()))
+            .unwrap_or_else(|| panic!("no refusal of {what} reported: {stdout}\n{stderr}"))
+    };
+    let line = refusal("full");
     assert!(
         line.contains("[33554432]") && line.contains("128.0 MiB"),
         "{line}"
     );
-    // Most of the 2 GiB went to tensors before the refusal.
-    let kept: usize = line.split_whitespace().nth(2).unwrap().parse().unwrap();
-    assert!((4..=16).contains(&kept), "{line}");
+    for what in ALLOCATING_OPS {
+        let line = refusal(what);
+        // Most of the 2 GiB went to results before the refusal.
+        let kept: usize = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+        assert!((4..=16).contains(&kept), "{line}");
+        assert!(line.contains(" MiB"), "the refusal names the bytes: {line}");
+    }
 }
 
 #[test]

@@ -1,9 +1,12 @@
 //! The `Backend` trait: the contract every device (CPU reference, GPU) fulfils.
 //!
-//! Ops take and return [`Storage`] (a view of a device buffer) plus the sizes they need;
-//! shape checking happens in [`crate::Tensor`] before a backend is called, so a backend can
-//! trust the sizes it is given. Backends may execute lazily (the GPU records commands and
-//! submits when the host needs a value), so only `download` is guaranteed to wait.
+//! Ops take and return [`Storage`] (a view of a device buffer) plus the sizes they need.
+//! [`crate::Tensor`] checks shapes before it calls a backend, but backends are public
+//! ([`crate::Device::backend`]), so every method of every backend first runs the function
+//! of the same name in [`check`]: sizes that disagree with the storages, products that
+//! overflow, bad perms or op parameters are typed errors, never a panic. Backends may
+//! execute lazily (the GPU records commands and submits when the host needs a value), so
+//! only `download` is guaranteed to wait.
 
 use crate::error::Result;
 use crate::optim::UpdateRule;
@@ -11,6 +14,8 @@ use crate::shape::Shape;
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
+
+pub mod check;
 
 /// A view of `len` elements starting at `offset` into a backend's buffer.
 ///
@@ -166,6 +171,23 @@ pub struct ReduceDims {
     pub inner: usize,
 }
 
+impl ReduceDims {
+    /// `outer · len · inner`, the input's element count, or [`crate::Error::TooLarge`]
+    /// when the product (of the nonzero sizes) overflows.
+    pub fn elements(&self) -> Result<usize> {
+        check::elements(
+            "reduce",
+            "[outer, len, inner]",
+            &[self.outer, self.len, self.inner],
+        )
+    }
+
+    /// `outer · inner`, the result's element count, or [`crate::Error::TooLarge`].
+    pub fn kept(&self) -> Result<usize> {
+        check::elements("reduce", "[outer, inner]", &[self.outer, self.inner])
+    }
+}
+
 /// `C[m, n] = op(A) · op(B)` where `op` optionally transposes a row-major operand.
 /// Stored shapes: `A` is `[m, k]` (or `[k, m]` if `trans_a`), `B` is `[k, n]` (or `[n, k]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,6 +197,42 @@ pub struct MatmulDims {
     pub n: usize,
     pub trans_a: bool,
     pub trans_b: bool,
+}
+
+impl MatmulDims {
+    /// Checks the operands' lengths (and the bias's, `n`) against the dims and returns
+    /// the result's element count `m · n`; a product that overflows is
+    /// [`crate::Error::TooLarge`], a length that differs [`crate::Error::Shape`].
+    pub fn check(&self, a_len: usize, b_len: usize, bias_len: Option<usize>) -> Result<usize> {
+        const OP: &str = "linear";
+        let (m, k, n) = (self.m, self.k, self.n);
+        let a = check::elements(OP, "A [m, k]", &[m, k])?;
+        let b = check::elements(OP, "B [k, n]", &[k, n])?;
+        let out = check::elements(OP, "the result [m, n]", &[m, n])?;
+        let operand = |name: &str, expected: usize, got: usize, stored: [usize; 2]| {
+            crate::error::Error::shape(
+                OP,
+                format!(
+                    "{name} is stored as {stored:?}: {expected} elements, the storage holds {got}"
+                ),
+            )
+        };
+        if a_len != a {
+            let stored = if self.trans_a { [k, m] } else { [m, k] };
+            return Err(operand("A", a, a_len, stored));
+        }
+        if b_len != b {
+            let stored = if self.trans_b { [n, k] } else { [k, n] };
+            return Err(operand("B", b, b_len, stored));
+        }
+        match bias_len {
+            Some(len) if len != n => Err(crate::error::Error::shape(
+                OP,
+                format!("the bias should hold {n} elements, the storage holds {len}"),
+            )),
+            _ => Ok(out),
+        }
+    }
 }
 
 /// The fused losses. Each returns the mean over elements (or rows) as a 1-element storage.
@@ -196,7 +254,8 @@ impl LossKind {
     pub fn target_len(&self, rows: usize, cols: usize) -> usize {
         match self {
             LossKind::SoftmaxCrossEntropy => rows,
-            _ => rows * cols,
+            // Saturates like `Shape::numel`: an overflowing count equals no real length.
+            _ => rows.saturating_mul(cols),
         }
     }
 }
@@ -216,7 +275,7 @@ impl AccuracyKind {
     pub fn target_len(&self, rows: usize, cols: usize) -> usize {
         match self {
             AccuracyKind::Categorical => rows,
-            AccuracyKind::Binary { .. } => rows * cols,
+            AccuracyKind::Binary { .. } => rows.saturating_mul(cols),
         }
     }
 }
@@ -270,6 +329,10 @@ impl DeviceStats {
 ///
 /// Object safe: a [`crate::Device`] holds an `Arc<dyn Backend>`, so one program picks the
 /// CPU or the GPU at run time without generic parameters.
+///
+/// An implementation calls [`check`]'s function of the same name at the top of each
+/// method (and builds on what it returns, e.g. the result's element count), so that any
+/// arguments, however inconsistent, give an error rather than an out-of-bounds index.
 pub trait Backend: Send + Sync + fmt::Debug {
     /// A human-readable name, e.g. `cpu (ndarray, 2 threads)` or the adapter's name.
     fn name(&self) -> String;
@@ -326,6 +389,7 @@ pub trait Backend: Send + Sync + fmt::Debug {
         rows: usize,
         cols: usize,
     ) -> Result<(Storage, Storage)> {
+        check::linear_epilogue_backward(activation, y, dy, rows, cols)?;
         let dz = match activation {
             Some(act) => self.unary_backward(act, y, y, dy)?,
             None => dy.clone(),
@@ -346,7 +410,7 @@ pub trait Backend: Send + Sync + fmt::Debug {
         y: &Storage,
         dy: &Storage,
     ) -> Result<Storage>;
-    /// `op(a, b)` broadcast to `out` (shapes already checked by the caller).
+    /// `op(a, b)` broadcast to `out`, which must be the broadcast of the two shapes.
     fn binary(
         &self,
         op: BinaryOp,

@@ -62,11 +62,12 @@ impl Shape {
         }
     }
 
-    /// Row-major strides in elements.
+    /// Row-major strides in elements. A stride that overflows (possible beside a zero
+    /// dimension, where no element is ever indexed) saturates at `usize::MAX`.
     pub fn strides(&self) -> Vec<usize> {
-        let mut strides = vec![1; self.rank()];
+        let mut strides = vec![1usize; self.rank()];
         for i in (0..self.rank().saturating_sub(1)).rev() {
-            strides[i] = strides[i + 1] * self.0[i + 1];
+            strides[i] = strides[i + 1].saturating_mul(self.0[i + 1]);
         }
         strides
     }
@@ -83,10 +84,12 @@ impl Shape {
         }
     }
 
-    /// Splits the shape around `axis` into (outer, len, inner) element counts.
+    /// Splits the shape around `axis` into (outer, len, inner) element counts. A count
+    /// that overflows (possible beside a zero dimension) saturates at `usize::MAX`, which
+    /// the backends' checks refuse as too large.
     pub fn split_at_axis(&self, axis: usize) -> (usize, usize, usize) {
-        let outer = self.0[..axis].iter().product();
-        let inner = self.0[axis + 1..].iter().product();
+        let outer = saturating_product(&self.0[..axis]);
+        let inner = saturating_product(&self.0[axis + 1..]);
         (outer, self.0[axis], inner)
     }
 
@@ -159,13 +162,24 @@ impl Shape {
         }
     }
 
-    /// Rows and columns when the last axis is the feature axis: (product of the rest, last).
+    /// Rows and columns when the last axis is the feature axis: (product of the rest, last),
+    /// the product saturating as in [`Shape::split_at_axis`].
     pub fn rows_cols(&self) -> (usize, usize) {
         match self.0.split_last() {
-            Some((last, rest)) => (rest.iter().product(), *last),
+            Some((last, rest)) => (saturating_product(rest), *last),
             None => (1, 1),
         }
     }
+}
+
+/// The product of `dims`, or `usize::MAX` when it overflows (a zero anywhere makes it 0).
+fn saturating_product(dims: &[usize]) -> usize {
+    if dims.contains(&0) {
+        return 0;
+    }
+    dims.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .unwrap_or(usize::MAX)
 }
 
 impl fmt::Display for Shape {
@@ -221,5 +235,11 @@ mod tests {
         assert_eq!(s.strides(), vec![12, 4, 1]);
         assert_eq!(s.split_at_axis(1), (2, 3, 4));
         assert_eq!(s.reduce_axis(1, true), Shape::new([2, 1, 4]));
+        // Beside a zero, counts that overflow saturate instead of wrapping (or panicking).
+        let empty = Shape::new([0, usize::MAX / 2, 3]);
+        assert_eq!(empty.split_at_axis(0), (1, 0, usize::MAX));
+        assert_eq!(empty.split_at_axis(2), (0, 3, 1));
+        assert_eq!(empty.rows_cols(), (0, 3));
+        assert_eq!(empty.strides(), vec![usize::MAX, 3, 1]);
     }
 }

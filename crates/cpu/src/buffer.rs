@@ -1,5 +1,6 @@
 //! CPU buffers: a `Vec<f32>` behind a lock (parameters and optimizer state are updated in
-//! place), plus plain index vectors for batching.
+//! place), plus plain index vectors for batching, and the fallible allocation every op
+//! output and temporary goes through.
 
 use downhill_core::{memory, Error, Result, Storage};
 use std::ops::{Deref, DerefMut};
@@ -29,12 +30,28 @@ fn out_of_bounds(s: &Storage, buffer_len: usize) -> Error {
     )
 }
 
-/// Checks that a new buffer of `len` elements fits in host memory, before it is
-/// allocated: every op's output goes through this, so running out of memory is an
-/// [`Error::TooLarge`] instead of an abort. Core has already checked the shapes of
-/// forward ops (naming them); this also covers backward passes and direct backend calls.
-pub fn room(op: &str, len: usize) -> Result<()> {
-    memory::check_host(format_args!("cpu {op}"), len)
+/// An empty vector with room for `len` elements, for an op's output or temporary: checked
+/// against the memory available and reserved fallibly ([`memory::host_vec`]), so running
+/// out of memory (whether the system's or an address-space limit) is an
+/// [`Error::TooLarge`] naming the op, never an abort. Every CPU allocation that grows with
+/// a tensor goes through this, [`filled`] or [`collect`]; ops then fill the vector in the
+/// one pass they always made (`extend`, `push`), so the check costs no extra pass.
+pub fn alloc<T>(op: &str, len: usize) -> Result<Vec<T>> {
+    memory::host_vec(format_args!("cpu {op}"), len)
+}
+
+/// `len` copies of `value` (zeroed accumulators, outputs written out of order).
+pub fn filled<T: Clone>(op: &str, len: usize, value: T) -> Result<Vec<T>> {
+    let mut v = alloc(op, len)?;
+    v.resize(len, value);
+    Ok(v)
+}
+
+/// The `len` values of `values` (an exact-size iterator).
+pub fn collect<T>(op: &str, len: usize, values: impl Iterator<Item = T>) -> Result<Vec<T>> {
+    let mut v = alloc(op, len)?;
+    v.extend(values);
+    Ok(v)
 }
 
 /// Wraps host data as a new storage.

@@ -13,7 +13,8 @@ mod unary;
 
 pub use unary::sigmoid;
 
-use buffer::{new_storage, read, room, write};
+use buffer::{new_storage, read, write};
+use downhill_core::backend::check;
 use downhill_core::optim::flat;
 use downhill_core::{
     memory, AccuracyKind, Backend, BackendKind, BinaryOp, Device, Error, GradClip, LossKind,
@@ -33,6 +34,15 @@ fn any_non_finite(values: &[f32]) -> bool {
         }
     }
     lanes.iter().chain(rest).any(|v| !v.is_finite())
+}
+
+/// A copy of a storage's elements, allocated fallibly (for ops whose input may share the
+/// buffer they write).
+fn owned(op: &str, x: &Storage) -> Result<Vec<f32>> {
+    let x = read(x)?;
+    let mut v = buffer::alloc(op, x.len())?;
+    v.extend_from_slice(&x);
+    Ok(v)
 }
 
 /// The CPU backend. Stateless: every op reads its inputs and returns a new buffer, except
@@ -81,8 +91,9 @@ impl Backend for CpuBackend {
     }
 
     fn download(&self, x: &Storage) -> Result<Vec<f32>> {
+        let x = read(x)?;
         let mut v = memory::host_vec("cpu download", x.len())?;
-        v.extend_from_slice(&read(x)?);
+        v.extend_from_slice(&x);
         Ok(v)
     }
 
@@ -98,10 +109,9 @@ impl Backend for CpuBackend {
     }
 
     fn copy(&self, src: &Storage, dst: &Storage) -> Result<()> {
-        src.expect_len("copy", dst.len())?;
+        check::copy(src, dst)?;
         if src.same_buffer(dst) {
-            room("copy", src.len())?;
-            let data = read(src)?.to_vec();
+            let data = owned("copy", src)?;
             write(dst)?.copy_from_slice(&data);
         } else {
             write(dst)?.copy_from_slice(&read(src)?);
@@ -110,9 +120,8 @@ impl Backend for CpuBackend {
     }
 
     fn accumulate(&self, acc: &Storage, x: &Storage, scale: f32) -> Result<()> {
-        x.expect_len("accumulate", acc.len())?;
-        room("accumulate", x.len())?;
-        let x = read(x)?.to_vec(); // owned: `x` may share `acc`'s buffer
+        check::accumulate(acc, x)?;
+        let x = owned("accumulate", x)?; // owned: `x` may share `acc`'s buffer
         for (a, v) in write(acc)?.iter_mut().zip(x) {
             *a += scale * v;
         }
@@ -127,12 +136,9 @@ impl Backend for CpuBackend {
         d: MatmulDims,
         activation: Option<UnaryOp>,
     ) -> Result<Storage> {
-        a.expect_len("linear", d.m * d.k)?;
-        b.expect_len("linear", d.k * d.n)?;
-        room("linear", d.m * d.n)?;
-        let mut c = matmul::matmul(&read(a)?, &read(b)?, d);
+        check::linear(a, b, bias, d, activation)?;
+        let mut c = matmul::matmul(&read(a)?, &read(b)?, d)?;
         if let Some(bias) = bias {
-            bias.expect_len("linear", d.n)?;
             let bias = read(bias)?;
             for row in c.chunks_mut(d.n.max(1)) {
                 row.iter_mut().zip(bias.iter()).for_each(|(v, b)| *v += b);
@@ -145,10 +151,10 @@ impl Backend for CpuBackend {
     }
 
     fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {
-        room("unary", x.len())?;
-        Ok(new_storage(
-            read(x)?.iter().map(|&v| unary::forward(op, v)).collect(),
-        ))
+        check::unary(op, x)?;
+        let x = read(x)?;
+        let y = buffer::collect("unary", x.len(), x.iter().map(|&v| unary::forward(op, v)))?;
+        Ok(new_storage(y))
     }
 
     fn unary_backward(
@@ -158,13 +164,13 @@ impl Backend for CpuBackend {
         y: &Storage,
         dy: &Storage,
     ) -> Result<Storage> {
-        y.expect_len("unary_backward", x.len())?;
-        dy.expect_len("unary_backward", x.len())?;
-        room("unary_backward", x.len())?;
+        check::unary_backward(op, x, y, dy)?;
         let (x, y, dy) = (read(x)?, read(y)?, read(dy)?);
-        let dx = (0..x.len())
-            .map(|i| unary::backward(op, x[i], y[i], dy[i]))
-            .collect();
+        let dx = buffer::collect(
+            "unary_backward",
+            x.len(),
+            (0..x.len()).map(|i| unary::backward(op, x[i], y[i], dy[i])),
+        )?;
         Ok(new_storage(dx))
     }
 
@@ -177,29 +183,24 @@ impl Backend for CpuBackend {
         b_shape: &Shape,
         out: &Shape,
     ) -> Result<Storage> {
-        a.expect_len("binary", a_shape.numel())?;
-        b.expect_len("binary", b_shape.numel())?;
-        room("binary", out.numel())?;
-        let result = broadcast::binary(op, &read(a)?, a_shape, &read(b)?, b_shape, out);
+        let n = check::binary(a, a_shape, b, b_shape, out)?;
+        let result = broadcast::binary(op, &read(a)?, a_shape, &read(b)?, b_shape, out, n)?;
         Ok(new_storage(result))
     }
 
     fn sum_to(&self, x: &Storage, from: &Shape, to: &Shape) -> Result<Storage> {
-        x.expect_len("sum_to", from.numel())?;
-        room("sum_to", to.numel().saturating_mul(3))?; // the f64 sums and the result
-        Ok(new_storage(broadcast::sum_to(&read(x)?, from, to)))
+        let n = check::sum_to(x, from, to)?;
+        Ok(new_storage(broadcast::sum_to(&read(x)?, from, to, n)?))
     }
 
     fn expand(&self, x: &Storage, from: &Shape, to: &Shape) -> Result<Storage> {
-        x.expect_len("expand", from.numel())?;
-        room("expand", to.numel())?;
-        Ok(new_storage(broadcast::expand(&read(x)?, from, to)))
+        let n = check::expand(x, from, to)?;
+        Ok(new_storage(broadcast::expand(&read(x)?, from, to, n)?))
     }
 
     fn reduce(&self, op: ReduceOp, x: &Storage, dims: ReduceDims) -> Result<Storage> {
-        x.expect_len("reduce", dims.outer * dims.len * dims.inner)?;
-        room("reduce", dims.outer * dims.inner * 3)?; // the f64 sums and the result
-        Ok(new_storage(reduce::reduce(op, &read(x)?, dims)))
+        check::reduce(op, x, dims)?;
+        Ok(new_storage(reduce::reduce(op, &read(x)?, dims)?))
     }
 
     fn max_backward(
@@ -209,28 +210,23 @@ impl Backend for CpuBackend {
         dy: &Storage,
         dims: ReduceDims,
     ) -> Result<Storage> {
-        x.expect_len("max_backward", dims.outer * dims.len * dims.inner)?;
-        y.expect_len("max_backward", dims.outer * dims.inner)?;
-        dy.expect_len("max_backward", dims.outer * dims.inner)?;
-        room("max_backward", x.len())?;
+        check::max_backward(x, y, dy, dims)?;
         Ok(new_storage(reduce::max_backward(
             &read(x)?,
             &read(y)?,
             &read(dy)?,
             dims,
-        )))
+        )?))
     }
 
     fn permute(&self, x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
-        x.expect_len("permute", shape.numel())?;
-        room("permute", x.len())?;
-        Ok(new_storage(broadcast::permute(&read(x)?, shape, perm)))
+        check::permute(x, shape, perm)?;
+        Ok(new_storage(broadcast::permute(&read(x)?, shape, perm)?))
     }
 
     fn softmax(&self, x: &Storage, rows: usize, cols: usize, log: bool) -> Result<Storage> {
-        x.expect_len("softmax", rows * cols)?;
-        room("softmax", x.len())?;
-        Ok(new_storage(reduce::softmax(&read(x)?, cols, log)))
+        check::softmax(x, rows, cols)?;
+        Ok(new_storage(reduce::softmax(&read(x)?, cols, log)?))
     }
 
     fn softmax_backward(
@@ -241,15 +237,13 @@ impl Backend for CpuBackend {
         cols: usize,
         log: bool,
     ) -> Result<Storage> {
-        y.expect_len("softmax_backward", rows * cols)?;
-        dy.expect_len("softmax_backward", rows * cols)?;
-        room("softmax_backward", y.len())?;
+        check::softmax_backward(y, dy, rows, cols)?;
         Ok(new_storage(reduce::softmax_backward(
             &read(y)?,
             &read(dy)?,
             cols,
             log,
-        )))
+        )?))
     }
 
     fn loss(
@@ -260,8 +254,7 @@ impl Backend for CpuBackend {
         rows: usize,
         cols: usize,
     ) -> Result<Storage> {
-        pred.expect_len("loss", rows * cols)?;
-        target.expect_len("loss", kind.target_len(rows, cols))?;
+        check::loss(kind, pred, target, rows, cols)?;
         let value = loss::loss(kind, &read(pred)?, &read(target)?, rows, cols)?;
         Ok(new_storage(vec![value]))
     }
@@ -275,10 +268,9 @@ impl Backend for CpuBackend {
         rows: usize,
         cols: usize,
     ) -> Result<Storage> {
-        dloss.expect_len("loss_backward", 1)?;
-        pred.expect_len("loss_backward", rows * cols)?;
-        target.expect_len("loss_backward", kind.target_len(rows, cols))?;
-        room("loss_backward", pred.len())?;
+        if check::loss_backward(kind, pred, target, dloss, rows, cols)? == 0 {
+            return Ok(new_storage(Vec::new())); // no predictions, no gradient
+        }
         let dl = read(dloss)?[0];
         let grad = loss::loss_backward(kind, &read(pred)?, &read(target)?, dl, rows, cols)?;
         Ok(new_storage(grad))
@@ -293,10 +285,7 @@ impl Backend for CpuBackend {
         cols: usize,
         acc: &Storage,
     ) -> Result<()> {
-        pred.expect_len("accumulate_correct", rows * cols)?;
-        target.expect_len("accumulate_correct", kind.target_len(rows, cols))?;
-        acc.expect_len("accumulate_correct", 1)?;
-        if rows * cols == 0 {
+        if check::accumulate_correct(kind, pred, target, rows, cols, acc)? == 0 {
             return Ok(()); // no predictions, nothing correct
         }
         let count = loss::correct_count(kind, &read(pred)?, &read(target)?, cols);
@@ -312,13 +301,7 @@ impl Backend for CpuBackend {
         grads: &Storage,
         step: u32,
     ) -> Result<()> {
-        loss.expect_len("track_step", 1)?;
-        if sums.len() < 3 {
-            return Err(Error::shape(
-                "track_step",
-                format!("the sums need 3 elements, got {}", sums.len()),
-            ));
-        }
+        check::track_step(sums, loss, grads)?;
         let l = read(loss)?[0];
         let bad_gradient = any_non_finite(&read(grads)?);
         let mut s = write(sums)?;
@@ -339,21 +322,15 @@ impl Backend for CpuBackend {
         start: usize,
         count: usize,
     ) -> Result<Storage> {
+        let n = check::gather_rows(src, cols, indices, start, count)?;
+        if n == 0 {
+            return Ok(new_storage(Vec::new()));
+        }
         let idx = buffer::indices(indices)?;
-        let picked = idx.get(start..start.saturating_add(count)).ok_or_else(|| {
-            Error::shape(
-                "gather_rows",
-                format!(
-                    "rows {start}..{} of {} indices",
-                    start as u128 + count as u128,
-                    idx.len()
-                ),
-            )
-        })?;
         let src = read(src)?;
-        let rows = src.len().checked_div(cols).unwrap_or(0);
-        let mut out = memory::host_vec("cpu gather_rows", count.saturating_mul(cols))?;
-        for &r in picked {
+        let rows = src.len() / cols; // cols > 0: the result is not empty
+        let mut out = buffer::alloc("gather_rows", n)?;
+        for &r in &idx[start..start + count] {
             let r = r as usize;
             if r >= rows {
                 return Err(Error::shape("gather_rows", format!("row {r} of {rows}")));
@@ -370,20 +347,7 @@ impl Backend for CpuBackend {
         grads: &Storage,
         state: &[Storage],
     ) -> Result<()> {
-        if state.len() != rule.state_buffers() {
-            return Err(Error::backend(
-                "cpu",
-                format!(
-                    "{rule:?} needs {} state buffers, got {}",
-                    rule.state_buffers(),
-                    state.len()
-                ),
-            ));
-        }
-        grads.expect_len("optimizer_step", params.len())?;
-        for s in state {
-            s.expect_len("optimizer_step", params.len())?;
-        }
+        check::optimizer_step(rule, params, grads, state)?;
         let grads = read(grads)?;
         let mut p = write(params)?;
         let mut guards = state.iter().map(write).collect::<Result<Vec<_>>>()?;
@@ -393,6 +357,7 @@ impl Backend for CpuBackend {
     }
 
     fn clip_gradients(&self, grads: &Storage, clip: GradClip) -> Result<()> {
+        check::clip_gradients(grads, clip)?;
         flat::clip(&mut write(grads)?, clip);
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Fused losses, their gradients, and accuracy counts: the reference math.
 
+use crate::buffer::{alloc, collect};
 use crate::unary::sigmoid;
 use downhill_core::nan::{argmax, maximum, minimum};
 use downhill_core::{AccuracyKind, Error, LossKind, Result};
@@ -52,7 +53,8 @@ pub fn loss(kind: LossKind, p: &[f32], t: &[f32], rows: usize, cols: usize) -> R
             .sum(),
         LossKind::SoftmaxCrossEntropy => {
             let mut total = 0.0;
-            for (r, row) in p.chunks(cols).enumerate() {
+            // (`cols` > 0: the backend refuses an empty prediction.)
+            for (r, row) in p.chunks(cols.max(1)).enumerate() {
                 let k = label(t[r], r, cols)?;
                 total += log_sum_exp(row) - row[k] as f64;
             }
@@ -72,32 +74,33 @@ pub fn loss_backward(
     cols: usize,
 ) -> Result<Vec<f32>> {
     let n = (rows * cols) as f32;
-    Ok(match kind {
-        LossKind::Mse => p
-            .iter()
-            .zip(t)
-            .map(|(&p, &t)| 2.0 * (p - t) / n * dl)
-            .collect(),
-        LossKind::BceProbs { eps } => p
-            .iter()
-            .zip(t)
-            .map(|(&p, &t)| {
+    let len = p.len();
+    match kind {
+        LossKind::Mse => collect(
+            "loss_backward",
+            len,
+            p.iter().zip(t).map(|(&p, &t)| 2.0 * (p - t) / n * dl),
+        ),
+        LossKind::BceProbs { eps } => collect(
+            "loss_backward",
+            len,
+            p.iter().zip(t).map(|(&p, &t)| {
                 if p < eps || p > 1.0 - eps {
                     0.0 // the clamp is flat there
                 } else {
                     (-(t / p) + (1.0 - t) / (1.0 - p)) / n * dl
                 }
-            })
-            .collect(),
-        LossKind::BceLogits => p
-            .iter()
-            .zip(t)
-            .map(|(&x, &t)| (sigmoid(x) - t) / n * dl)
-            .collect(),
+            }),
+        ),
+        LossKind::BceLogits => collect(
+            "loss_backward",
+            len,
+            p.iter().zip(t).map(|(&x, &t)| (sigmoid(x) - t) / n * dl),
+        ),
         LossKind::SoftmaxCrossEntropy => {
             let scale = dl / rows as f32;
-            let mut grad = Vec::with_capacity(p.len());
-            for (r, row) in p.chunks(cols).enumerate() {
+            let mut grad = alloc("loss_backward", len)?;
+            for (r, row) in p.chunks(cols.max(1)).enumerate() {
                 let k = label(t[r], r, cols)?;
                 let lse = log_sum_exp(row);
                 grad.extend(row.iter().enumerate().map(|(j, &v)| {
@@ -105,9 +108,9 @@ pub fn loss_backward(
                     (softmax - if j == k { 1.0 } else { 0.0 }) * scale
                 }));
             }
-            grad
+            Ok(grad)
         }
-    })
+    }
 }
 
 /// Correct predictions summed over rows; a row of several binary outputs counts the

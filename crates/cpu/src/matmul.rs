@@ -1,27 +1,40 @@
 //! Matrix products through ndarray's GEMM (matrixmultiply, threaded for large sizes).
 
-use downhill_core::MatmulDims;
+use crate::buffer::filled;
+use downhill_core::{Error, MatmulDims, Result};
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2, ShapeBuilder};
+use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
+
+fn not_a_matrix(len: usize, rows: usize, cols: usize, e: ndarray::ShapeError) -> Error {
+    Error::shape(
+        "linear",
+        format!("{len} elements cannot be viewed as [{rows}, {cols}]: {e}"),
+    )
+}
 
 /// op(X) as a `rows x cols` view of row-major `data`, stored as is or transposed.
-fn operand(data: &[f32], rows: usize, cols: usize, trans: bool) -> ArrayView2<'_, f32> {
+fn operand(data: &[f32], rows: usize, cols: usize, trans: bool) -> Result<ArrayView2<'_, f32>> {
     let strides = if trans { (1, rows) } else { (cols, 1) };
     ArrayView2::from_shape((rows, cols).strides(strides), data)
-        .expect("the backend checked the lengths against the sizes")
+        .map_err(|e| not_a_matrix(data.len(), rows, cols, e))
 }
 
 /// `C = op(A)·op(B)` for row-major operands, without copying transposes: a transposed
-/// operand is read through swapped strides.
-pub fn matmul(a: &[f32], b: &[f32], d: MatmulDims) -> Vec<f32> {
+/// operand is read through swapped strides. The dims are those checked by
+/// [`MatmulDims::check`]; the result is allocated fallibly (an error, not an abort, when
+/// memory runs out) and the GEMM writes into it through a view.
+pub fn matmul(a: &[f32], b: &[f32], d: MatmulDims) -> Result<Vec<f32>> {
+    let mut c = filled("linear", d.m * d.n, 0.0f32)?;
     if d.m == 0 || d.n == 0 || d.k == 0 {
-        return vec![0.0; d.m * d.n]; // an empty sum is zero; ndarray wants no empty views
+        return Ok(c); // an empty sum is zero; ndarray wants no empty views
     }
-    let av = operand(a, d.m, d.k, d.trans_a);
-    let bv = operand(b, d.k, d.n, d.trans_b);
-    let mut c = Array2::<f32>::zeros((d.m, d.n));
-    general_mat_mul(1.0, &av, &bv, 0.0, &mut c);
-    c.into_raw_vec_and_offset().0
+    let av = operand(a, d.m, d.k, d.trans_a)?;
+    let bv = operand(b, d.k, d.n, d.trans_b)?;
+    let len = c.len();
+    let mut cv = ArrayViewMut2::from_shape((d.m, d.n), &mut c)
+        .map_err(|e| not_a_matrix(len, d.m, d.n, e))?;
+    general_mat_mul(1.0, &av, &bv, 0.0, &mut cv);
+    Ok(c)
 }
 
 #[cfg(test)]
@@ -41,15 +54,15 @@ mod tests {
             trans_b: tb,
         };
         assert_eq!(
-            matmul(&a, &b, dims(false, false)),
+            matmul(&a, &b, dims(false, false)).unwrap(),
             vec![19.0, 22.0, 43.0, 50.0]
         );
         assert_eq!(
-            matmul(&a, &b, dims(true, false)),
+            matmul(&a, &b, dims(true, false)).unwrap(),
             vec![26.0, 30.0, 38.0, 44.0]
         );
         assert_eq!(
-            matmul(&a, &b, dims(false, true)),
+            matmul(&a, &b, dims(false, true)).unwrap(),
             vec![17.0, 23.0, 39.0, 53.0]
         );
     }

@@ -1,48 +1,61 @@
-//! Reductions along one axis of `[outer, len, inner]`, and softmax along rows.
+//! Reductions along one axis of `[outer, len, inner]`, and softmax along rows. Sizes are
+//! those checked by `downhill_core::backend::check` (products fit, lengths match).
 
+use crate::buffer::{alloc, filled};
 use downhill_core::nan::maximum;
-use downhill_core::{ReduceDims, ReduceOp};
+use downhill_core::{ReduceDims, ReduceOp, Result};
 
-pub fn reduce(op: ReduceOp, x: &[f32], d: ReduceDims) -> Vec<f32> {
+pub fn reduce(op: ReduceOp, x: &[f32], d: ReduceDims) -> Result<Vec<f32>> {
     if d.outer * d.inner == 0 {
-        return Vec::new(); // nothing to reduce into (a zero-sized axis elsewhere)
+        return Ok(Vec::new()); // nothing to reduce into (a zero-sized axis elsewhere)
     }
-    let mut out = Vec::with_capacity(d.outer * d.inner);
-    for o in 0..d.outer {
-        let block = &x[o * d.len * d.inner..(o + 1) * d.len * d.inner];
-        match op {
-            ReduceOp::Sum | ReduceOp::Mean => {
-                let mut acc = vec![0.0f64; d.inner];
+    let mut out = alloc("reduce", d.outer * d.inner)?;
+    let block_len = d.len * d.inner;
+    match op {
+        ReduceOp::Sum | ReduceOp::Mean => {
+            // f64 sums, one row of them reused for every block.
+            let mut acc = filled("reduce", d.inner, 0.0f64)?;
+            let scale = if op == ReduceOp::Mean {
+                1.0 / d.len as f64
+            } else {
+                1.0
+            };
+            for o in 0..d.outer {
+                let block = &x[o * block_len..(o + 1) * block_len];
+                acc.fill(0.0);
                 for row in block.chunks(d.inner) {
                     for (a, &v) in acc.iter_mut().zip(row) {
                         *a += v as f64;
                     }
                 }
-                let scale = if op == ReduceOp::Mean {
-                    1.0 / d.len as f64
-                } else {
-                    1.0
-                };
-                out.extend(acc.into_iter().map(|a| (a * scale) as f32));
+                out.extend(acc.iter().map(|&a| (a * scale) as f32));
             }
-            ReduceOp::Max => {
-                let mut best = block[..d.inner].to_vec();
+        }
+        ReduceOp::Max => {
+            // (The check refuses a maximum over an empty axis: every block has a row.)
+            for o in 0..d.outer {
+                let block = &x[o * block_len..(o + 1) * block_len];
+                let start = out.len();
+                out.extend_from_slice(&block[..d.inner]);
+                let best = &mut out[start..];
                 for row in block.chunks(d.inner).skip(1) {
                     for (b, &v) in best.iter_mut().zip(row) {
                         *b = maximum(*b, v); // NaN wins, as in PyTorch
                     }
                 }
-                out.extend(best);
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// `dy` routed to the first position along the axis that holds the maximum `y` (the first
 /// NaN when the maximum is NaN).
-pub fn max_backward(x: &[f32], y: &[f32], dy: &[f32], d: ReduceDims) -> Vec<f32> {
-    let mut dx = vec![0.0; x.len()];
+pub fn max_backward(x: &[f32], y: &[f32], dy: &[f32], d: ReduceDims) -> Result<Vec<f32>> {
+    let mut dx = filled("max_backward", x.len(), 0.0)?;
+    if x.is_empty() {
+        return Ok(dx);
+    }
     for o in 0..d.outer {
         for i in 0..d.inner {
             let target = y[o * d.inner + i];
@@ -54,16 +67,16 @@ pub fn max_backward(x: &[f32], y: &[f32], dy: &[f32], d: ReduceDims) -> Vec<f32>
             }
         }
     }
-    dx
+    Ok(dx)
 }
 
 /// Softmax or log-softmax of each row of `[rows, cols]`, shifted by the row maximum. A NaN
 /// or +inf in a row makes the whole row NaN (NaN − max, inf − inf), as in PyTorch.
-pub fn softmax(x: &[f32], cols: usize, log: bool) -> Vec<f32> {
+pub fn softmax(x: &[f32], cols: usize, log: bool) -> Result<Vec<f32>> {
     if cols == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let mut out = Vec::with_capacity(x.len());
+    let mut out = alloc("softmax", x.len())?;
     for row in x.chunks(cols) {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, maximum);
         let sum: f64 = row.iter().map(|&v| ((v - max).exp()) as f64).sum();
@@ -74,15 +87,15 @@ pub fn softmax(x: &[f32], cols: usize, log: bool) -> Vec<f32> {
             out.extend(row.iter().map(|&v| ((v - max).exp() as f64 / sum) as f32));
         }
     }
-    out
+    Ok(out)
 }
 
 /// softmax: `dx = y·(dy - Σ dy·y)`; log-softmax: `dx = dy - e^y · Σ dy`.
-pub fn softmax_backward(y: &[f32], dy: &[f32], cols: usize, log: bool) -> Vec<f32> {
+pub fn softmax_backward(y: &[f32], dy: &[f32], cols: usize, log: bool) -> Result<Vec<f32>> {
     if cols == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let mut dx = Vec::with_capacity(y.len());
+    let mut dx = alloc("softmax_backward", y.len())?;
     for (yr, dr) in y.chunks(cols).zip(dy.chunks(cols)) {
         if log {
             let total: f64 = dr.iter().map(|&v| v as f64).sum();
@@ -92,5 +105,5 @@ pub fn softmax_backward(y: &[f32], dy: &[f32], cols: usize, log: bool) -> Vec<f3
             dx.extend(yr.iter().zip(dr).map(|(&y, &d)| y * (d - dot as f32)));
         }
     }
-    dx
+    Ok(dx)
 }

@@ -12,8 +12,9 @@ mod recorder;
 mod stats;
 
 use context::GpuContext;
+use downhill_core::backend::check;
 use downhill_core::{
-    AccuracyKind, Backend, BackendKind, BinaryOp, Device, DeviceStats, Error, GradClip, LossKind,
+    AccuracyKind, Backend, BackendKind, BinaryOp, Device, DeviceStats, GradClip, LossKind,
     MatmulDims, ReduceDims, ReduceOp, Result, Shape, Storage, UnaryOp, UpdateRule,
 };
 pub use ops::matmul::Variant as MatmulKernel;
@@ -86,10 +87,6 @@ pub fn device() -> Result<Device> {
         .clone()
 }
 
-fn to_f32(bytes: Vec<u8>) -> Vec<f32> {
-    bytemuck::pod_collect_to_vec(&bytes)
-}
-
 impl Backend for GpuBackend {
     fn name(&self) -> String {
         self.rec.ctx.describe()
@@ -116,9 +113,9 @@ impl Backend for GpuBackend {
     }
 
     fn download(&self, x: &Storage) -> Result<Vec<f32>> {
-        // The mapped bytes and the f32 copy are both on the host.
-        downhill_core::memory::check_host("gpu download", x.len().saturating_mul(2))?;
-        Ok(to_f32(self.rec.download(x)?))
+        // Checked before the staging buffer is made; the copy is allocated fallibly too.
+        downhill_core::memory::check_host("gpu download", x.len())?;
+        self.rec.download(x)
     }
 
     fn full(&self, len: usize, value: f32) -> Result<Storage> {
@@ -132,12 +129,18 @@ impl Backend for GpuBackend {
     }
 
     fn copy(&self, src: &Storage, dst: &Storage) -> Result<()> {
-        src.expect_len("copy", dst.len())?;
+        check::copy(src, dst)?;
+        if src.same_buffer(dst) {
+            // A copy within one buffer goes through another (wgpu refuses it directly).
+            let staged = self.rec.pool.storage(src.len())?;
+            self.rec.copy(src, &staged)?;
+            return self.rec.copy(&staged, dst);
+        }
         self.rec.copy(src, dst)
     }
 
     fn accumulate(&self, acc: &Storage, x: &Storage, scale: f32) -> Result<()> {
-        x.expect_len("accumulate", acc.len())?;
+        check::accumulate(acc, x)?;
         ops::elementwise::accumulate(&self.rec, acc, x, scale)
     }
 
@@ -149,11 +152,7 @@ impl Backend for GpuBackend {
         d: MatmulDims,
         activation: Option<UnaryOp>,
     ) -> Result<Storage> {
-        a.expect_len("linear", d.m * d.k)?;
-        b.expect_len("linear", d.k * d.n)?;
-        if let Some(bias) = bias {
-            bias.expect_len("linear", d.n)?;
-        }
+        check::linear(a, b, bias, d, activation)?;
         let epilogue = ops::matmul::Epilogue { bias, activation };
         ops::matmul::linear(&self.rec, a, b, d, epilogue, self.matmul, &self.dummy)
     }
@@ -166,12 +165,12 @@ impl Backend for GpuBackend {
         rows: usize,
         cols: usize,
     ) -> Result<(Storage, Storage)> {
-        y.expect_len("linear_epilogue_backward", rows * cols)?;
-        dy.expect_len("linear_epilogue_backward", rows * cols)?;
-        ops::matmul::epilogue_backward(&self.rec, activation, y, dy, rows, cols)
+        let n = check::linear_epilogue_backward(activation, y, dy, rows, cols)?;
+        ops::matmul::epilogue_backward(&self.rec, activation, y, dy, (rows, cols, n))
     }
 
     fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {
+        check::unary(op, x)?;
         ops::elementwise::unary(&self.rec, op, x)
     }
 
@@ -182,8 +181,7 @@ impl Backend for GpuBackend {
         y: &Storage,
         dy: &Storage,
     ) -> Result<Storage> {
-        y.expect_len("unary_backward", x.len())?;
-        dy.expect_len("unary_backward", x.len())?;
+        check::unary_backward(op, x, y, dy)?;
         ops::elementwise::unary_backward(&self.rec, op, x, y, dy)
     }
 
@@ -196,23 +194,22 @@ impl Backend for GpuBackend {
         b_shape: &Shape,
         out: &Shape,
     ) -> Result<Storage> {
-        a.expect_len("binary", a_shape.numel())?;
-        b.expect_len("binary", b_shape.numel())?;
-        ops::elementwise::binary(&self.rec, op, a, a_shape, b, b_shape, out)
+        let n = check::binary(a, a_shape, b, b_shape, out)?;
+        ops::elementwise::binary(&self.rec, op, a, a_shape, b, b_shape, out, n)
     }
 
     fn sum_to(&self, x: &Storage, from: &Shape, to: &Shape) -> Result<Storage> {
-        x.expect_len("sum_to", from.numel())?;
+        check::sum_to(x, from, to)?;
         ops::reduce::sum_to(&self.rec, x, from, to)
     }
 
     fn expand(&self, x: &Storage, from: &Shape, to: &Shape) -> Result<Storage> {
-        x.expect_len("expand", from.numel())?;
-        ops::elementwise::expand(&self.rec, x, from, to)
+        let n = check::expand(x, from, to)?;
+        ops::elementwise::expand(&self.rec, x, from, to, n)
     }
 
     fn reduce(&self, op: ReduceOp, x: &Storage, dims: ReduceDims) -> Result<Storage> {
-        x.expect_len("reduce", dims.outer * dims.len * dims.inner)?;
+        check::reduce(op, x, dims)?;
         ops::reduce::reduce(&self.rec, op, x, dims)
     }
 
@@ -223,20 +220,18 @@ impl Backend for GpuBackend {
         dy: &Storage,
         dims: ReduceDims,
     ) -> Result<Storage> {
-        x.expect_len("max_backward", dims.outer * dims.len * dims.inner)?;
-        y.expect_len("max_backward", dims.outer * dims.inner)?;
-        dy.expect_len("max_backward", dims.outer * dims.inner)?;
+        check::max_backward(x, y, dy, dims)?;
         ops::reduce::max_backward(&self.rec, x, y, dy, dims)
     }
 
     fn permute(&self, x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
-        x.expect_len("permute", shape.numel())?;
+        check::permute(x, shape, perm)?;
         ops::elementwise::permute(&self.rec, x, shape, perm)
     }
 
     fn softmax(&self, x: &Storage, rows: usize, cols: usize, log: bool) -> Result<Storage> {
-        x.expect_len("softmax", rows * cols)?;
-        ops::rows::softmax(&self.rec, x, rows, cols, log)
+        let n = check::softmax(x, rows, cols)?;
+        ops::rows::softmax(&self.rec, x, (rows, cols, n), log)
     }
 
     fn softmax_backward(
@@ -247,9 +242,8 @@ impl Backend for GpuBackend {
         cols: usize,
         log: bool,
     ) -> Result<Storage> {
-        y.expect_len("softmax_backward", rows * cols)?;
-        dy.expect_len("softmax_backward", rows * cols)?;
-        ops::rows::softmax_backward(&self.rec, y, dy, rows, cols, log)
+        let n = check::softmax_backward(y, dy, rows, cols)?;
+        ops::rows::softmax_backward(&self.rec, y, dy, (rows, cols, n), log)
     }
 
     fn loss(
@@ -260,8 +254,7 @@ impl Backend for GpuBackend {
         rows: usize,
         cols: usize,
     ) -> Result<Storage> {
-        pred.expect_len("loss", rows * cols)?;
-        target.expect_len("loss", kind.target_len(rows, cols))?;
+        check::loss(kind, pred, target, rows, cols)?;
         ops::rows::loss(&self.rec, kind, pred, target, rows, cols)
     }
 
@@ -274,10 +267,8 @@ impl Backend for GpuBackend {
         rows: usize,
         cols: usize,
     ) -> Result<Storage> {
-        dloss.expect_len("loss_backward", 1)?;
-        pred.expect_len("loss_backward", rows * cols)?;
-        target.expect_len("loss_backward", kind.target_len(rows, cols))?;
-        ops::rows::loss_backward(&self.rec, kind, pred, target, dloss, rows, cols)
+        let n = check::loss_backward(kind, pred, target, dloss, rows, cols)?;
+        ops::rows::loss_backward(&self.rec, kind, (pred, target, dloss), (rows, cols, n))
     }
 
     fn accumulate_correct(
@@ -289,10 +280,8 @@ impl Backend for GpuBackend {
         cols: usize,
         acc: &Storage,
     ) -> Result<()> {
-        pred.expect_len("accumulate_correct", rows * cols)?;
-        target.expect_len("accumulate_correct", kind.target_len(rows, cols))?;
-        acc.expect_len("accumulate_correct", 1)?;
-        ops::rows::accumulate_correct(&self.rec, kind, pred, target, (rows, cols), acc)
+        let n = check::accumulate_correct(kind, pred, target, rows, cols, acc)?;
+        ops::rows::accumulate_correct(&self.rec, kind, pred, target, (rows, cols, n), acc)
     }
 
     fn track_step(
@@ -303,13 +292,7 @@ impl Backend for GpuBackend {
         grads: &Storage,
         step: u32,
     ) -> Result<()> {
-        loss.expect_len("track_step", 1)?;
-        if sums.len() < 3 {
-            return Err(Error::shape(
-                "track_step",
-                format!("the sums need 3 elements, got {}", sums.len()),
-            ));
-        }
+        check::track_step(sums, loss, grads)?;
         ops::rows::track_step(&self.rec, sums, loss, scale, grads, step)
     }
 
@@ -321,17 +304,8 @@ impl Backend for GpuBackend {
         start: usize,
         count: usize,
     ) -> Result<Storage> {
-        if start.saturating_add(count) > indices.len() {
-            return Err(Error::shape(
-                "gather_rows",
-                format!(
-                    "rows {start}..{} of {} indices",
-                    start as u128 + count as u128,
-                    indices.len()
-                ),
-            ));
-        }
-        ops::rows::gather_rows(&self.rec, src, cols, indices, start, count)
+        let n = check::gather_rows(src, cols, indices, start, count)?;
+        ops::rows::gather_rows(&self.rec, (src, cols), indices, (start, count, n))
     }
 
     fn optimizer_step(
@@ -341,14 +315,12 @@ impl Backend for GpuBackend {
         grads: &Storage,
         state: &[Storage],
     ) -> Result<()> {
-        grads.expect_len("optimizer_step", params.len())?;
-        for s in state {
-            s.expect_len("optimizer_step", params.len())?;
-        }
+        check::optimizer_step(rule, params, grads, state)?;
         ops::optim::step(&self.rec, rule, params, grads, state, &self.dummy)
     }
 
     fn clip_gradients(&self, grads: &Storage, clip: GradClip) -> Result<()> {
+        check::clip_gradients(grads, clip)?;
         ops::optim::clip(&self.rec, grads, clip)
     }
 

@@ -173,7 +173,9 @@ impl Pool {
     }
 }
 
-/// The pooled buffer behind a storage, and the view's byte range in it.
+/// The pooled buffer behind a storage, and the view's byte range in it. A view reaching
+/// past its buffer (a `Storage::new` with a length the buffer does not have) is an error
+/// here, before wgpu sees the range.
 pub fn resolve(s: &Storage) -> Result<(&GpuBuffer, u64, u64)> {
     let buffer = s.buffer().downcast_ref::<GpuBuffer>().ok_or_else(|| {
         Error::backend(
@@ -181,5 +183,17 @@ pub fn resolve(s: &Storage) -> Result<(&GpuBuffer, u64, u64)> {
             "the storage is not a GPU buffer (a tensor from another device?)",
         )
     })?;
-    Ok((buffer, s.offset() as u64 * 4, s.len() as u64 * 4))
+    let (offset, len) = (s.offset() as u128 * 4, s.len() as u128 * 4);
+    if offset + len > buffer.bucket as u128 {
+        return Err(Error::shape(
+            "gpu",
+            format!(
+                "a view of elements {}..{} reaches past its buffer of {}",
+                s.offset(),
+                s.offset() as u128 + s.len() as u128,
+                buffer.bucket / 4
+            ),
+        ));
+    }
+    Ok((buffer, offset as u64, len as u64))
 }

@@ -7,6 +7,7 @@ use crate::context::GpuContext;
 use crate::kernels::{Kernel, PipelineCache, UNIFORM_SLOT};
 use crate::pool::{resolve, Pool};
 use crate::stats::Stats;
+use downhill_core::memory::host_vec;
 use downhill_core::{Error, Result, Storage};
 use std::sync::{Arc, Mutex};
 
@@ -106,6 +107,13 @@ impl Recorder {
         if groups == 0 {
             return Ok(());
         }
+        let (x, y) = self.grid(groups);
+        if y > self.max_groups_per_dim {
+            return Err(Error::TooLarge(format!(
+                "{}: {groups} workgroups exceed this device's grid of {} x {}",
+                kernel.name, self.max_groups_per_dim, self.max_groups_per_dim
+            )));
+        }
         let pipeline = self.pipelines.get(&self.ctx.device, kernel)?;
         let mut pending = self.lock()?;
         if pending.slots_used == ARENA_SLOTS {
@@ -130,6 +138,9 @@ impl Recorder {
         let align = self.ctx.limits.min_storage_buffer_offset_alignment as u64;
         for (i, s) in bindings.iter().enumerate() {
             let (buffer, offset, size) = resolve(s)?;
+            // An empty view reads nothing: bound at the buffer's start, it cannot reach
+            // past the end (an empty view may sit exactly there).
+            let offset = if size == 0 { 0 } else { offset };
             buffer.mark_used();
             if offset % align != 0 {
                 return Err(Error::backend(
@@ -158,7 +169,6 @@ impl Recorder {
                 layout: &pipeline.layout,
                 entries: &entries,
             });
-        let (x, y) = self.grid(groups);
         if pending.pass.is_none() {
             let pass = self
                 .encoder(&mut pending)
@@ -245,8 +255,10 @@ impl Recorder {
         self.ctx.check_errors()
     }
 
-    /// Copies a view to the host: records a copy into a mappable buffer, submits, waits.
-    pub fn download(&self, src: &Storage) -> Result<Vec<u8>> {
+    /// Copies a view of f32 (or u32) elements to the host: records a copy into a mappable
+    /// buffer, submits, waits, and reads the mapped bytes into a vector allocated
+    /// fallibly (memory running out is an error, not an abort).
+    pub fn download(&self, src: &Storage) -> Result<Vec<f32>> {
         let (buffer, offset, size) = resolve(src)?;
         if size == 0 {
             return Ok(Vec::new());
@@ -283,10 +295,18 @@ impl Recorder {
         rx.recv()
             .map_err(|_| Error::backend("gpu", "read-back callback never ran"))?
             .map_err(|e| Error::backend(&self.ctx.info.name, format!("read-back failed: {e}")))?;
-        let data = slice
-            .get_mapped_range()
-            .map_err(|e| Error::backend(&self.ctx.info.name, format!("read-back mapping: {e}")))?
-            .to_vec();
+        let data = {
+            let mapped = slice.get_mapped_range().map_err(|e| {
+                Error::backend(&self.ctx.info.name, format!("read-back mapping: {e}"))
+            })?;
+            let mut data = host_vec("gpu download", mapped.len() / 4)?;
+            data.extend(
+                mapped
+                    .chunks_exact(4)
+                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
+            );
+            data
+        };
         staging.unmap();
         Stats::add(&self.stats.bytes_downloaded, size);
         self.ctx.check_errors()?;

@@ -1,6 +1,6 @@
 //! fill, accumulate, unary ops, broadcasting binary ops, expand and permute.
 
-use super::groups_for;
+use super::{groups_for, u32_of};
 use crate::kernels;
 use crate::recorder::Recorder;
 use bytemuck::{Pod, Zeroable};
@@ -97,38 +97,41 @@ pub fn fill(rec: &Recorder, dst: &Storage, value: f32) -> Result<()> {
     if value == 0.0 {
         return rec.clear(dst);
     }
+    let n = u32_of("fill", "the length", dst.len())?;
     let params = ScalarParams {
-        n: dst.len() as u32,
+        n,
         value,
         _pad: [0; 2],
     };
-    rec.dispatch(&kernels::FILL, &params, &[dst], groups_for(dst.len()))
+    rec.dispatch(&kernels::FILL, &params, &[dst], groups_for(n))
 }
 
+/// `acc += scale · x`; an `x` sharing `acc`'s buffer is read from a copy (one dispatch may
+/// not bind a buffer both read-only and writable).
 pub fn accumulate(rec: &Recorder, acc: &Storage, x: &Storage, scale: f32) -> Result<()> {
+    let n = u32_of("accumulate", "the length", acc.len())?;
+    let staged;
+    let x = if x.same_buffer(acc) {
+        staged = rec.pool.storage(x.len())?;
+        rec.copy(x, &staged)?;
+        &staged
+    } else {
+        x
+    };
     let params = ScalarParams {
-        n: acc.len() as u32,
+        n,
         value: scale,
         _pad: [0; 2],
     };
-    rec.dispatch(
-        &kernels::ACCUMULATE,
-        &params,
-        &[acc, x],
-        groups_for(acc.len()),
-    )
+    rec.dispatch(&kernels::ACCUMULATE, &params, &[acc, x], groups_for(n))
 }
 
 pub fn unary(rec: &Recorder, op: UnaryOp, x: &Storage) -> Result<Storage> {
+    let n = u32_of("unary", "the length", x.len())?;
     let out = rec.pool.storage(x.len())?;
     let (code, a, b) = unary_code(op);
-    let params = UnaryParams {
-        n: x.len() as u32,
-        op: code,
-        a,
-        b,
-    };
-    rec.dispatch(&kernels::UNARY, &params, &[x, &out], groups_for(x.len()))?;
+    let params = UnaryParams { n, op: code, a, b };
+    rec.dispatch(&kernels::UNARY, &params, &[x, &out], groups_for(n))?;
     Ok(out)
 }
 
@@ -139,23 +142,21 @@ pub fn unary_backward(
     y: &Storage,
     dy: &Storage,
 ) -> Result<Storage> {
+    let n = u32_of("unary_backward", "the length", x.len())?;
     let out = rec.pool.storage(x.len())?;
     let (code, a, b) = unary_code(op);
-    let params = UnaryParams {
-        n: x.len() as u32,
-        op: code,
-        a,
-        b,
-    };
+    let params = UnaryParams { n, op: code, a, b };
     rec.dispatch(
         &kernels::UNARY_BACKWARD,
         &params,
         &[x, y, dy, &out],
-        groups_for(x.len()),
+        groups_for(n),
     )?;
     Ok(out)
 }
 
+/// `op(a, b)` broadcast to `out_shape` of `n` elements (as checked by core).
+#[allow(clippy::too_many_arguments)]
 pub fn binary(
     rec: &Recorder,
     op: BinaryOp,
@@ -164,52 +165,72 @@ pub fn binary(
     b: &Storage,
     b_shape: &Shape,
     out_shape: &Shape,
+    n: usize,
 ) -> Result<Storage> {
-    let n = out_shape.numel();
+    if n == 0 {
+        return rec.pool.storage(0); // nothing to compute (whatever the other axes hold)
+    }
+    let count = u32_of("binary", "the result", n)?;
+    let out_dims = pack("binary", out_shape.dims())?;
+    let a_strides = pack("binary", &a_shape.broadcast_strides(out_shape))?;
+    let b_strides = pack("binary", &b_shape.broadcast_strides(out_shape))?;
     let out = rec.pool.storage(n)?;
     let same = a_shape == out_shape && b_shape == out_shape;
     let params = StridedParams {
-        n: n as u32,
+        n: count,
         op: binary_code(op),
-        rank: out_shape.rank() as u32,
+        rank: out_shape.rank() as u32, // at most MAX_RANK: `pack` checked
         mode: u32::from(!same),
-        out_dims: pack("binary", out_shape.dims())?,
-        a_strides: pack("binary", &a_shape.broadcast_strides(out_shape))?,
-        b_strides: pack("binary", &b_shape.broadcast_strides(out_shape))?,
+        out_dims,
+        a_strides,
+        b_strides,
     };
-    rec.dispatch(&kernels::BINARY, &params, &[a, b, &out], groups_for(n))?;
+    rec.dispatch(&kernels::BINARY, &params, &[a, b, &out], groups_for(count))?;
     Ok(out)
 }
 
-/// `out[i] = x[Σ coordᵢ · strides]` over `out_dims`: the kernel behind expand and permute.
+/// `out[i] = x[Σ coordᵢ · strides]` over `out_dims` (`n` elements): the kernel behind
+/// expand and permute.
 fn strided_copy(
     rec: &Recorder,
     x: &Storage,
     out_dims: &[usize],
     strides: &[usize],
+    n: usize,
 ) -> Result<Storage> {
-    let n: usize = out_dims.iter().product();
+    if n == 0 {
+        return rec.pool.storage(0);
+    }
+    let count = u32_of("strided_copy", "the result", n)?;
+    let dims = pack("strided_copy", out_dims)?;
+    let a_strides = pack("strided_copy", strides)?;
     let out = rec.pool.storage(n)?;
     let params = StridedParams {
-        n: n as u32,
+        n: count,
         op: 0,
-        rank: out_dims.len() as u32,
+        rank: out_dims.len() as u32, // at most MAX_RANK: `pack` checked
         mode: 1,
-        out_dims: pack("strided_copy", out_dims)?,
-        a_strides: pack("strided_copy", strides)?,
+        out_dims: dims,
+        a_strides,
         b_strides: [0; MAX_RANK],
     };
-    rec.dispatch(&kernels::STRIDED_COPY, &params, &[x, &out], groups_for(n))?;
+    rec.dispatch(
+        &kernels::STRIDED_COPY,
+        &params,
+        &[x, &out],
+        groups_for(count),
+    )?;
     Ok(out)
 }
 
-pub fn expand(rec: &Recorder, x: &Storage, from: &Shape, to: &Shape) -> Result<Storage> {
-    strided_copy(rec, x, to.dims(), &from.broadcast_strides(to))
+/// Broadcasts `x` of `from` to `to` (`n` elements).
+pub fn expand(rec: &Recorder, x: &Storage, from: &Shape, to: &Shape, n: usize) -> Result<Storage> {
+    strided_copy(rec, x, to.dims(), &from.broadcast_strides(to), n)
 }
 
 pub fn permute(rec: &Recorder, x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
     let strides = shape.strides();
     let out_dims: Vec<usize> = perm.iter().map(|&p| shape.dims()[p]).collect();
     let in_strides: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
-    strided_copy(rec, x, &out_dims, &in_strides)
+    strided_copy(rec, x, &out_dims, &in_strides, x.len())
 }

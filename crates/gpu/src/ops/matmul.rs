@@ -2,6 +2,7 @@
 //! adapters (lavapipe), chosen by adapter type.
 
 use super::elementwise::permute;
+use super::u32_of;
 use crate::kernels;
 use crate::recorder::Recorder;
 use bytemuck::{Pod, Zeroable};
@@ -31,21 +32,26 @@ struct EpilogueBackParams {
     alpha: f32,
 }
 
-/// `dz = act'(y)·dy` and `db = Σ_rows dz` in one dispatch (one workgroup per column).
+/// `dz = act'(y)·dy` and `db = Σ_rows dz` in one dispatch (one workgroup per column), for
+/// `[rows, cols]` outputs of `n` elements (as checked by core).
 pub fn epilogue_backward(
     rec: &Recorder,
     activation: Option<UnaryOp>,
     y: &Storage,
     dy: &Storage,
-    rows: usize,
-    cols: usize,
+    (rows, cols, n): (usize, usize, usize),
 ) -> Result<(Storage, Storage)> {
+    const OP: &str = "linear_epilogue_backward";
     let (act, alpha) = activation_code(activation)?;
-    let dz = rec.pool.storage(rows * cols)?;
+    let dz = rec.pool.storage(n)?;
     let db = rec.pool.storage(cols)?;
+    if n == 0 {
+        rec.clear(&db)?; // a sum over no rows
+        return Ok((dz, db));
+    }
     let params = EpilogueBackParams {
-        rows: rows as u32,
-        cols: cols as u32,
+        rows: u32_of(OP, "rows", rows)?,
+        cols: u32_of(OP, "cols", cols)?,
         act,
         alpha,
     };
@@ -53,7 +59,7 @@ pub fn epilogue_backward(
         &kernels::LINEAR_EPILOGUE_BACKWARD,
         &params,
         &[y, dy, &dz, &db],
-        cols as u32,
+        params.cols,
     )?;
     Ok((dz, db))
 }
@@ -99,7 +105,8 @@ pub struct Epilogue<'a> {
     pub activation: Option<UnaryOp>,
 }
 
-/// `act(op(A)·op(B) + bias)`; `dummy` stands in for a missing bias binding.
+/// `act(op(A)·op(B) + bias)` of `d.m · d.n` elements (as checked by core); `dummy` stands
+/// in for a missing bias binding.
 pub fn linear(
     rec: &Recorder,
     a: &Storage,
@@ -143,22 +150,19 @@ pub fn linear(
     };
     let tiles_n = d.n.div_ceil(cols);
     let tiles = d.m.div_ceil(rows) * tiles_n;
+    const OP: &str = "linear";
     let params = Params {
-        m: d.m as u32,
-        k: d.k as u32,
-        n: d.n as u32,
+        m: u32_of(OP, "m", d.m)?,
+        k: u32_of(OP, "k", d.k)?,
+        n: u32_of(OP, "n", d.n)?,
         flags,
-        tiles_n: tiles_n as u32,
+        tiles_n: u32_of(OP, "the column tiles", tiles_n)?,
         has_bias: u32::from(bias.is_some()),
         act,
         alpha,
     };
+    let groups = u32_of(OP, "the workgroups", tiles.div_ceil(per_group))?;
     let bias = bias.unwrap_or(dummy);
-    rec.dispatch(
-        kernel,
-        &params,
-        &[a, b, bias, &out],
-        tiles.div_ceil(per_group) as u32,
-    )?;
+    rec.dispatch(kernel, &params, &[a, b, bias, &out], groups)?;
     Ok(out)
 }

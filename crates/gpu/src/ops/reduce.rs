@@ -1,7 +1,7 @@
 //! Reductions (over an axis, down to a broadcast shape) and the backward of max.
 
 use super::elementwise::{pack, MAX_RANK};
-use super::groups_for;
+use super::{groups_for, u32_of};
 use crate::kernels;
 use crate::recorder::Recorder;
 use bytemuck::{Pod, Zeroable};
@@ -52,24 +52,28 @@ fn launch(rec: &Recorder, op: ReduceOp, x: &Storage, axes: &[Axis]) -> Result<St
         red_dims.push(rd);
         red_strides.push(rs);
     }
+    // Products of checked sizes: they fit (core refuses any whose nonzero factors overflow).
     let n_out: usize = keep_dims.iter().product();
     let count: usize = red_dims.iter().product();
-    let out = rec.pool.storage(n_out)?;
+    if n_out == 0 {
+        return rec.pool.storage(0);
+    }
     let params = Params {
-        n_out: n_out as u32,
+        n_out: u32_of("reduce", "the result", n_out)?,
         op: match op {
             ReduceOp::Sum => 0,
             ReduceOp::Mean => 1,
             ReduceOp::Max => 2,
         },
-        rank: axes.len() as u32,
-        count: count as u32,
+        rank: u32_of("reduce", "the rank", axes.len())?,
+        count: u32_of("reduce", "the reduced count", count)?,
         keep_dims: pack("reduce", &keep_dims)?,
         keep_strides: pack("reduce", &keep_strides)?,
         red_dims: pack("reduce", &red_dims)?,
         red_strides: pack("reduce", &red_strides)?,
     };
-    rec.dispatch(&kernels::REDUCE_STRIDED, &params, &[x, &out], n_out as u32)?;
+    let out = rec.pool.storage(n_out)?;
+    rec.dispatch(&kernels::REDUCE_STRIDED, &params, &[x, &out], params.n_out)?;
     Ok(out)
 }
 
@@ -121,17 +125,22 @@ pub fn max_backward(
 ) -> Result<Storage> {
     let dx = rec.pool.storage(x.len())?;
     rec.clear(&dx)?;
+    if x.is_empty() {
+        return Ok(dx); // (else every size is at least 1 and at most x's length)
+    }
+    const OP: &str = "max_backward";
     let params = MaxBackParams {
-        outer: d.outer as u32,
-        len: d.len as u32,
-        inner: d.inner as u32,
+        outer: u32_of(OP, "outer", d.outer)?,
+        len: u32_of(OP, "len", d.len)?,
+        inner: u32_of(OP, "inner", d.inner)?,
         _pad: 0,
     };
+    let kept = u32_of(OP, "the result", d.outer * d.inner)?;
     rec.dispatch(
         &kernels::MAX_BACKWARD,
         &params,
         &[x, y, dy, &dx],
-        groups_for(d.outer * d.inner),
+        groups_for(kept),
     )?;
     Ok(dx)
 }

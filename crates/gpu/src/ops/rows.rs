@@ -1,6 +1,6 @@
 //! Row-wise kernels: softmax, the fused losses, accuracy counts and row gathering.
 
-use super::groups_for;
+use super::{groups_for, u32_of};
 use crate::kernels;
 use crate::recorder::Recorder;
 use bytemuck::{Pod, Zeroable};
@@ -39,21 +39,29 @@ struct GatherParams {
     src_rows: u32,
 }
 
+/// The uniform of a row-wise kernel over `[rows, cols]`.
+fn rows_params(op: &str, rows: usize, cols: usize, log: bool) -> Result<SoftmaxParams> {
+    Ok(SoftmaxParams {
+        rows: u32_of(op, "rows", rows)?,
+        cols: u32_of(op, "cols", cols)?,
+        log: log.into(),
+        _pad: 0,
+    })
+}
+
+/// Softmax of `[rows, cols]`, `n` elements (as checked by core).
 pub fn softmax(
     rec: &Recorder,
     x: &Storage,
-    rows: usize,
-    cols: usize,
+    (rows, cols, n): (usize, usize, usize),
     log: bool,
 ) -> Result<Storage> {
-    let out = rec.pool.storage(rows * cols)?;
-    let params = SoftmaxParams {
-        rows: rows as u32,
-        cols: cols as u32,
-        log: log.into(),
-        _pad: 0,
-    };
-    rec.dispatch(&kernels::SOFTMAX_FORWARD, &params, &[x, &out], rows as u32)?;
+    if n == 0 {
+        return rec.pool.storage(0); // no rows to dispatch (however many empty ones)
+    }
+    let params = rows_params("softmax", rows, cols, log)?;
+    let out = rec.pool.storage(n)?;
+    rec.dispatch(&kernels::SOFTMAX_FORWARD, &params, &[x, &out], params.rows)?;
     Ok(out)
 }
 
@@ -61,42 +69,39 @@ pub fn softmax_backward(
     rec: &Recorder,
     y: &Storage,
     dy: &Storage,
-    rows: usize,
-    cols: usize,
+    (rows, cols, n): (usize, usize, usize),
     log: bool,
 ) -> Result<Storage> {
-    let out = rec.pool.storage(rows * cols)?;
-    let params = SoftmaxParams {
-        rows: rows as u32,
-        cols: cols as u32,
-        log: log.into(),
-        _pad: 0,
-    };
+    if n == 0 {
+        return rec.pool.storage(0);
+    }
+    let params = rows_params("softmax_backward", rows, cols, log)?;
+    let out = rec.pool.storage(n)?;
     rec.dispatch(
         &kernels::SOFTMAX_BACKWARD,
         &params,
         &[y, dy, &out],
-        rows as u32,
+        params.rows,
     )?;
     Ok(out)
 }
 
-fn loss_params(kind: LossKind, rows: usize, cols: usize) -> LossParams {
+fn loss_params(op: &str, kind: LossKind, rows: usize, cols: usize) -> Result<LossParams> {
     let (code, eps) = match kind {
         LossKind::Mse => (0, 0.0),
         LossKind::BceProbs { eps } => (1, eps),
         LossKind::BceLogits => (2, 0.0),
         LossKind::SoftmaxCrossEntropy => (3, 0.0),
     };
-    LossParams {
-        rows: rows as u32,
-        cols: cols as u32,
+    Ok(LossParams {
+        rows: u32_of(op, "rows", rows)?,
+        cols: u32_of(op, "cols", cols)?,
         kind: code,
         eps,
         metric: 0,
         threshold: 0.0,
         _pad: [0; 2],
-    }
+    })
 }
 
 pub fn loss(
@@ -107,6 +112,7 @@ pub fn loss(
     rows: usize,
     cols: usize,
 ) -> Result<Storage> {
+    let params = loss_params("loss", kind, rows, cols)?;
     let out = rec.pool.storage(1)?;
     // One kernel per kind, not one that branches on the kind: lavapipe recompiled (and
     // kept) that one at every dispatch, ~240 KB a step (see shaders/loss.wgsl).
@@ -116,44 +122,47 @@ pub fn loss(
         LossKind::BceLogits => &kernels::LOSS_BCE_LOGITS,
         LossKind::SoftmaxCrossEntropy => &kernels::LOSS_CROSS_ENTROPY,
     };
-    rec.dispatch(
-        kernel,
-        &loss_params(kind, rows, cols),
-        &[pred, target, &out],
-        1,
-    )?;
+    rec.dispatch(kernel, &params, &[pred, target, &out], 1)?;
     Ok(out)
 }
 
+/// `d loss / d pred` for `[rows, cols]` predictions, `n` elements (as checked by core).
 pub fn loss_backward(
     rec: &Recorder,
     kind: LossKind,
-    pred: &Storage,
-    target: &Storage,
-    dloss: &Storage,
-    rows: usize,
-    cols: usize,
+    (pred, target, dloss): (&Storage, &Storage, &Storage),
+    (rows, cols, n): (usize, usize, usize),
 ) -> Result<Storage> {
-    let out = rec.pool.storage(rows * cols)?;
-    let params = loss_params(kind, rows, cols);
+    if n == 0 {
+        return rec.pool.storage(0); // no predictions, no gradient
+    }
+    let params = loss_params("loss_backward", kind, rows, cols)?;
+    let out = rec.pool.storage(n)?;
     let (kernel, groups) = match kind {
         // One workgroup per row: the row's log-sum-exp is reduced once.
-        LossKind::SoftmaxCrossEntropy => (&kernels::CROSS_ENTROPY_BACKWARD, rows as u32),
-        _ => (&kernels::LOSS_BACKWARD, groups_for(rows * cols)),
+        LossKind::SoftmaxCrossEntropy => (&kernels::CROSS_ENTROPY_BACKWARD, params.rows),
+        _ => (
+            &kernels::LOSS_BACKWARD,
+            groups_for(u32_of("loss_backward", "the prediction", n)?),
+        ),
     };
     rec.dispatch(kernel, &params, &[pred, target, dloss, &out], groups)?;
     Ok(out)
 }
 
-/// Adds the correct predictions of `[rows, cols]` to `acc[0]` in one dispatch.
+/// Adds the correct predictions of `[rows, cols]` (`n` elements, as checked by core) to
+/// `acc[0]` in one dispatch.
 pub fn accumulate_correct(
     rec: &Recorder,
     kind: AccuracyKind,
     pred: &Storage,
     target: &Storage,
-    (rows, cols): (usize, usize),
+    (rows, cols, n): (usize, usize, usize),
     acc: &Storage,
 ) -> Result<()> {
+    if n == 0 {
+        return Ok(()); // no predictions, nothing correct
+    }
     let (metric, threshold) = match kind {
         AccuracyKind::Binary { threshold } => (0, threshold),
         AccuracyKind::Categorical => (1, 0.0),
@@ -161,7 +170,7 @@ pub fn accumulate_correct(
     let params = LossParams {
         metric,
         threshold,
-        ..loss_params(LossKind::Mse, rows, cols)
+        ..loss_params("accumulate_correct", LossKind::Mse, rows, cols)?
     };
     rec.dispatch(&kernels::CORRECT_COUNT, &params, &[pred, target, acc], 1)
 }
@@ -186,8 +195,9 @@ pub fn track_step(
     grads: &Storage,
     step: u32,
 ) -> Result<()> {
+    let n = u32_of("track_step", "the gradients", grads.len())?;
     let params = TrackParams {
-        n: grads.len() as u32,
+        n,
         step,
         scale,
         _pad: 0,
@@ -196,31 +206,36 @@ pub fn track_step(
         &kernels::TRACK_STEP,
         &params,
         &[sums, loss, grads],
-        groups_for(grads.len()).max(1),
+        groups_for(n).max(1),
     )
 }
 
+/// Rows `indices[start..start + count]` of `[_, cols]`, `n = count · cols` elements (as
+/// checked by core).
 pub fn gather_rows(
     rec: &Recorder,
-    src: &Storage,
-    cols: usize,
+    (src, cols): (&Storage, usize),
     indices: &Storage,
-    start: usize,
-    count: usize,
+    (start, count, n): (usize, usize, usize),
 ) -> Result<Storage> {
-    let out = rec.pool.storage(count * cols)?;
-    let src_rows = src.len().checked_div(cols).unwrap_or(0);
+    if n == 0 {
+        return rec.pool.storage(0);
+    }
+    const OP: &str = "gather_rows";
+    let src_rows = src.len() / cols; // cols > 0: the result is not empty
     let params = GatherParams {
-        count: count as u32,
-        cols: cols as u32,
-        start: start as u32,
-        src_rows: src_rows as u32,
+        count: u32_of(OP, "count", count)?,
+        cols: u32_of(OP, "cols", cols)?,
+        start: u32_of(OP, "start", start)?,
+        src_rows: u32_of(OP, "the source rows", src_rows)?,
     };
+    let total = u32_of(OP, "the result", n)?;
+    let out = rec.pool.storage(n)?;
     rec.dispatch(
         &kernels::GATHER_ROWS,
         &params,
         &[src, indices, &out],
-        groups_for(count * cols),
+        groups_for(total),
     )?;
     Ok(out)
 }
