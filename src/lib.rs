@@ -118,7 +118,7 @@ impl DeviceExt for Device {
 pub mod prelude {
     pub use super::DeviceExt;
     pub use downhill_core::{
-        no_grad, Activation, Adadelta, Adagrad, Adam, AdamW, Adamax, Batching, Callback,
+        no_grad, Activation, Adadelta, Adagrad, Adam, AdamW, Adamax, Average, Batching, Callback,
         Checkpoint, CsvLogger, Dataset, Dense, Device, EarlyStopping, Error, FitConfig, Gd,
         GradClip, Gradients, History, Init, LearningRateScheduler, Linear, Loss, Metric,
         ModelCheckpoint, NAdam, Optimizer, OptimizerConfig, Result, RmsProp, Sequential, Sgd,

@@ -306,8 +306,8 @@ fn no_program_panics_on_the_gpu() {
 // machine refuses at once, never for an amount merely slow to allocate.
 
 use downhill::{
-    AccuracyKind, Backend, BinaryOp, LossKind, MatmulDims, ReduceDims, ReduceOp, Shape, Storage,
-    UnaryOp, UpdateRule,
+    AccuracyKind, Backend, BinaryOp, LossKind, MatmulDims, MetricStats, ReduceDims, ReduceOp,
+    Shape, Storage, UnaryOp, UpdateRule,
 };
 use std::sync::Arc;
 
@@ -560,6 +560,8 @@ enum Direct {
     Loss(u8, f32, Vec<Arg>, usize, usize),
     LossBackward(u8, f32, Vec<Arg>, usize, usize),
     AccumulateCorrect(bool, f32, Vec<Arg>, usize, usize),
+    /// statistic (0 categorical confusion, 1 binary, 2 top-k, 3 errors), threshold, k
+    AccumulateStats(u8, f32, u32, Vec<Arg>, usize, usize),
     TrackStep(Vec<Arg>, f32, usize, u32),
     GatherRows(Arg, usize, usize, Vec<u32>, usize, usize),
     /// rule, args, length, state buffers more (or fewer) than the rule needs
@@ -619,6 +621,8 @@ fn direct() -> impl Strategy<Value = Direct> {
             .prop_map(|(k, e, a, r, c)| Direct::LossBackward(k, e, a, r, c)),
         (any::<bool>(), value(), args(3), size(), size())
             .prop_map(|(k, t, a, r, c)| Direct::AccumulateCorrect(k, t, a, r, c)),
+        (0u8..4, value(), 0u32..6, args(3), size(), size())
+            .prop_map(|(s, t, k, a, r, c)| Direct::AccumulateStats(s, t, k, a, r, c)),
         (args(3), value(), size(), any::<u32>())
             .prop_map(|(a, s, n, step)| Direct::TrackStep(a, s, n, step)),
         (
@@ -893,6 +897,19 @@ fn run_direct(backend: &dyn Backend, values: &[f32], call: &Direct) -> downhill:
             };
             let s = m.make_all(&a, &[n, t, Some(1)])?;
             backend.accumulate_correct(kind, &s[0], &s[1], rows, cols, &s[2])?;
+        }
+        Direct::AccumulateStats(which, threshold, k, a, rows, cols) => {
+            let stats = match which {
+                0 => MetricStats::Confusion(AccuracyKind::Categorical),
+                1 => MetricStats::Confusion(AccuracyKind::Binary { threshold }),
+                2 => MetricStats::TopK(k),
+                _ => MetricStats::Errors,
+            };
+            let n = product(&[rows, cols]);
+            let t = Some(stats.target_len(rows, cols));
+            let acc = Some(stats.len(cols)).filter(|&l| l <= 4096);
+            let s = m.make_all(&a, &[n, t, acc])?;
+            backend.accumulate_stats(stats, &s[0], &s[1], rows, cols, &s[2])?;
         }
         Direct::TrackStep(a, scale, n, step) => {
             let s = m.make_all(&a, &[Some(3), Some(1), Some(n)])?;

@@ -280,6 +280,46 @@ impl AccuracyKind {
     }
 }
 
+/// Statistics a metric accumulates over an epoch on the device, from which `fit` computes
+/// its figure once per epoch ([`Backend::accumulate_stats`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MetricStats {
+    /// The confusion matrix as `u32` counters (stored as the bits of the f32 slots):
+    /// `counts[true · classes + predicted]`. Categorical: one per row, `classes = cols`,
+    /// the prediction the row's argmax (the first NaN counts as the maximum). Binary: one
+    /// per element, two classes, `pred > threshold` against `target > 0.5`.
+    Confusion(AccuracyKind),
+    /// Rows whose label scores among the `k` highest of their row (ties at the boundary
+    /// inside, a row with a non-finite score a miss), as one `u32` counter.
+    TopK(u32),
+    /// Per output column `c`, five f32 sums at `5c..5c + 5`: the rows seen, the targets'
+    /// running mean and sum of squared deviations (merged batch by batch with Chan's
+    /// formula, stable where the mean is large against the spread), `Σ|pred − target|` and
+    /// `Σ(pred − target)²` (for MAE and R²).
+    Errors,
+}
+
+impl MetricStats {
+    /// The elements of the accumulator for `[_, cols]` predictions.
+    pub fn len(&self, cols: usize) -> usize {
+        match self {
+            MetricStats::Confusion(AccuracyKind::Categorical) => cols.saturating_mul(cols),
+            MetricStats::Confusion(AccuracyKind::Binary { .. }) => 4,
+            MetricStats::TopK(_) => 1,
+            MetricStats::Errors => cols.saturating_mul(5),
+        }
+    }
+
+    /// Elements of the target for `[rows, cols]` predictions.
+    pub fn target_len(&self, rows: usize, cols: usize) -> usize {
+        match self {
+            MetricStats::Confusion(kind) => kind.target_len(rows, cols),
+            MetricStats::TopK(_) => rows,
+            MetricStats::Errors => rows.saturating_mul(cols),
+        }
+    }
+}
+
 /// Gradient clipping applied to a flat gradient buffer before the update.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum GradClip {
@@ -472,6 +512,19 @@ pub trait Backend: Send + Sync + fmt::Debug {
     fn accumulate_correct(
         &self,
         kind: AccuracyKind,
+        pred: &Storage,
+        target: &Storage,
+        rows: usize,
+        cols: usize,
+        acc: &Storage,
+    ) -> Result<()>;
+    /// Adds the statistics `stats` of `[rows, cols]` predictions against `target` to
+    /// `acc` (of [`MetricStats::len`] elements), in place: metrics beyond accuracy
+    /// accumulate on the device over an epoch, read back with the loss. Labels outside
+    /// `0..cols` are skipped (`fit` checks them on the host first).
+    fn accumulate_stats(
+        &self,
+        stats: MetricStats,
         pred: &Storage,
         target: &Storage,
         rows: usize,

@@ -23,7 +23,7 @@ pub mod train;
 pub use autodiff::{grad_enabled, no_grad, Gradients};
 pub use backend::{
     AccuracyKind, Backend, BackendKind, BinaryOp, DeviceStats, GradClip, LossKind, MatmulDims,
-    ReduceDims, ReduceOp, Storage, UnaryOp,
+    MetricStats, ReduceDims, ReduceOp, Storage, UnaryOp,
 };
 pub use checkpoint::{Checkpoint, TrainingState};
 pub use data::{
@@ -33,6 +33,7 @@ pub use data::{
 pub use device::Device;
 pub use error::{Divergence, Error, Result};
 pub use loss::Loss;
+pub use metric::functions::Average;
 pub use metric::Metric;
 pub use nn::{Activation, Dense, Init, Layer, LayerSpec, Linear, Sequential};
 pub use optim::schedule::{

@@ -8,6 +8,7 @@ mod loss;
 mod matmul;
 mod parallel;
 mod reduce;
+mod stats;
 mod strided;
 mod unary;
 
@@ -18,7 +19,7 @@ use downhill_core::backend::check;
 use downhill_core::optim::flat;
 use downhill_core::{
     memory, AccuracyKind, Backend, BackendKind, BinaryOp, Device, Error, GradClip, LossKind,
-    MatmulDims, ReduceDims, ReduceOp, Result, Shape, Storage, UnaryOp, UpdateRule,
+    MatmulDims, MetricStats, ReduceDims, ReduceOp, Result, Shape, Storage, UnaryOp, UpdateRule,
 };
 use std::sync::{Arc, OnceLock};
 
@@ -290,6 +291,22 @@ impl Backend for CpuBackend {
         }
         let count = loss::correct_count(kind, &read(pred)?, &read(target)?, cols);
         write(acc)?[0] += count;
+        Ok(())
+    }
+
+    fn accumulate_stats(
+        &self,
+        kind: MetricStats,
+        pred: &Storage,
+        target: &Storage,
+        rows: usize,
+        cols: usize,
+        acc: &Storage,
+    ) -> Result<()> {
+        if check::accumulate_stats(kind, pred, target, rows, cols, acc)? == 0 {
+            return Ok(());
+        }
+        stats::accumulate(kind, &read(pred)?, &read(target)?, cols, &mut write(acc)?);
         Ok(())
     }
 

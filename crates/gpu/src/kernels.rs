@@ -63,6 +63,7 @@ pub const OPTIM_NADAM: &str = shader!("optim/nadam.wgsl");
 pub const OPTIM_ADADELTA: &str = shader!("optim/adadelta.wgsl");
 pub const CLIP: &str = shader!("optim/clip.wgsl");
 pub const STEP_CHECK: &str = shader!("step_check.wgsl");
+pub const METRICS: &str = shader!("metrics.wgsl");
 
 /// Every WGSL file, for validation tests: (file name, source).
 pub const ALL_SOURCES: &[(&str, &str)] = &[
@@ -82,6 +83,7 @@ pub const ALL_SOURCES: &[(&str, &str)] = &[
     ("optim/adadelta.wgsl", OPTIM_ADADELTA),
     ("optim/clip.wgsl", CLIP),
     ("step_check.wgsl", STEP_CHECK),
+    ("metrics.wgsl", METRICS),
 ];
 
 const fn k(
@@ -152,6 +154,15 @@ pub const ADADELTA: Kernel = k("adadelta", OPTIM_ADADELTA, "adadelta", &[W, R, W
 pub const CLIP_NORM_COEF: Kernel = k("clip_norm_coef", CLIP, "clip_norm_coef", &[R, W]);
 pub const CLIP_SCALE: Kernel = k("clip_scale", CLIP, "clip_scale", &[W, R]);
 pub const CLIP_VALUE: Kernel = k("clip_value", CLIP, "clip_value", &[W]);
+pub const CONFUSION_CATEGORICAL: Kernel = k(
+    "confusion_categorical",
+    METRICS,
+    "confusion_categorical",
+    &[R, R, W],
+);
+pub const CONFUSION_BINARY: Kernel = k("confusion_binary", METRICS, "confusion_binary", &[R, R, W]);
+pub const TOP_K: Kernel = k("top_k", METRICS, "top_k", &[R, R, W]);
+pub const ERRORS: Kernel = k("errors", METRICS, "errors", &[R, R, W]);
 pub const TRACK_STEP: Kernel = k("track_step", STEP_CHECK, "track_step", &[W, R, R]);
 
 /// Every kernel, so a device can build all pipelines up front.
@@ -189,6 +200,10 @@ pub const ALL_KERNELS: &[&Kernel] = &[
     &CLIP_SCALE,
     &CLIP_VALUE,
     &TRACK_STEP,
+    &CONFUSION_CATEGORICAL,
+    &CONFUSION_BINARY,
+    &TOP_K,
+    &ERRORS,
 ];
 
 /// A built pipeline and the layout its bind groups follow.

@@ -15,7 +15,7 @@ use context::GpuContext;
 use downhill_core::backend::check;
 use downhill_core::{
     AccuracyKind, Backend, BackendKind, BinaryOp, Device, DeviceStats, GradClip, LossKind,
-    MatmulDims, ReduceDims, ReduceOp, Result, Shape, Storage, UnaryOp, UpdateRule,
+    MatmulDims, MetricStats, ReduceDims, ReduceOp, Result, Shape, Storage, UnaryOp, UpdateRule,
 };
 pub use ops::matmul::Variant as MatmulKernel;
 use ops::matmul::Variant;
@@ -282,6 +282,21 @@ impl Backend for GpuBackend {
     ) -> Result<()> {
         let n = check::accumulate_correct(kind, pred, target, rows, cols, acc)?;
         ops::rows::accumulate_correct(&self.rec, kind, pred, target, (rows, cols, n), acc)
+    }
+
+    fn accumulate_stats(
+        &self,
+        stats: MetricStats,
+        pred: &Storage,
+        target: &Storage,
+        rows: usize,
+        cols: usize,
+        acc: &Storage,
+    ) -> Result<()> {
+        if check::accumulate_stats(stats, pred, target, rows, cols, acc)? == 0 {
+            return Ok(());
+        }
+        ops::metrics::accumulate(&self.rec, stats, pred, target, (rows, cols), acc)
     }
 
     fn track_step(

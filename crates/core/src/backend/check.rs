@@ -398,6 +398,29 @@ pub fn accumulate_correct(
     Ok(n)
 }
 
+/// The element count of the predictions.
+pub fn accumulate_stats(
+    stats: super::MetricStats,
+    pred: &Storage,
+    target: &Storage,
+    rows: usize,
+    cols: usize,
+    acc: &Storage,
+) -> Result<usize> {
+    const OP: &str = "accumulate_stats";
+    let n = elements(OP, "rows and columns", &[rows, cols])?;
+    len(OP, "the prediction", pred, n)?;
+    elements(OP, "columns squared", &[cols, cols])?;
+    len(OP, "the target", target, stats.target_len(rows, cols))?;
+    len(OP, "the statistics", acc, stats.len(cols))?;
+    if let super::MetricStats::TopK(0) = stats {
+        return Err(Error::Config(format!("{OP}: top-k needs k >= 1")));
+    }
+    apart(OP, ("the statistics", acc), ("the prediction", pred))?;
+    apart(OP, ("the statistics", acc), ("the target", target))?;
+    Ok(n)
+}
+
 pub fn track_step(sums: &Storage, loss: &Storage, grads: &Storage) -> Result<()> {
     const OP: &str = "track_step";
     len(OP, "the loss", loss, 1)?;

@@ -4,12 +4,12 @@
 
 use super::divergence::Flags;
 use super::evaluate::Evaluation;
-use crate::backend::{AccuracyKind, Backend, Storage};
+use crate::backend::{Backend, Storage};
 use crate::data::Dataset;
 use crate::device::Device;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::loss::Loss;
-use crate::metric::Metric;
+use crate::metric::{Metric, MetricPlan};
 use crate::tensor::Tensor;
 
 /// A data set resident on the device.
@@ -54,35 +54,67 @@ fn gather(t: &Tensor, order: &Storage, start: usize, count: usize) -> Result<Ten
 /// elements (256 bytes) apart, the alignment a GPU needs to bind each on its own.
 pub(super) struct Accumulators {
     sums: Storage,
-    metrics: Vec<(String, AccuracyKind)>,
+    metrics: Vec<Tracked>,
+    /// Output columns of the model (what the metrics' accumulators are sized for), where
+    /// a metric needs it.
+    cols: Option<usize>,
     /// Rows added so far, and the rows the whole pass will add.
     rows: usize,
     planned_rows: usize,
 }
 
+/// A metric, what it accumulates, and where in the sums.
+struct Tracked {
+    metric: Metric,
+    plan: MetricPlan,
+    offset: usize,
+    len: usize,
+}
+
 const SLOT: usize = crate::optim::SEGMENT_ALIGN;
 
 impl Accumulators {
+    /// Sums for `loss` and `metrics` over `planned_rows` rows of `[_, cols]` outputs.
     pub fn new(
         backend: &dyn Backend,
         loss: Loss,
         metrics: &[Metric],
-        planned_rows: usize,
+        (planned_rows, cols): (usize, Option<usize>),
     ) -> Result<Self> {
-        let metrics: Vec<(String, AccuracyKind)> = metrics
-            .iter()
-            .map(|m| (m.name().to_string(), m.accuracy_kind(loss)))
-            .collect();
+        let mut offset = SLOT; // slot 0: the loss and the divergence record
+        let mut tracked = Vec::with_capacity(metrics.len());
+        for &metric in metrics {
+            let plan = metric.plan(loss)?;
+            let len = match (plan, cols) {
+                (MetricPlan::Correct(_), _) => 1,
+                (_, Some(c)) => plan.len(c),
+                (_, None) => {
+                    return Err(Error::Config(format!(
+                        "{} needs to know how many outputs the model has, and its last \
+                         layer does not say",
+                        metric.name()
+                    )))
+                }
+            };
+            tracked.push(Tracked {
+                metric,
+                plan,
+                offset,
+                len,
+            });
+            offset += len.max(1).div_ceil(SLOT) * SLOT;
+        }
         Ok(Accumulators {
-            sums: backend.full(SLOT * (1 + metrics.len()), 0.0)?,
-            metrics,
+            sums: backend.full(offset, 0.0)?,
+            metrics: tracked,
+            cols,
             rows: 0,
             planned_rows: planned_rows.max(1),
         })
     }
 
-    fn slot(&self, i: usize) -> Result<Storage> {
-        self.sums.slice(SLOT * i, 1)
+    fn slot(&self, offset: usize, len: usize) -> Result<Storage> {
+        self.sums.slice(offset, len)
     }
 
     /// Adds a batch: its loss (and, for a training step, watches the loss and the
@@ -103,18 +135,25 @@ impl Accumulators {
                 let sums = self.sums.slice(0, 3)?;
                 backend.track_step(&sums, &loss.storage(), share, grads, step)?
             }
-            None => backend.accumulate(&self.slot(0)?, &loss.storage(), share)?,
+            None => backend.accumulate(&self.slot(0, 1)?, &loss.storage(), share)?,
         }
-        for (i, (_, kind)) in self.metrics.iter().enumerate() {
-            let slot = self.slot(1 + i)?;
-            backend.accumulate_correct(
-                *kind,
-                &pred.storage(),
-                &target.storage(),
-                rows,
-                cols,
-                &slot,
-            )?;
+        if let Some(sized) = self.cols.filter(|&c| c != cols) {
+            return Err(Error::shape(
+                "metrics",
+                format!("the model output has {cols} columns, the metrics were sized for {sized}"),
+            ));
+        }
+        for t in &self.metrics {
+            let slot = self.slot(t.offset, t.len)?;
+            let (p, y) = (pred.storage(), target.storage());
+            match t.plan {
+                MetricPlan::Correct(kind) => {
+                    backend.accumulate_correct(kind, &p, &y, rows, cols, &slot)?
+                }
+                MetricPlan::Stats(stats) => {
+                    backend.accumulate_stats(stats, &p, &y, rows, cols, &slot)?
+                }
+            }
         }
         self.rows += rows;
         Ok(())
@@ -130,16 +169,20 @@ impl Accumulators {
     /// Reads the sums back (the only host round trip of an epoch) as means, with the
     /// divergence record.
     pub fn finish(&self, backend: &dyn Backend) -> Result<(Evaluation, Flags)> {
-        let n = self.rows.max(1) as f32;
         // The loss sum covers `rows` of the planned rows (fewer when a run stopped early).
         let loss_scale = (self.planned_rows as f64 / self.rows.max(1) as f64) as f32;
         let sums = backend.download(&self.sums)?;
         let metrics = self
             .metrics
             .iter()
-            .enumerate()
-            .map(|(i, (name, _))| (name.clone(), sums[SLOT * (1 + i)] / n))
-            .collect();
+            .map(|t| {
+                let raw = &sums[t.offset..t.offset + t.len];
+                let value = t
+                    .metric
+                    .value(t.plan, raw, self.rows, self.cols.unwrap_or(1))?;
+                Ok((t.metric.name(), value))
+            })
+            .collect::<Result<_>>()?;
         let evaluation = Evaluation {
             loss: sums[0] * loss_scale,
             metrics,

@@ -5,6 +5,7 @@ use crate::backend::AccuracyKind;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::loss::Loss;
+use crate::metric::functions::Average;
 use crate::metric::Metric;
 use crate::nn::Activation;
 use crate::nn::Sequential;
@@ -77,7 +78,35 @@ impl Sequential {
             return Ok(());
         };
         for metric in metrics {
-            match metric.accuracy_kind(loss) {
+            metric.plan(loss)?;
+            if let Metric::Precision(a) | Metric::Recall(a) | Metric::F1(a) = metric {
+                let classes = if metric.reads_labels(loss) {
+                    outputs
+                } else {
+                    2
+                };
+                if *a == Average::Binary && classes != 2 {
+                    return Err(Error::Config(format!(
+                        "{} (Average::Binary) needs two classes, the model has {classes}: \
+                         use Average::Macro or Average::Micro",
+                        metric.name()
+                    )));
+                }
+            }
+            if let Metric::TopKAccuracy(k) = metric {
+                if !metric.reads_labels(loss) || *k >= outputs.max(1) + 1 {
+                    return Err(Error::Config(format!(
+                        "{} needs class labels and k <= {outputs} classes",
+                        metric.name()
+                    )));
+                }
+            }
+            let reads = if metric.reads_labels(loss) {
+                AccuracyKind::Categorical
+            } else {
+                AccuracyKind::Binary { threshold: 0.5 }
+            };
+            match reads {
                 AccuracyKind::Categorical => data.check_labels(outputs)?,
                 AccuracyKind::Binary { .. } if data.target_cols() != outputs => {
                     return Err(Error::shape(

@@ -40,7 +40,8 @@ impl Sequential {
             let backend = self.device().backend();
             let plan = BatchPlan::new(data.rows, batch_size, false, 0, 0, false)?;
             let order = backend.upload_indices(&plan.order)?;
-            let mut acc = Accumulators::new(backend, loss, metrics, data.rows)?;
+            let mut acc =
+                Accumulators::new(backend, loss, metrics, (data.rows, self.out_features()))?;
             for &(start, count) in &plan.batches {
                 let (x, y) = data.batch(&order, start, count)?;
                 let pred = self.forward(&x)?;

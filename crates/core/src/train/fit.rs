@@ -250,7 +250,12 @@ impl Sequential {
             let batches = plan.batches.len();
             let order = backend.upload_indices(&plan.order)?;
             let planned: usize = plan.batches.iter().map(|&(_, count)| count).sum();
-            let mut acc = Accumulators::new(backend, loss, &config.metrics, planned)?;
+            let mut acc = Accumulators::new(
+                backend,
+                loss,
+                &config.metrics,
+                (planned, self.out_features()),
+            )?;
             let steps_before = opt.steps();
             let epoch_lr = opt.lr(); // the rate of the epoch's first step
             progress.start_epoch(number, batches);
@@ -306,7 +311,7 @@ impl Sequential {
                     metrics: config
                         .metrics
                         .iter()
-                        .map(|m| (m.name().to_string(), f32::NAN))
+                        .map(|m| (m.name(), f32::NAN))
                         .collect(),
                 }),
                 (None, Some(v)) => Some(

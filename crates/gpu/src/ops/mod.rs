@@ -9,6 +9,7 @@
 
 pub mod elementwise;
 pub mod matmul;
+pub mod metrics;
 pub mod optim;
 pub mod reduce;
 pub mod rows;
