@@ -94,7 +94,7 @@ impl Sequential {
                 }
             }
             if let Metric::TopKAccuracy(k) = metric {
-                if !metric.reads_labels(loss) || *k >= outputs.max(1) + 1 {
+                if !metric.reads_labels(loss) || *k > outputs.max(1) {
                     return Err(Error::Config(format!(
                         "{} needs class labels and k <= {outputs} classes",
                         metric.name()
