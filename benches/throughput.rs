@@ -245,6 +245,27 @@ fn w1_seed_mlp(device: &Device, counters: &mut Option<StepCounters>) -> Res<Reco
     )?;
     let warm = started.elapsed().as_secs_f64();
 
+    // The same fit with the progress bar of verbose 1 running (its bookkeeping and its
+    // read-backs of the running figures, up to 5 a second; the terminal drawing itself is
+    // not counted where stdout is no terminal).
+    std::env::set_var("DOWNHILL_PROGRESS", "bar");
+    let mut model = seed_model(device);
+    let started = Instant::now();
+    let bar_history = model.fit(
+        &data,
+        Loss::BinaryCrossEntropy,
+        Sgd::new(0.01),
+        FitConfig {
+            verbose: 1,
+            ..seed_config(W1_EPOCHS)
+        },
+    )?;
+    let with_bar = started.elapsed().as_secs_f64();
+    std::env::remove_var("DOWNHILL_PROGRESS");
+    if bar_history.records != history_warm.records {
+        anyhow::bail!("W1 with the progress bar trained differently");
+    }
+
     // Work of one steady epoch: fit(2 epochs) minus fit(1 epoch) with a kept optimizer,
     // which leaves out what every fit does once (uploading the data set).
     let steps = W1_ROWS.div_ceil(W1_BATCH);
@@ -267,6 +288,8 @@ fn w1_seed_mlp(device: &Device, counters: &mut Option<StepCounters>) -> Res<Reco
     let mut extra = json!({
         "fit_seconds_first_in_process": round(cold, 4),
         "fit_seconds_warm": round(warm, 4),
+        "fit_seconds_verbose1_bar": round(with_bar, 4),
+        "bar_to_silent_ratio": round(with_bar / warm, 3),
         "fit_seconds_outside_epochs": round(cold - history.seconds.iter().sum::<f64>(), 4),
         "epoch1_seconds": round(first_epoch, 4),
         "median_epoch_seconds": round(median_epoch, 4),

@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 /// How often the bar reads the running figures back.
 pub const REFRESH: Duration = Duration::from_millis(200);
 
+/// How often the bar is told its position: a step of a small model takes microseconds,
+/// and even indicatif's rate-limited update costs about that much when done every step.
+pub const TICK: Duration = Duration::from_millis(50);
+
 /// `Epoch 3/50` then `32/32 - 0.04s - 1.2ms/step - loss: 0.6931 - accuracy: 0.5120 ...`
 pub fn epoch_line(record: &EpochRecord, epochs: usize, steps: usize, seconds: f64) -> String {
     let per_step = seconds / steps.max(1) as f64;
@@ -57,6 +61,17 @@ fn running_line(e: &Evaluation) -> String {
     line
 }
 
+/// Whether verbose level 1 draws a bar: on a terminal, unless `DOWNHILL_PROGRESS=lines`;
+/// `DOWNHILL_PROGRESS=bar` asks for it where stdout is not detected as one (some IDE
+/// consoles; indicatif then draws only if it finds a terminal after all).
+fn bar_wanted() -> bool {
+    match std::env::var("DOWNHILL_PROGRESS").as_deref() {
+        Ok("bar") => true,
+        Ok("lines") => false,
+        _ => std::io::stdout().is_terminal(),
+    }
+}
+
 /// The printer of one `fit` call.
 pub struct Progress {
     verbose: u8,
@@ -64,6 +79,7 @@ pub struct Progress {
     last_epoch: usize,
     bar: Option<ProgressBar>,
     last_refresh: Instant,
+    last_tick: Instant,
 }
 
 impl Progress {
@@ -71,10 +87,11 @@ impl Progress {
     pub fn new(verbose: u8, last_epoch: usize) -> Progress {
         Progress {
             verbose,
-            bar_enabled: verbose == 1 && std::io::stdout().is_terminal(),
+            bar_enabled: verbose == 1 && bar_wanted(),
             last_epoch,
             bar: None,
             last_refresh: Instant::now(),
+            last_tick: Instant::now(),
         }
     }
 
@@ -102,6 +119,10 @@ impl Progress {
         let Some(bar) = &self.bar else {
             return;
         };
+        if figures.is_none() && self.last_tick.elapsed() < TICK {
+            return;
+        }
+        self.last_tick = Instant::now();
         bar.set_position(done as u64);
         if let Some(e) = figures {
             bar.set_message(running_line(&e));
