@@ -51,6 +51,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub use downhill_core::*;
 pub use downhill_cpu::CpuBackend;
 /// The GPU backend crate (adapter choice, kernel variants).

@@ -30,6 +30,8 @@ pub struct Sequential {
 }
 
 impl Sequential {
+    /// An empty model whose layers will live on `device`; add layers with
+    /// [`Sequential::dense`] or [`Sequential::layer`]. Nothing is allocated until first use.
     pub fn new(device: &Device) -> Self {
         Sequential {
             device: device.clone(),
@@ -74,10 +76,12 @@ impl Sequential {
         self.epochs_trained
     }
 
+    /// The device the model's parameters live on.
     pub fn device(&self) -> &Device {
         &self.device
     }
 
+    /// The seed the layers are initialised from (42 unless [`Sequential::seed`] set one).
     pub fn init_seed(&self) -> u64 {
         self.seed
     }
