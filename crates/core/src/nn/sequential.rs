@@ -12,6 +12,16 @@ pub const DEFAULT_SEED: u64 = 42;
 /// A stack of layers. Layers are described first and built (parameters allocated and
 /// initialised) on first use, so a mistake like mismatched layer sizes is an error from
 /// `forward`, `parameters` or `fit`, never a panic in the builder.
+///
+/// ```text
+/// let mut model = Sequential::new(&device)
+///     .dense(2, 8, Activation::Tanh)
+///     .dense(8, 1, Activation::Linear);
+/// let history = model.fit(&data, Loss::MeanSquaredError, Adam::new(0.01), FitConfig::default())?;
+/// ```
+///
+/// Runnable examples (regression, classification, `predict`, `evaluate`) are in the
+/// `downhill` crate's `guide::models`, where a backend is at hand.
 pub struct Sequential {
     device: Device,
     seed: u64,

@@ -26,6 +26,9 @@ impl TensorId {
 }
 
 /// An f32 tensor. Cloning is cheap and shares the data and the autodiff history.
+///
+/// Runnable examples (ops, broadcasting, `backward`) are in the `downhill` crate's
+/// `guide::tensors`, where a backend is at hand.
 #[derive(Clone)]
 pub struct Tensor(Arc<TensorInner>);
 

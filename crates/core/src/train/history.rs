@@ -22,7 +22,8 @@ pub struct EpochRecord {
     /// `(name, value)` for each requested metric on the validation data (empty without it).
     #[serde(with = "crate::io::json_float::named")]
     pub val_metrics: Vec<(String, f32)>,
-    /// The learning rate the epoch ended with (what a schedule or callback set).
+    /// The learning rate of the epoch's first step, as a schedule or callback set it (with
+    /// a schedule stepped per epoch, the rate of every step of the epoch).
     #[serde(with = "crate::io::json_float", default = "no_lr")]
     pub lr: f32,
 }
