@@ -50,6 +50,13 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The [`guide`] has a runnable example for each part: tensors and autodiff, `Sequential`
+//! models and `fit`, every optimizer and every schedule.
+
+#![warn(missing_docs)]
+
+pub mod guide;
 
 pub use downhill_core::*;
 pub use downhill_cpu::CpuBackend;

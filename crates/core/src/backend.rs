@@ -58,14 +58,17 @@ impl Storage {
         }
     }
 
+    /// Where the view starts in its buffer, in elements.
     pub fn offset(&self) -> usize {
         self.offset
     }
 
+    /// The number of elements in the view.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether the view holds no elements.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -102,22 +105,33 @@ impl fmt::Debug for Storage {
 /// Elementwise ops of one input. Backward kernels exist for each (`unary_backward`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum UnaryOp {
+    /// `-x`
     Neg,
+    /// `x²`
     Square,
+    /// `√x` (NaN for `x < 0`)
     Sqrt,
+    /// `eˣ`
     Exp,
+    /// The natural logarithm `ln x` (NaN for `x < 0`, `-inf` at 0).
     Log,
     /// `x^p` for a constant exponent.
     Powf(f32),
+    /// `x + c`
     AddScalar(f32),
+    /// `x · c`
     MulScalar(f32),
     /// `c - x`
     RsubScalar(f32),
     /// `c / x`
     RdivScalar(f32),
+    /// `max(x, 0)` (NaN stays NaN).
     Relu,
+    /// `x` for `x > 0`, else `alpha · x` (PyTorch's `negative_slope`).
     LeakyRelu(f32),
+    /// The logistic function `1 / (1 + e⁻ˣ)`.
     Sigmoid,
+    /// The hyperbolic tangent.
     Tanh,
     /// Exact GELU, `x·Φ(x)` with the normal CDF (PyTorch's and Keras' default).
     Gelu,
@@ -140,9 +154,13 @@ impl UnaryOp {
 /// Elementwise ops of two inputs with NumPy broadcasting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BinaryOp {
+    /// `a + b`
     Add,
+    /// `a - b`
     Sub,
+    /// `a · b`
     Mul,
+    /// `a / b`
     Div,
     /// `a^b`
     Pow,
@@ -157,8 +175,11 @@ pub enum BinaryOp {
 /// Reductions along one axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReduceOp {
+    /// The sum of the reduced elements.
     Sum,
+    /// The mean of the reduced elements.
     Mean,
+    /// The maximum of the reduced elements (NaN if any is NaN, as `torch.max`).
     Max,
 }
 
@@ -166,8 +187,11 @@ pub enum ReduceOp {
 /// `[outer, len, inner]`; the result has `outer * inner` elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReduceDims {
+    /// The product of the sizes of the axes before the reduced one.
     pub outer: usize,
+    /// The size of the reduced axis.
     pub len: usize,
+    /// The product of the sizes of the axes after it.
     pub inner: usize,
 }
 
@@ -192,10 +216,15 @@ impl ReduceDims {
 /// Stored shapes: `A` is `[m, k]` (or `[k, m]` if `trans_a`), `B` is `[k, n]` (or `[n, k]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MatmulDims {
+    /// Rows of the result (and of `op(A)`).
     pub m: usize,
+    /// The contracted size: columns of `op(A)`, rows of `op(B)`.
     pub k: usize,
+    /// Columns of the result (and of `op(B)`).
     pub n: usize,
+    /// `A` is stored transposed, as `[k, m]`.
     pub trans_a: bool,
+    /// `B` is stored transposed, as `[n, k]`.
     pub trans_b: bool,
 }
 
@@ -241,7 +270,10 @@ pub enum LossKind {
     /// Mean squared error.
     Mse,
     /// Binary cross-entropy from probabilities, clamped to `[eps, 1 - eps]` as Keras does.
-    BceProbs { eps: f32 },
+    BceProbs {
+        /// The clamp margin: probabilities are clamped to `[eps, 1 - eps]` before the log.
+        eps: f32,
+    },
     /// Binary cross-entropy from logits, `max(x,0) - x·y + ln(1 + e^-|x|)`.
     BceLogits,
     /// Softmax cross-entropy of logits `[rows, cols]` against integer labels `[rows]`.
@@ -264,7 +296,10 @@ impl LossKind {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum AccuracyKind {
     /// `pred > threshold` equals `target > 0.5` (0.5 on probabilities, 0 on logits).
-    Binary { threshold: f32 },
+    Binary {
+        /// The decision threshold on the prediction.
+        threshold: f32,
+    },
     /// `argmax(pred row) == label`.
     Categorical,
 }
@@ -336,7 +371,9 @@ pub enum GradClip {
 /// CPU or GPU: lets user code and tests tell which backend a device runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {
+    /// The CPU backend (`downhill-cpu`).
     Cpu,
+    /// The GPU backend on wgpu (`downhill-gpu`).
     Gpu,
 }
 
@@ -344,11 +381,15 @@ pub enum BackendKind {
 /// than by time: kernel dispatches, queue submissions, new device buffers, bytes moved.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DeviceStats {
+    /// Kernel dispatches recorded.
     pub dispatches: u64,
+    /// Command buffers submitted to the queue.
     pub submissions: u64,
     /// Device buffers created (a pooled buffer handed out again does not count).
     pub buffer_allocations: u64,
+    /// Bytes copied from the host to the device.
     pub bytes_uploaded: u64,
+    /// Bytes read back from the device to the host.
     pub bytes_downloaded: u64,
 }
 
@@ -376,6 +417,7 @@ impl DeviceStats {
 pub trait Backend: Send + Sync + fmt::Debug {
     /// A human-readable name, e.g. `cpu (ndarray, 2 threads)` or the adapter's name.
     fn name(&self) -> String;
+    /// Which backend this is.
     fn kind(&self) -> BackendKind;
     /// The name plus what bounds the work (adapter type, limits); printed by examples.
     fn describe(&self) -> String {
@@ -392,6 +434,7 @@ pub trait Backend: Send + Sync + fmt::Debug {
     }
 
     // ---- memory ----
+    /// Copies host values into a new device buffer.
     fn upload(&self, data: &[f32]) -> Result<Storage>;
     /// Uploads row indices (for `gather_rows`).
     fn upload_indices(&self, data: &[u32]) -> Result<Storage>;
@@ -441,6 +484,7 @@ pub trait Backend: Send + Sync + fmt::Debug {
     fn matmul(&self, a: &Storage, b: &Storage, dims: MatmulDims) -> Result<Storage> {
         self.linear(a, b, None, dims, None)
     }
+    /// `op(x)`, elementwise, into a new buffer.
     fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage>;
     /// `dx` for `y = op(x)`; kernels use whichever of `x`, `y` is cheaper.
     fn unary_backward(
@@ -465,6 +509,7 @@ pub trait Backend: Send + Sync + fmt::Debug {
     fn sum_to(&self, x: &Storage, from: &Shape, to: &Shape) -> Result<Storage>;
     /// Broadcasts `x` of shape `from` up to `to`.
     fn expand(&self, x: &Storage, from: &Shape, to: &Shape) -> Result<Storage>;
+    /// Reduces the `len` axis of `x` viewed as `[outer, len, inner]`, giving `[outer, inner]`.
     fn reduce(&self, op: ReduceOp, x: &Storage, dims: ReduceDims) -> Result<Storage>;
     /// Backward of a max reduction: `dy` flows to the first position holding the maximum.
     fn max_backward(
@@ -478,6 +523,7 @@ pub trait Backend: Send + Sync + fmt::Debug {
     fn permute(&self, x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage>;
     /// Softmax (or log-softmax) along the last axis of `[rows, cols]`.
     fn softmax(&self, x: &Storage, rows: usize, cols: usize, log: bool) -> Result<Storage>;
+    /// The backward of [`Backend::softmax`]: `dx` from its output `y` and the upstream `dy`.
     fn softmax_backward(
         &self,
         y: &Storage,

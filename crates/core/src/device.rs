@@ -21,6 +21,10 @@ pub struct Device {
 }
 
 impl Device {
+    /// A device running `backend`. Devices on different backend instances are distinct:
+    /// their tensors cannot be mixed ([`Error::DeviceMismatch`]), even when both are CPU
+    /// backends; the shared `CpuBackend::device()` and `downhill_gpu::device()` give one
+    /// handle everywhere.
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         Device {
             backend,
@@ -37,10 +41,13 @@ impl Device {
         Ok(self.one.get_or_init(|| one).clone())
     }
 
+    /// The backend behind this device, for calling its ops directly (arguments are checked:
+    /// see [`crate::backend::check`]).
     pub fn backend(&self) -> &dyn Backend {
         self.backend.as_ref()
     }
 
+    /// The backend's human-readable name, e.g. `cpu (ndarray, 2 threads)` or the GPU adapter's.
     pub fn name(&self) -> String {
         self.backend.name()
     }
@@ -50,6 +57,7 @@ impl Device {
         self.backend.describe()
     }
 
+    /// Whether this is the CPU or the GPU backend.
     pub fn kind(&self) -> BackendKind {
         self.backend.kind()
     }
@@ -109,6 +117,7 @@ impl Device {
         Ok(Tensor::leaf(self, shape, storage, false))
     }
 
+    /// A constant tensor of `shape` filled with 0 (`torch.zeros`).
     pub fn zeros(&self, shape: impl Into<Shape>) -> Result<Tensor> {
         Tensor::full(self, shape, 0.0)
     }

@@ -8,7 +8,12 @@ pub enum Error {
     /// Two shapes do not fit an operation, e.g.
     /// `matmul: [32, 20] x [64, 1]: inner dimensions 20 and 64 differ`.
     #[error("{op}: {detail}")]
-    Shape { op: &'static str, detail: String },
+    Shape {
+        /// The operation that refused its inputs (`matmul`, `binary`, `fit`, …).
+        op: &'static str,
+        /// The shapes involved and why they do not fit.
+        detail: String,
+    },
 
     /// A data set, batch or tensor that must hold at least one element holds none.
     #[error("empty data: {0}")]
@@ -38,15 +43,18 @@ pub enum Error {
         loss: f32,
         /// The message: what, where, and what to try.
         reason: String,
+        /// Every epoch up to and including the one that diverged (the last one partial).
         history: Box<crate::train::History>,
     },
 
     /// An optimizer or training hyperparameter is out of its valid range.
     #[error("invalid hyperparameter {name} = {value}: {reason}")]
     Hyperparameter {
+        /// The hyperparameter's name (`lr`, `momentum`, `clip norm`, …).
         name: &'static str,
         /// As given (printed as the f32 it is: `-0.001`, not its f64 widening).
         value: f32,
+        /// The valid range, e.g. `must be a number >= 0`.
         reason: &'static str,
     },
 
@@ -72,7 +80,12 @@ pub enum Error {
 
     /// The device refused or failed an operation (validation, out of memory, lost device).
     #[error("backend {backend}: {detail}")]
-    Backend { backend: String, detail: String },
+    Backend {
+        /// The backend that failed (`cpu`, `gpu`).
+        backend: String,
+        /// What failed and why.
+        detail: String,
+    },
 
     /// A tensor larger than the device can hold or bind.
     #[error("too large for the device: {0}")]
@@ -80,12 +93,23 @@ pub enum Error {
 
     /// A file could not be read or written.
     #[error("i/o error on {}: {detail}", shown_path(path))]
-    Io { path: String, detail: String },
+    Io {
+        /// The file (or directory) concerned.
+        path: String,
+        /// What went wrong: the operating system's message, or why the content could not be
+        /// encoded.
+        detail: String,
+    },
 
     /// A file was read but its content is not what it should be: not a safetensors file,
     /// truncated, or metadata that contradicts itself.
     #[error("corrupt file {path}: {detail}")]
-    Corrupt { path: String, detail: String },
+    Corrupt {
+        /// The file that was read.
+        path: String,
+        /// What is wrong with its content.
+        detail: String,
+    },
 
     /// Saved state that is whole but does not fit what it is loaded into: a checkpoint or
     /// weights file of another model (a missing or unexpected tensor, another shape or
@@ -94,7 +118,12 @@ pub enum Error {
     /// `detail` every difference found (the first few, and how many more). Nothing was
     /// changed.
     #[error("{what} does not fit: {detail}")]
-    Mismatch { what: String, detail: String },
+    Mismatch {
+        /// The source that was loaded (`checkpoint run/ckpt.safetensors`, `optimizer state`).
+        what: String,
+        /// The differences found: the first six, then how many more.
+        detail: String,
+    },
 }
 
 /// A path as a message shows it: an empty one says so instead of vanishing.

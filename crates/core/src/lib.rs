@@ -2,6 +2,8 @@
 //! optimizers, data and the training loop. Backends live in `downhill-cpu` and
 //! `downhill-gpu`; most users depend on the `downhill` crate, which ties them together.
 
+#![warn(missing_docs)]
+
 pub mod autodiff;
 pub mod backend;
 pub mod checkpoint;
@@ -14,6 +16,10 @@ pub mod memory;
 pub mod metric;
 pub mod nan;
 pub mod nn;
+// Temporary: the optimizer files (everything in optim/ but optim/schedule/, which is
+// documented) are being changed on another branch and get their docs after that merge.
+// Delete this `allow` then; `cargo build` lists what is left.
+#[allow(missing_docs)]
 pub mod optim;
 pub mod random;
 pub mod shape;

@@ -29,6 +29,7 @@ impl Loss {
         }
     }
 
+    /// Keras' name for the loss, e.g. `sparse_categorical_crossentropy`.
     pub fn name(&self) -> &'static str {
         match self {
             Loss::MeanSquaredError => "mse",

@@ -7,6 +7,7 @@ use rand_chacha::ChaCha8Rng;
 pub struct SeededRng(ChaCha8Rng);
 
 impl SeededRng {
+    /// A generator whose draws are fixed by `seed`.
     pub fn new(seed: u64) -> Self {
         SeededRng(ChaCha8Rng::seed_from_u64(seed))
     }

@@ -8,18 +8,22 @@ use std::fmt;
 pub struct Shape(Vec<usize>);
 
 impl Shape {
+    /// A shape from its dimensions, outermost first: `Shape::new([rows, cols])`.
     pub fn new(dims: impl Into<Vec<usize>>) -> Self {
         Shape(dims.into())
     }
 
+    /// The shape of a scalar: no dimensions, one element.
     pub fn scalar() -> Self {
         Shape(Vec::new())
     }
 
+    /// The size of each axis, outermost first.
     pub fn dims(&self) -> &[usize] {
         &self.0
     }
 
+    /// The number of axes (0 for a scalar).
     pub fn rank(&self) -> usize {
         self.0.len()
     }

@@ -2,6 +2,8 @@
 //! checked against, and what users without a GPU train with: GEMM through matrixmultiply,
 //! plain loops elsewhere, and the optimizer step as one pass over flat buffers.
 
+#![warn(missing_docs)]
+
 mod broadcast;
 mod buffer;
 mod loss;
@@ -52,6 +54,8 @@ fn owned(op: &str, x: &Storage) -> Result<Vec<f32>> {
 pub struct CpuBackend;
 
 impl CpuBackend {
+    /// A CPU backend; wrap it with `Device::new(Arc::new(..))`, or take the shared device from
+    /// [`CpuBackend::device`].
     pub fn new() -> Self {
         CpuBackend
     }

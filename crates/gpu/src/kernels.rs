@@ -12,16 +12,22 @@ use std::sync::Mutex;
 /// How a kernel uses one storage binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Access {
+    /// Bound read-only (`var<storage, read>`).
     Read,
+    /// Bound read-write (`var<storage, read_write>`): the kernel writes it.
     ReadWrite,
 }
 
 /// One entry point of one WGSL file.
 #[derive(Debug)]
 pub struct Kernel {
+    /// Unique name: the pipeline cache's key and the wgpu debug label.
     pub name: &'static str,
+    /// The WGSL source of the file the entry point is in (one of the `&str` constants here).
     pub source: &'static str,
+    /// The `@compute` entry point's function name in `source`.
     pub entry: &'static str,
+    /// How each storage binding is used, in order from `@binding(1)`.
     pub storage: &'static [Access],
 }
 
@@ -48,21 +54,40 @@ pub const NONFINITE: &str = include_str!(concat!(
     "/shaders/nonfinite.wgsl"
 ));
 
+/// `elementwise.wgsl`: fill, accumulate, unary ops and their backward, broadcasting binary
+/// ops and the strided copy.
 pub const ELEMENTWISE: &str = shader!("elementwise.wgsl");
+/// `matmul.wgsl`: the matrix products with a fused bias and activation epilogue.
 pub const MATMUL: &str = shader!("matmul.wgsl");
+/// `reduce.wgsl`: sum, mean and max reductions, max's backward and the linear layer's
+/// epilogue backward.
 pub const REDUCE: &str = shader!("reduce.wgsl");
+/// `softmax.wgsl`: softmax and log-softmax along rows, and their backward.
 pub const SOFTMAX: &str = shader!("softmax.wgsl");
+/// `loss.wgsl`: the fused losses (batch mean), their gradients and accuracy counts.
 pub const LOSS: &str = shader!("loss.wgsl");
+/// `gather.wgsl`: gathering mini-batch rows on the device.
 pub const GATHER: &str = shader!("gather.wgsl");
+/// `optim/sgd.wgsl`: the SGD step (momentum, dampening, Nesterov, weight decay).
 pub const OPTIM_SGD: &str = shader!("optim/sgd.wgsl");
+/// `optim/adagrad.wgsl`: the Adagrad step.
 pub const OPTIM_ADAGRAD: &str = shader!("optim/adagrad.wgsl");
+/// `optim/rmsprop.wgsl`: the RMSprop step (centered and momentum variants).
 pub const OPTIM_RMSPROP: &str = shader!("optim/rmsprop.wgsl");
+/// `optim/adam.wgsl`: the Adam and AdamW step (AMSGrad variant included).
 pub const OPTIM_ADAM: &str = shader!("optim/adam.wgsl");
+/// `optim/adamax.wgsl`: the Adamax step.
 pub const OPTIM_ADAMAX: &str = shader!("optim/adamax.wgsl");
+/// `optim/nadam.wgsl`: the NAdam step.
 pub const OPTIM_NADAM: &str = shader!("optim/nadam.wgsl");
+/// `optim/adadelta.wgsl`: the Adadelta step.
 pub const OPTIM_ADADELTA: &str = shader!("optim/adadelta.wgsl");
+/// `optim/clip.wgsl`: gradient clipping by global norm and by value.
 pub const CLIP: &str = shader!("optim/clip.wgsl");
+/// `step_check.wgsl`: `fit`'s per-step loss sum and non-finite detection.
 pub const STEP_CHECK: &str = shader!("step_check.wgsl");
+/// `metrics.wgsl`: metric statistics accumulated over an epoch (confusion counts, top-k
+/// hits, regression error sums).
 pub const METRICS: &str = shader!("metrics.wgsl");
 
 /// Every WGSL file, for validation tests: (file name, source).
@@ -100,69 +125,114 @@ const fn k(
     }
 }
 
+/// Sets every element of a buffer to one value.
 pub const FILL: Kernel = k("fill", ELEMENTWISE, "fill", &[W]);
+/// `dst += value · src`, elementwise (gradient accumulation).
 pub const ACCUMULATE: Kernel = k("accumulate", ELEMENTWISE, "accumulate", &[W, R]);
+/// `y = f(x)` for one unary op (relu, exp, tanh, …), elementwise.
 pub const UNARY: Kernel = k("unary", ELEMENTWISE, "unary", &[R, W]);
+/// A unary op's backward: `x, y, dy → dx`.
 pub const UNARY_BACKWARD: Kernel = k(
     "unary_backward",
     ELEMENTWISE,
     "unary_backward",
     &[R, R, R, W],
 );
+/// A binary op (add, mul, pow, …) with broadcasting through per-axis strides.
 pub const BINARY: Kernel = k("binary", ELEMENTWISE, "binary", &[R, R, W]);
+/// `out[i] = in[offset(i)]`: the copy behind expand (broadcast) and permute.
 pub const STRIDED_COPY: Kernel = k("strided_copy", ELEMENTWISE, "strided_copy", &[R, W]);
+/// Matrix product through 64×64 workgroup-memory tiles, for real GPUs.
 pub const MATMUL_TILED: Kernel = k("matmul_tiled", MATMUL, "matmul_tiled", &[R, R, R, W]);
+/// Matrix product with 4×4 outputs per invocation in registers and no workgroup memory, for
+/// CPU adapters such as lavapipe; any shape.
 pub const MATMUL_REGISTER: Kernel = k("matmul_register", MATMUL, "matmul_register", &[R, R, R, W]);
+/// Register matrix product with 4×8 outputs per invocation and vec4 loads of B (B not
+/// transposed, `n` a multiple of 8).
 pub const MATMUL_REGISTER_VEC4: Kernel = k(
     "matmul_register_vec4",
     MATMUL,
     "matmul_register_vec4",
     &[R, R, R, W],
 );
+/// Sum, mean or max over any set of axes, one workgroup per output element.
 pub const REDUCE_STRIDED: Kernel = k("reduce", REDUCE, "reduce", &[R, W]);
+/// A linear layer's epilogue backward in one pass: `dz = act'(y)·dy` and the bias gradient
+/// `db[col] = Σ_rows dz`.
 pub const LINEAR_EPILOGUE_BACKWARD: Kernel = k(
     "linear_epilogue_backward",
     REDUCE,
     "linear_epilogue_backward",
     &[R, R, W, W],
 );
+/// Max's backward along an axis: `dy` goes to the first position holding the maximum.
 pub const MAX_BACKWARD: Kernel = k("max_backward", REDUCE, "max_backward", &[R, R, R, W]);
+/// Softmax or log-softmax along the rows of `[rows, cols]`, one workgroup per row.
 pub const SOFTMAX_FORWARD: Kernel = k("softmax", SOFTMAX, "softmax", &[R, W]);
+/// The backward of softmax or log-softmax: `y, dy → dx`.
 pub const SOFTMAX_BACKWARD: Kernel = k("softmax_backward", SOFTMAX, "softmax_backward", &[R, R, W]);
 // The loss forward, one entry point per kind (see loss.wgsl for why not one kernel).
+/// Mean squared error over the batch (one workgroup).
 pub const LOSS_MSE: Kernel = k("loss_mse", LOSS, "loss_mse", &[R, R, W]);
+/// Binary cross-entropy of probabilities (clamped to `[eps, 1 − eps]`), batch mean.
 pub const LOSS_BCE: Kernel = k("loss_bce", LOSS, "loss_bce", &[R, R, W]);
+/// Binary cross-entropy of logits (`BCEWithLogitsLoss`), batch mean.
 pub const LOSS_BCE_LOGITS: Kernel = k("loss_bce_logits", LOSS, "loss_bce_logits", &[R, R, W]);
+/// Softmax cross-entropy of logits against integer labels, batch mean.
 pub const LOSS_CROSS_ENTROPY: Kernel =
     k("loss_cross_entropy", LOSS, "loss_cross_entropy", &[R, R, W]);
+/// The gradient of the MSE and binary cross-entropy losses, one invocation per element.
 pub const LOSS_BACKWARD: Kernel = k("loss_backward", LOSS, "loss_backward", &[R, R, R, W]);
+/// The gradient of softmax cross-entropy, one workgroup per row.
 pub const CROSS_ENTROPY_BACKWARD: Kernel = k(
     "cross_entropy_backward",
     LOSS,
     "cross_entropy_backward",
     &[R, R, R, W],
 );
+/// The number of correct predictions in a batch (binary or categorical accuracy).
 pub const CORRECT_COUNT: Kernel = k("correct_count", LOSS, "correct_count", &[R, R, W]);
+/// Mini-batch gathering: output row `r` is source row `indices[start + r]`.
 pub const GATHER_ROWS: Kernel = k("gather_rows", GATHER, "gather_rows", &[R, R, W]);
+/// One SGD step over the flat parameter buffer.
 pub const SGD: Kernel = k("sgd", OPTIM_SGD, "sgd", &[W, R, W]);
+/// One Adagrad step over the flat parameter buffer.
 pub const ADAGRAD: Kernel = k("adagrad", OPTIM_ADAGRAD, "adagrad", &[W, R, W]);
+/// One RMSprop step over the flat parameter buffer.
 pub const RMSPROP: Kernel = k("rmsprop", OPTIM_RMSPROP, "rmsprop", &[W, R, W, W, W]);
+/// One Adam or AdamW step over the flat parameter buffer.
 pub const ADAM: Kernel = k("adam", OPTIM_ADAM, "adam", &[W, R, W, W, W]);
+/// One Adamax step over the flat parameter buffer.
 pub const ADAMAX: Kernel = k("adamax", OPTIM_ADAMAX, "adamax", &[W, R, W, W]);
+/// One NAdam step over the flat parameter buffer.
 pub const NADAM: Kernel = k("nadam", OPTIM_NADAM, "nadam", &[W, R, W, W]);
+/// One Adadelta step over the flat parameter buffer.
 pub const ADADELTA: Kernel = k("adadelta", OPTIM_ADADELTA, "adadelta", &[W, R, W, W]);
+/// Global-norm clipping, first pass: writes `min(1, max_norm / (‖g‖ + 1e-6))` to a
+/// one-element buffer (one workgroup).
 pub const CLIP_NORM_COEF: Kernel = k("clip_norm_coef", CLIP, "clip_norm_coef", &[R, W]);
+/// Global-norm clipping, second pass: scales every gradient by the factor `CLIP_NORM_COEF`
+/// wrote.
 pub const CLIP_SCALE: Kernel = k("clip_scale", CLIP, "clip_scale", &[W, R]);
+/// Clipping by value: clamps every gradient component to `[-limit, limit]` (NaN stays NaN).
 pub const CLIP_VALUE: Kernel = k("clip_value", CLIP, "clip_value", &[W]);
+/// Confusion-matrix counts `[label][argmax]` of categorical predictions against integer
+/// labels.
 pub const CONFUSION_CATEGORICAL: Kernel = k(
     "confusion_categorical",
     METRICS,
     "confusion_categorical",
     &[R, R, W],
 );
+/// 2×2 confusion counts `[target > 0.5][prediction > threshold]` of binary predictions.
 pub const CONFUSION_BINARY: Kernel = k("confusion_binary", METRICS, "confusion_binary", &[R, R, W]);
+/// Top-k accuracy hits: rows whose label is among the `k` largest scores.
 pub const TOP_K: Kernel = k("top_k", METRICS, "top_k", &[R, R, W]);
+/// Regression error sums per output column (rows, target mean and M2, `Σ|e|`, `Σe²`), for MAE
+/// and R².
 pub const ERRORS: Kernel = k("errors", METRICS, "errors", &[R, R, W]);
+/// `fit`'s per-step bookkeeping: adds the batch loss to the epoch sum and records the first
+/// step whose loss or any gradient is NaN or ±inf.
 pub const TRACK_STEP: Kernel = k("track_step", STEP_CHECK, "track_step", &[W, R, R]);
 
 /// Every kernel, so a device can build all pipelines up front.
@@ -208,7 +278,10 @@ pub const ALL_KERNELS: &[&Kernel] = &[
 
 /// A built pipeline and the layout its bind groups follow.
 pub struct Pipeline {
+    /// The compute pipeline of one kernel.
     pub pipeline: wgpu::ComputePipeline,
+    /// The bind group layout its bind groups must follow (uniform slot, then the storage
+    /// bindings).
     pub layout: wgpu::BindGroupLayout,
 }
 
@@ -232,6 +305,7 @@ impl PipelineCache {
         Ok(())
     }
 
+    /// The pipeline of `kernel`, built on first use and cached by its name.
     pub fn get(&self, device: &wgpu::Device, kernel: &Kernel) -> Result<std::sync::Arc<Pipeline>> {
         let poisoned = || Error::backend("gpu", "pipeline cache poisoned");
         if let Some(p) = self

@@ -4,6 +4,8 @@
 //! flat parameter buffer. Runs on Vulkan, Metal and DX12, and on Mesa's lavapipe where
 //! no GPU exists.
 
+#![warn(missing_docs)]
+
 mod context;
 pub mod kernels;
 mod ops;

@@ -35,10 +35,12 @@ impl Gradients {
             .map(|g| g.device().name())
     }
 
+    /// The number of leaves that have a gradient.
     pub fn len(&self) -> usize {
         self.by_leaf.len()
     }
 
+    /// Whether no leaf has a gradient (the loss depends on no trainable tensor).
     pub fn is_empty(&self) -> bool {
         self.by_leaf.is_empty()
     }

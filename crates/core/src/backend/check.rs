@@ -229,10 +229,12 @@ fn predictions(
 
 // ---- one function per backend method, named after it ----
 
+/// Fails unless `dst` holds as many elements as `src`.
 pub fn copy(src: &Storage, dst: &Storage) -> Result<()> {
     len("copy", "the destination", dst, src.len())
 }
 
+/// Fails unless `x` holds as many elements as `acc`.
 pub fn accumulate(acc: &Storage, x: &Storage) -> Result<()> {
     len("accumulate", "the addend", x, acc.len())
 }
@@ -265,10 +267,13 @@ pub fn linear_epilogue_backward(
     Ok(n)
 }
 
+/// Fails for an op parameter out of its domain (a clamp range that is NaN or has
+/// `lo > hi`).
 pub fn unary(op: UnaryOp, _x: &Storage) -> Result<()> {
     unary_op(op)
 }
 
+/// As [`unary`], and fails unless `y` and `dy` hold as many elements as `x`.
 pub fn unary_backward(op: UnaryOp, x: &Storage, y: &Storage, dy: &Storage) -> Result<()> {
     unary_op(op)?;
     len("unary_backward", "y", y, x.len())?;
@@ -318,6 +323,7 @@ pub fn reduce(op: ReduceOp, x: &Storage, dims: ReduceDims) -> Result<usize> {
     Ok(kept)
 }
 
+/// Fails unless `x` holds `outer · len · inner` elements and `y`, `dy` hold `outer · inner`.
 pub fn max_backward(x: &Storage, y: &Storage, dy: &Storage, dims: ReduceDims) -> Result<()> {
     len("max_backward", "x [outer, len, inner]", x, dims.elements()?)?;
     let kept = dims.kept()?;
@@ -325,6 +331,7 @@ pub fn max_backward(x: &Storage, y: &Storage, dy: &Storage, dims: ReduceDims) ->
     len("max_backward", "dy [outer, inner]", dy, kept)
 }
 
+/// Fails unless `x` holds `shape`'s elements and `perm` is a permutation of its axes.
 pub fn permute(x: &Storage, shape: &Shape, perm: &[usize]) -> Result<()> {
     shaped("permute", "x", x, shape)?;
     permutation("permute", shape, perm)
@@ -421,6 +428,8 @@ pub fn accumulate_stats(
     Ok(n)
 }
 
+/// Fails unless `loss` holds 1 element and `sums` at least 3, and `sums` shares no buffer
+/// with `loss` or `grads`.
 pub fn track_step(sums: &Storage, loss: &Storage, grads: &Storage) -> Result<()> {
     const OP: &str = "track_step";
     len(OP, "the loss", loss, 1)?;
@@ -472,6 +481,8 @@ pub fn gather_rows(
     elements(OP, "the result [count, cols]", &[count, cols])
 }
 
+/// Fails unless `state` holds the number of buffers `rule` needs, the gradients and every
+/// state buffer hold as many elements as `params`, and no two of them share a buffer.
 pub fn optimizer_step(
     rule: &UpdateRule,
     params: &Storage,
@@ -502,6 +513,7 @@ pub fn optimizer_step(
     Ok(())
 }
 
+/// Fails for a negative or NaN clip norm or value.
 pub fn clip_gradients(_grads: &Storage, clip: GradClip) -> Result<()> {
     let (name, v) = match clip {
         GradClip::Norm(v) => ("clip norm", v),

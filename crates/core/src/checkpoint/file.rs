@@ -16,8 +16,11 @@ pub const METADATA_KEY: &str = "downhill";
 /// A tensor as it is written: a name, a shape and row-major values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NamedTensor {
+    /// The tensor's name in the file, e.g. `0.dense.weight`.
     pub name: String,
+    /// Its dimensions, outermost first.
     pub shape: Vec<usize>,
+    /// Its elements, row-major.
     pub values: Vec<f32>,
 }
 

@@ -65,6 +65,7 @@ pub struct Checkpoint {
     pub parameters: Vec<NamedTensor>,
     /// The optimizer's state; its parameter `i` is `parameters[i]`.
     pub optimizer: OptimizerState,
+    /// Where the training loop stood: epoch, shuffle seed, schedule state and history.
     pub training: TrainingState,
     /// Where it came from, for messages: the file's path, or `(captured)`.
     origin: String,

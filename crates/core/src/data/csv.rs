@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 /// A column by its header name or its 0-based index.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Column {
+    /// The column whose header is this name (needs a header row).
     Name(String),
+    /// The column at this 0-based position.
     Index(usize),
 }
 
@@ -45,6 +47,7 @@ impl Default for CsvOptions {
 }
 
 impl CsvOptions {
+    /// The defaults: a header row, `,` as delimiter, the last column the target.
     pub fn new() -> Self {
         CsvOptions {
             has_header: true,

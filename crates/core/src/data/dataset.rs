@@ -61,6 +61,7 @@ impl Dataset {
         )
     }
 
+    /// The number of rows (samples).
     pub fn len(&self) -> usize {
         self.x.nrows()
     }
@@ -70,18 +71,22 @@ impl Dataset {
         self.x.nrows() == 0
     }
 
+    /// The number of input columns (features).
     pub fn features(&self) -> usize {
         self.x.ncols()
     }
 
+    /// The number of target columns (1 for integer labels).
     pub fn target_cols(&self) -> usize {
         self.y.ncols()
     }
 
+    /// The inputs, `[rows, features]`.
     pub fn x(&self) -> &Array2<f32> {
         &self.x
     }
 
+    /// The targets, `[rows, target_cols]`.
     pub fn y(&self) -> &Array2<f32> {
         &self.y
     }

@@ -13,7 +13,9 @@ use std::path::Path;
 /// An IDX file's dimensions and values (as f32, unscaled: 0–255 for bytes).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Idx {
+    /// The dimensions from the header, e.g. `[60000, 28, 28]` for MNIST's training images.
     pub dims: Vec<usize>,
+    /// The values row-major, unscaled (0–255 for bytes).
     pub values: Vec<f32>,
 }
 

@@ -34,7 +34,9 @@ fn check_rows(op: &'static str, x: &Array2<f32>) -> Result<()> {
 /// are computed in f64.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StandardScaler {
+    /// Each column's mean on the training data (scikit-learn's `mean_`).
     pub mean: Array1<f32>,
+    /// Each column's standard deviation, 1 for a constant column (scikit-learn's `scale_`).
     pub scale: Array1<f32>,
 }
 
@@ -78,8 +80,11 @@ impl StandardScaler {
 /// minimum and maximum; a constant column maps to the range's low end.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MinMaxScaler {
+    /// Each column's minimum on the training data (what maps to the range's low end).
     pub min: Array1<f32>,
+    /// Each column's factor, `(high − low) / (max − min)`, 1 for a constant column.
     pub scale: Array1<f32>,
+    /// The `(low, high)` range columns are mapped onto (scikit-learn's `feature_range`).
     pub range: (f32, f32),
 }
 

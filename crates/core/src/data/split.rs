@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 /// shuffle seed, and whether to stratify by the (single-column) targets.
 #[derive(Clone, Copy, Debug)]
 pub struct Split {
+    /// The fraction of rows in the test part, strictly between 0 and 1 (default 0.25).
     pub test_size: f32,
+    /// The shuffle's seed (scikit-learn's `random_state`; default 0).
     pub seed: u64,
     /// Keep each class's share in both parts (targets must be one label column).
     pub stratify: bool,

@@ -91,10 +91,12 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
 pub mod option {
     use super::*;
 
+    /// Writes `None` as `null`, a value as [`serialize`] does.
     pub fn serialize<S: Serializer>(v: &Option<f32>, s: S) -> Result<S::Ok, S::Error> {
         v.map(Single).serialize(s)
     }
 
+    /// Reads `null` as `None`, a value as [`deserialize`] does.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f32>, D::Error> {
         Ok(Option::<JsonFloat>::deserialize(d)?.map(|x| x.0 as f32))
     }
@@ -104,10 +106,12 @@ pub mod option {
 pub mod list {
     use super::*;
 
+    /// Writes a JSON array, each element a number or a non-finite string.
     pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(v.iter().map(|&x| JsonFloat(x)))
     }
 
+    /// Reads an array of numbers and non-finite strings.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
         Ok(Vec::<JsonFloat>::deserialize(d)?
             .into_iter()
@@ -120,10 +124,13 @@ pub mod list {
 pub mod named {
     use super::*;
 
+    /// Writes a JSON array of `[name, value]` pairs, each value an f32 in its shortest digits
+    /// or a non-finite string.
     pub fn serialize<S: Serializer>(v: &[(String, f32)], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(v.iter().map(|(n, x)| (n, Single(*x))))
     }
 
+    /// Reads an array of `[name, value]` pairs.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, f32)>, D::Error> {
         Ok(Vec::<(String, JsonFloat)>::deserialize(d)?
             .into_iter()
@@ -136,10 +143,12 @@ pub mod named {
 pub mod double {
     use super::*;
 
+    /// Writes a number (shortest round-trip digits) or a non-finite string.
     pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
         JsonFloat(*v).serialize(s)
     }
 
+    /// Reads a number or a non-finite string.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         Ok(JsonFloat::deserialize(d)?.0)
     }
@@ -149,10 +158,13 @@ pub mod double {
 pub mod named_double {
     use super::*;
 
+    /// Writes a JSON array of `[name, value]` pairs, each value a number or a non-finite
+    /// string.
     pub fn serialize<S: Serializer>(v: &[(String, f64)], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(v.iter().map(|(n, x)| (n, JsonFloat(*x))))
     }
 
+    /// Reads an array of `[name, value]` pairs.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, f64)>, D::Error> {
         Ok(Vec::<(String, JsonFloat)>::deserialize(d)?
             .into_iter()

@@ -9,13 +9,19 @@ use crate::tensor::Tensor;
 pub enum Activation {
     /// No activation (identity): logits or regression outputs.
     Linear,
+    /// `max(x, 0)`.
     Relu,
     /// Keras' LeakyReLU slope (PyTorch defaults to 0.01).
     LeakyRelu(f32),
+    /// The logistic function `1 / (1 + e^-x)`: probabilities for binary outputs.
     Sigmoid,
+    /// The hyperbolic tangent.
     Tanh,
+    /// Exact GELU, `x·Φ(x)` with the normal CDF (PyTorch's and Keras' default form).
     Gelu,
+    /// Softmax along each row: class probabilities.
     Softmax,
+    /// Log-softmax along each row: log-probabilities.
     LogSoftmax,
 }
 
@@ -31,6 +37,7 @@ impl Activation {
         }
     }
 
+    /// Applies the activation to `x` (softmax ones along its last axis).
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
         match *self {
             Activation::Linear => Ok(x.clone()),
@@ -56,6 +63,7 @@ impl Activation {
         }
     }
 
+    /// The lower-case name used in summaries, e.g. `leaky_relu`.
     pub fn name(&self) -> &'static str {
         match self {
             Activation::Linear => "linear",

@@ -12,11 +12,17 @@ use crate::tensor::Tensor;
 /// Weights default to Glorot-uniform (Keras), biases to zero.
 #[derive(Clone, Debug)]
 pub struct Dense {
+    /// Input features: the columns of the `[rows, in_features]` batches the layer takes.
     pub in_features: usize,
+    /// Output features (units, in Keras' terms).
     pub out_features: usize,
+    /// Applied after the affine map; [`Activation::Linear`] (none) by default.
     pub activation: Activation,
+    /// How `W` is initialised; [`Init::GlorotUniform`] by default (Keras' `kernel_initializer`).
     pub kernel_init: Init,
+    /// How `b` is initialised; [`Init::Zeros`] by default (Keras' `bias_initializer`).
     pub bias_init: Init,
+    /// Whether the layer has a bias `b` (`true` by default; PyTorch's `bias=`).
     pub use_bias: bool,
 }
 
@@ -24,6 +30,9 @@ pub struct Dense {
 pub type Linear = Dense;
 
 impl Dense {
+    /// `Dense(in_features -> out_features)` with no activation, Glorot-uniform weights and a
+    /// zero bias (`nn.Linear(in_features, out_features)`, or Keras' `Dense(out_features)`).
+    /// Sizes of 0 are refused with [`crate::Error::Config`] when the model is built.
     pub fn new(in_features: usize, out_features: usize) -> Self {
         Dense {
             in_features,
@@ -34,18 +43,22 @@ impl Dense {
             use_bias: true,
         }
     }
+    /// Sets the activation that ends the layer (Keras' `activation=`).
     pub fn activation(mut self, activation: Activation) -> Self {
         self.activation = activation;
         self
     }
+    /// Sets the weight initialiser.
     pub fn kernel_init(mut self, init: Init) -> Self {
         self.kernel_init = init;
         self
     }
+    /// Sets the bias initialiser.
     pub fn bias_init(mut self, init: Init) -> Self {
         self.bias_init = init;
         self
     }
+    /// With `false`, the layer has no bias: `y = act(x · W)`.
     pub fn use_bias(mut self, use_bias: bool) -> Self {
         self.use_bias = use_bias;
         self

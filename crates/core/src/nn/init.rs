@@ -17,6 +17,7 @@ pub enum Init {
     /// Keras' He normal: a normal truncated at two standard deviations, scaled so the
     /// result has standard deviation `sqrt(2 / fan_in)`.
     HeNormal,
+    /// Every weight 0 (the default for biases).
     Zeros,
     /// Every weight the same value (useful for tests and lessons).
     Constant(f32),

@@ -42,5 +42,7 @@ pub trait LayerSpec: Send + Sync {
     fn output_activation(&self) -> Option<Activation> {
         None
     }
+    /// Allocates and initialises the layer's parameters on `device`, drawing them from `seed`;
+    /// a spec that cannot be built (a size of 0, a non-finite initialiser) is an error.
     fn build(&self, device: &Device, seed: u64) -> Result<Box<dyn Layer>>;
 }

@@ -12,6 +12,16 @@ pub const DEFAULT_SEED: u64 = 42;
 /// A stack of layers. Layers are described first and built (parameters allocated and
 /// initialised) on first use, so a mistake like mismatched layer sizes is an error from
 /// `forward`, `parameters` or `fit`, never a panic in the builder.
+///
+/// ```text
+/// let mut model = Sequential::new(&device)
+///     .dense(2, 8, Activation::Tanh)
+///     .dense(8, 1, Activation::Linear);
+/// let history = model.fit(&data, Loss::MeanSquaredError, Adam::new(0.01), FitConfig::default())?;
+/// ```
+///
+/// Runnable examples (regression, classification, `predict`, `evaluate`) are in the
+/// `downhill` crate's `guide::models`, where a backend is at hand.
 pub struct Sequential {
     device: Device,
     seed: u64,
@@ -30,6 +40,8 @@ pub struct Sequential {
 }
 
 impl Sequential {
+    /// An empty model whose layers will live on `device`; add layers with
+    /// [`Sequential::dense`] or [`Sequential::layer`]. Nothing is allocated until first use.
     pub fn new(device: &Device) -> Self {
         Sequential {
             device: device.clone(),
@@ -74,10 +86,12 @@ impl Sequential {
         self.epochs_trained
     }
 
+    /// The device the model's parameters live on.
     pub fn device(&self) -> &Device {
         &self.device
     }
 
+    /// The seed the layers are initialised from (42 unless [`Sequential::seed`] set one).
     pub fn init_seed(&self) -> u64 {
         self.seed
     }

@@ -26,6 +26,9 @@ impl TensorId {
 }
 
 /// An f32 tensor. Cloning is cheap and shares the data and the autodiff history.
+///
+/// Runnable examples (ops, broadcasting, `backward`) are in the `downhill` crate's
+/// `guide::tensors`, where a backend is at hand.
 #[derive(Clone)]
 pub struct Tensor(Arc<TensorInner>);
 
@@ -92,26 +95,33 @@ impl Tensor {
         }))
     }
 
+    /// This tensor's identity (the key of its gradient in [`crate::Gradients`]); a clone has
+    /// the same id, [`Tensor::param`] and [`Tensor::detach`] make a new one.
     pub fn id(&self) -> TensorId {
         self.0.id
     }
 
+    /// The tensor's shape.
     pub fn shape(&self) -> &Shape {
         &self.0.shape
     }
 
+    /// The size of each axis, outermost first (PyTorch's `tensor.shape`).
     pub fn dims(&self) -> &[usize] {
         self.0.shape.dims()
     }
 
+    /// The number of axes (0 for a scalar).
     pub fn rank(&self) -> usize {
         self.0.shape.rank()
     }
 
+    /// The number of elements.
     pub fn numel(&self) -> usize {
         self.0.shape.numel()
     }
 
+    /// The device the tensor's data lives on.
     pub fn device(&self) -> &Device {
         &self.0.device
     }

@@ -44,15 +44,22 @@ impl Tensor {
     }
 
     // ---- elementwise with broadcasting ----
+    /// `self + other`, elementwise with NumPy broadcasting (`&a + &b` does the same). Shapes
+    /// that do not broadcast are [`Error::Shape`], tensors on different devices
+    /// [`Error::DeviceMismatch`].
     pub fn add(&self, other: &Tensor) -> Result<Tensor> {
         self.binary_op(BinaryOp::Add, "add", other)
     }
+    /// `self - other`, elementwise with broadcasting (as [`Tensor::add`]).
     pub fn sub(&self, other: &Tensor) -> Result<Tensor> {
         self.binary_op(BinaryOp::Sub, "sub", other)
     }
+    /// `self · other`, elementwise with broadcasting (as [`Tensor::add`]; not a matrix
+    /// product, see [`Tensor::matmul`]).
     pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
         self.binary_op(BinaryOp::Mul, "mul", other)
     }
+    /// `self / other`, elementwise with broadcasting (as [`Tensor::add`]).
     pub fn div(&self, other: &Tensor) -> Result<Tensor> {
         self.binary_op(BinaryOp::Div, "div", other)
     }
@@ -63,15 +70,19 @@ impl Tensor {
     }
 
     // ---- elementwise with a scalar ----
+    /// `self + c`, elementwise.
     pub fn add_scalar(&self, c: f32) -> Result<Tensor> {
         self.unary_op(UnaryOp::AddScalar(c))
     }
+    /// `self - c`, elementwise.
     pub fn sub_scalar(&self, c: f32) -> Result<Tensor> {
         self.unary_op(UnaryOp::AddScalar(-c))
     }
+    /// `self · c`, elementwise.
     pub fn mul_scalar(&self, c: f32) -> Result<Tensor> {
         self.unary_op(UnaryOp::MulScalar(c))
     }
+    /// `self / c`, elementwise (computed as `self · (1 / c)`).
     pub fn div_scalar(&self, c: f32) -> Result<Tensor> {
         self.unary_op(UnaryOp::MulScalar(1.0 / c))
     }
@@ -87,6 +98,8 @@ impl Tensor {
     pub fn powf(&self, p: f32) -> Result<Tensor> {
         self.unary_op(UnaryOp::Powf(p))
     }
+    /// Clamps every element into `[lo, hi]` (`torch.clamp`; a NaN stays NaN); the gradient
+    /// passes inside the range only. A NaN bound or `lo > hi` is [`Error::Config`].
     pub fn clamp(&self, lo: f32, hi: f32) -> Result<Tensor> {
         if lo.is_nan() || hi.is_nan() || lo > hi {
             return Err(Error::Config(format!("clamp: invalid range [{lo}, {hi}]")));
@@ -95,23 +108,29 @@ impl Tensor {
     }
 
     // ---- elementwise math ----
+    /// `-self`, elementwise.
     pub fn neg(&self) -> Result<Tensor> {
         self.unary_op(UnaryOp::Neg)
     }
+    /// `self²`, elementwise.
     pub fn square(&self) -> Result<Tensor> {
         self.unary_op(UnaryOp::Square)
     }
+    /// `√self`, elementwise (NaN for negative elements).
     pub fn sqrt(&self) -> Result<Tensor> {
         self.unary_op(UnaryOp::Sqrt)
     }
+    /// `e^self`, elementwise.
     pub fn exp(&self) -> Result<Tensor> {
         self.unary_op(UnaryOp::Exp)
     }
+    /// The natural logarithm, elementwise (NaN for negative elements, `-inf` at 0).
     pub fn log(&self) -> Result<Tensor> {
         self.unary_op(UnaryOp::Log)
     }
 
     // ---- activations ----
+    /// `max(x, 0)`, elementwise (a NaN stays NaN; the gradient at 0 is 0, as in PyTorch).
     pub fn relu(&self) -> Result<Tensor> {
         self.unary_op(UnaryOp::Relu)
     }
@@ -124,9 +143,11 @@ impl Tensor {
         }
         self.unary_op(UnaryOp::LeakyRelu(alpha))
     }
+    /// The logistic function `1 / (1 + e^-x)`, elementwise.
     pub fn sigmoid(&self) -> Result<Tensor> {
         self.unary_op(UnaryOp::Sigmoid)
     }
+    /// The hyperbolic tangent, elementwise.
     pub fn tanh(&self) -> Result<Tensor> {
         self.unary_op(UnaryOp::Tanh)
     }
@@ -299,9 +320,12 @@ impl Tensor {
         self.reshape([self.numel()])?
             .reduce_op(ReduceOp::Mean, "mean", 0, false)
     }
+    /// Sum along `axis`; with `keep_dim` the axis stays, with size 1 (PyTorch's `keepdim`).
+    /// An axis out of range is [`Error::Shape`], an empty one [`Error::EmptyData`].
     pub fn sum_axis(&self, axis: usize, keep_dim: bool) -> Result<Tensor> {
         self.reduce_op(ReduceOp::Sum, "sum_axis", axis, keep_dim)
     }
+    /// Mean along `axis`; `keep_dim` and errors as [`Tensor::sum_axis`].
     pub fn mean_axis(&self, axis: usize, keep_dim: bool) -> Result<Tensor> {
         self.reduce_op(ReduceOp::Mean, "mean_axis", axis, keep_dim)
     }

@@ -16,15 +16,23 @@ use std::fmt::Debug;
 /// and the optimizer step it takes (or took), counting every step the optimizer made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchInfo {
+    /// The epoch, 1-based, counting the model's earlier `fit` calls (or from
+    /// `FitConfig::initial_epoch`).
     pub epoch: usize,
+    /// The batch's index in the epoch, 1-based.
     pub batch: usize,
+    /// The number of batches in the epoch.
     pub batches: usize,
+    /// The optimizer step this batch takes, 1-based, counting every step the optimizer made.
     pub step: u64,
 }
 
 /// What a callback sees and may change.
 pub struct TrainContext<'a> {
+    /// The model being trained.
     pub model: &'a Sequential,
+    /// The optimizer `fit` steps (its learning rate may be changed, see
+    /// [`TrainContext::set_lr`]).
     pub optimizer: &'a mut Optimizer,
     /// The epochs recorded so far in this `fit` call (in `on_epoch_end`, the current one
     /// included, with its time).
@@ -50,6 +58,7 @@ impl TrainContext<'_> {
         self.stop.is_some()
     }
 
+    /// The optimizer's current learning rate.
     pub fn lr(&self) -> f32 {
         self.optimizer.lr()
     }
@@ -71,6 +80,7 @@ pub enum OnDivergence {
 
 /// A hook into `fit`. Every method does nothing by default; implement the ones you need.
 pub trait Callback: CallbackClone + Debug + Send {
+    /// Once, before the first epoch of a `fit` call (reset per-run state here).
     fn on_train_begin(&mut self, _ctx: &mut TrainContext) -> Result<()> {
         Ok(())
     }
@@ -78,6 +88,7 @@ pub trait Callback: CallbackClone + Debug + Send {
     fn on_epoch_begin(&mut self, _epoch: usize, _ctx: &mut TrainContext) -> Result<()> {
         Ok(())
     }
+    /// Before the batch's forward pass.
     fn on_batch_begin(&mut self, _batch: &BatchInfo, _ctx: &mut TrainContext) -> Result<()> {
         Ok(())
     }
@@ -89,6 +100,9 @@ pub trait Callback: CallbackClone + Debug + Send {
     fn on_epoch_end(&mut self, _record: &EpochRecord, _ctx: &mut TrainContext) -> Result<()> {
         Ok(())
     }
+    /// Once at the end of training: after the last epoch, after a callback stopped it, or
+    /// after a divergence a callback turned into a stop ([`OnDivergence::Stop`]); not when
+    /// `fit` returns an error.
     fn on_train_end(&mut self, _ctx: &mut TrainContext) -> Result<()> {
         Ok(())
     }
@@ -101,6 +115,7 @@ pub trait Callback: CallbackClone + Debug + Send {
 /// Cloning a callback behind `dyn Callback` (any `Clone` callback has it), so a
 /// `FitConfig` holding callbacks stays `Clone`.
 pub trait CallbackClone {
+    /// A boxed copy of this callback.
     fn clone_box(&self) -> Box<dyn Callback>;
 }
 

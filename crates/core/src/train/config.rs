@@ -23,7 +23,11 @@ pub struct FitConfig {
     /// Hold out this last fraction of the data for validation (Keras' `validation_split`);
     /// 0 for none. Ignored when `validation_data` is given.
     pub validation_split: f32,
+    /// Data to evaluate on after every epoch (Keras' `validation_data`); its loss and metrics
+    /// are the `val_` figures of the history.
     pub validation_data: Option<Dataset>,
+    /// Figures to report beside the loss, on the training batches and on the validation data
+    /// (Keras' `metrics=`); none by default.
     pub metrics: Vec<Metric>,
     /// Clip gradients before each step.
     pub clip: Option<GradClip>,

@@ -16,7 +16,9 @@ pub(super) const INFERENCE_BATCH: usize = 1024;
 /// The loss and metrics of a model on a data set.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
+    /// The mean loss over every row of the data.
     pub loss: f32,
+    /// `(name, value)` for each metric asked for, in order (e.g. `("accuracy", 0.97)`).
     pub metrics: Vec<(String, f32)>,
 }
 

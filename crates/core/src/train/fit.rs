@@ -84,6 +84,13 @@ impl Sequential {
     /// hyperparameters, same clip) continues its state and step counts, and the epoch
     /// numbering and shuffle continue from the model's [`Sequential::epochs_trained`].
     /// Another configuration starts a fresh optimizer.
+    ///
+    /// Errors include, before the first step: data whose features or target columns do
+    /// not match the model ([`Error::Shape`]); a loss that does not fit the model's last
+    /// activation (a logits loss after a softmax or sigmoid) or an invalid configuration
+    /// ([`Error::Config`], [`Error::Hyperparameter`]); and, during training,
+    /// [`Error::Diverged`] when a loss or gradient turns NaN or infinite. Runnable
+    /// examples are in the `downhill` crate's `guide::models` and `guide::schedules`.
     pub fn fit(
         &mut self,
         data: &Dataset,

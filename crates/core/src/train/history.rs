@@ -16,11 +16,14 @@ pub struct EpochRecord {
     /// `(name, value)` for each requested metric, over the epoch's training batches.
     #[serde(with = "crate::io::json_float::named")]
     pub metrics: Vec<(String, f32)>,
+    /// Mean loss on the validation data after the epoch; `None` without validation data.
     #[serde(with = "crate::io::json_float::option")]
     pub val_loss: Option<f32>,
+    /// `(name, value)` for each requested metric on the validation data (empty without it).
     #[serde(with = "crate::io::json_float::named")]
     pub val_metrics: Vec<(String, f32)>,
-    /// The learning rate the epoch ended with (what a schedule or callback set).
+    /// The learning rate of the epoch's first step, as a schedule or callback set it (with
+    /// a schedule stepped per epoch, the rate of every step of the epoch).
     #[serde(with = "crate::io::json_float", default = "no_lr")]
     pub lr: f32,
 }
@@ -52,6 +55,7 @@ impl EpochRecord {
 /// Everything `fit` measured: one record per epoch and its wall time.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
+    /// One record per epoch, in order (Keras' `history.history`, by epoch rather than by name).
     pub records: Vec<EpochRecord>,
     /// Wall-clock seconds of each epoch (kept apart: timings differ between runs).
     #[serde(with = "crate::io::json_float::list")]

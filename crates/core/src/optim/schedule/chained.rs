@@ -15,17 +15,21 @@ use crate::optim::Optimizer;
 /// The unit is the schedules' common one unless set with `.stepped_per(..)`.
 #[derive(Clone, Debug)]
 pub struct ChainedScheduler {
+    /// The schedules, stepped in this order at every step.
     pub schedules: Vec<Box<dyn ScheduleConfig>>,
+    /// What one step stands for; `None`: the schedules' common unit (an error when they differ).
     pub unit: Option<StepUnit>,
 }
 
 impl ChainedScheduler {
+    /// All of `schedules` stepped together (PyTorch's `ChainedScheduler(schedulers)`).
     pub fn new(schedules: Vec<Box<dyn ScheduleConfig>>) -> Self {
         ChainedScheduler {
             schedules,
             unit: None,
         }
     }
+    /// Sets what one step stands for, overriding the schedules' own units.
     pub fn stepped_per(mut self, unit: StepUnit) -> Self {
         self.unit = Some(unit);
         self

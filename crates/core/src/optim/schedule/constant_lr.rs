@@ -15,6 +15,7 @@ pub struct ConstantLR {
     pub factor: f64,
     /// At least 1.
     pub total_iters: usize,
+    /// What one step stands for: [`StepUnit::Epoch`] by default, as PyTorch steps it.
     pub unit: StepUnit,
 }
 
@@ -29,17 +30,22 @@ impl Default for ConstantLR {
 }
 
 impl ConstantLR {
+    /// PyTorch's defaults: the rate times 1/3 for the first 5 steps.
     pub fn new() -> Self {
         Self::default()
     }
+    /// The factor the rate is multiplied by until `total_iters`, in `(0, 1]` (default 1/3).
     pub fn factor(mut self, factor: f64) -> Self {
         self.factor = factor;
         self
     }
+    /// Steps during which the factor applies, at least 1 (default 5).
     pub fn total_iters(mut self, total_iters: usize) -> Self {
         self.total_iters = total_iters;
         self
     }
+    /// Steps the schedule once per epoch ([`StepUnit::Epoch`], the default) or after every
+    /// optimizer step ([`StepUnit::Batch`]), which counts its step numbers in batches.
     pub fn stepped_per(mut self, unit: StepUnit) -> Self {
         self.unit = unit;
         self

@@ -22,10 +22,12 @@ pub struct CosineAnnealingLR {
     pub t_max: usize,
     /// The lowest rate, finite and `>= 0`.
     pub eta_min: f64,
+    /// What one step stands for: [`StepUnit::Epoch`] by default, as PyTorch steps it.
     pub unit: StepUnit,
 }
 
 impl CosineAnnealingLR {
+    /// Half a cosine from the base rate down to 0 in `t_max` steps (PyTorch's `T_max`).
     pub fn new(t_max: usize) -> Self {
         CosineAnnealingLR {
             t_max,
@@ -33,10 +35,13 @@ impl CosineAnnealingLR {
             unit: StepUnit::Epoch,
         }
     }
+    /// The rate at the bottom of the cosine, finite and `>= 0` (default 0).
     pub fn eta_min(mut self, eta_min: f64) -> Self {
         self.eta_min = eta_min;
         self
     }
+    /// Steps the schedule once per epoch ([`StepUnit::Epoch`], the default) or after every
+    /// optimizer step ([`StepUnit::Batch`]), which counts its step numbers in batches.
     pub fn stepped_per(mut self, unit: StepUnit) -> Self {
         self.unit = unit;
         self

@@ -12,16 +12,20 @@ use crate::error::Result;
 pub struct ExponentialLR {
     /// Multiplicative factor, finite and `> 0`.
     pub gamma: f64,
+    /// What one step stands for: [`StepUnit::Epoch`] by default, as PyTorch steps it.
     pub unit: StepUnit,
 }
 
 impl ExponentialLR {
+    /// The rate times `gamma` at every step (`gamma` finite and `> 0`; below 1 it decays).
     pub fn new(gamma: f64) -> Self {
         ExponentialLR {
             gamma,
             unit: StepUnit::Epoch,
         }
     }
+    /// Steps the schedule once per epoch ([`StepUnit::Epoch`], the default) or after every
+    /// optimizer step ([`StepUnit::Batch`]), which counts its step numbers in batches.
     pub fn stepped_per(mut self, unit: StepUnit) -> Self {
         self.unit = unit;
         self

@@ -19,6 +19,7 @@ pub struct LinearLR {
     pub end_factor: f64,
     /// At least 1.
     pub total_iters: usize,
+    /// What one step stands for: [`StepUnit::Epoch`] by default, as PyTorch steps it.
     pub unit: StepUnit,
 }
 
@@ -34,21 +35,27 @@ impl Default for LinearLR {
 }
 
 impl LinearLR {
+    /// PyTorch's defaults: from a third of the base rate up to the base in 5 steps.
     pub fn new() -> Self {
         Self::default()
     }
+    /// The factor at step 0, in `(0, 1]` (default 1/3).
     pub fn start_factor(mut self, start_factor: f64) -> Self {
         self.start_factor = start_factor;
         self
     }
+    /// The factor from step `total_iters` on, in `[0, 1]` (default 1).
     pub fn end_factor(mut self, end_factor: f64) -> Self {
         self.end_factor = end_factor;
         self
     }
+    /// Steps from the start factor to the end factor, at least 1 (default 5).
     pub fn total_iters(mut self, total_iters: usize) -> Self {
         self.total_iters = total_iters;
         self
     }
+    /// Steps the schedule once per epoch ([`StepUnit::Epoch`], the default) or after every
+    /// optimizer step ([`StepUnit::Batch`]), which counts its step numbers in batches.
     pub fn stepped_per(mut self, unit: StepUnit) -> Self {
         self.unit = unit;
         self

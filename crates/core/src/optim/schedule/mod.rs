@@ -194,6 +194,7 @@ pub trait ScheduleConfig: ScheduleClone + Debug + Send + Sync {
 
 /// Cloning a configuration behind `dyn ScheduleConfig` (any `Clone` configuration has it).
 pub trait ScheduleClone {
+    /// A boxed copy of this configuration.
     fn clone_schedule(&self) -> Box<dyn ScheduleConfig>;
 }
 

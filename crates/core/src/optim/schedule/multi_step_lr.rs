@@ -15,10 +15,12 @@ pub struct MultiStepLR {
     pub milestones: Vec<usize>,
     /// Multiplicative factor, finite and `> 0`.
     pub gamma: f64,
+    /// What one step stands for: [`StepUnit::Epoch`] by default, as PyTorch steps it.
     pub unit: StepUnit,
 }
 
 impl MultiStepLR {
+    /// The rate times 0.1 at each of `milestones` (step numbers, in non-decreasing order).
     pub fn new(milestones: impl Into<Vec<usize>>) -> Self {
         MultiStepLR {
             milestones: milestones.into(),
@@ -26,10 +28,13 @@ impl MultiStepLR {
             unit: StepUnit::Epoch,
         }
     }
+    /// The factor at each milestone, finite and `> 0` (default 0.1).
     pub fn gamma(mut self, gamma: f64) -> Self {
         self.gamma = gamma;
         self
     }
+    /// Steps the schedule once per epoch ([`StepUnit::Epoch`], the default) or after every
+    /// optimizer step ([`StepUnit::Batch`]), which counts its step numbers in batches.
     pub fn stepped_per(mut self, unit: StepUnit) -> Self {
         self.unit = unit;
         self

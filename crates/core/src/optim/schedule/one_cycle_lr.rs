@@ -34,20 +34,29 @@ pub enum AnnealStrategy {
 pub struct OneCycleLR {
     /// The peak rate, finite and `>= 0`.
     pub max_lr: f64,
+    /// Steps in the cycle; takes precedence over `epochs · steps_per_epoch`.
     pub total_steps: Option<usize>,
+    /// Epochs in the cycle, with `steps_per_epoch` (used when `total_steps` is not given).
     pub epochs: Option<usize>,
+    /// Steps per epoch (batches), with `epochs`.
     pub steps_per_epoch: Option<usize>,
     /// The fraction of the cycle spent rising, in `[0, 1]`.
     pub pct_start: f64,
+    /// How values move within a phase (default [`AnnealStrategy::Cos`]).
     pub anneal_strategy: AnnealStrategy,
+    /// Whether the optimizer's momentum (or `beta1`) cycles against the rate (default true).
     pub cycle_momentum: bool,
+    /// The momentum at the peak rate, `>= 0` (default 0.85).
     pub base_momentum: f64,
+    /// The momentum at the lowest rates, `>= 0` (default 0.95).
     pub max_momentum: f64,
     /// `initial = max_lr / div_factor`; finite and `> 0`.
     pub div_factor: f64,
     /// `min_lr = initial / final_div_factor`; finite and `> 0`.
     pub final_div_factor: f64,
+    /// Fall back to `initial` before annealing to `min_lr`, mirroring the rise (default false).
     pub three_phase: bool,
+    /// What one step stands for: [`StepUnit::Batch`] by default, as PyTorch steps it.
     pub unit: StepUnit,
 }
 
@@ -71,50 +80,64 @@ impl OneCycleLR {
             unit: StepUnit::Batch,
         }
     }
+    /// Sets the cycle's length in steps (at least 1).
     pub fn total_steps(mut self, total_steps: usize) -> Self {
         self.total_steps = Some(total_steps);
         self
     }
+    /// Sets the cycle's length in epochs, with [`OneCycleLR::steps_per_epoch`].
     pub fn epochs(mut self, epochs: usize) -> Self {
         self.epochs = Some(epochs);
         self
     }
+    /// Sets the steps (batches) per epoch, with [`OneCycleLR::epochs`].
     pub fn steps_per_epoch(mut self, steps_per_epoch: usize) -> Self {
         self.steps_per_epoch = Some(steps_per_epoch);
         self
     }
+    /// The fraction of the cycle spent rising, in `[0, 1]` (default 0.3).
     pub fn pct_start(mut self, pct_start: f64) -> Self {
         self.pct_start = pct_start;
         self
     }
+    /// Cosine (the default) or linear interpolation within each phase.
     pub fn anneal_strategy(mut self, anneal_strategy: AnnealStrategy) -> Self {
         self.anneal_strategy = anneal_strategy;
         self
     }
+    /// With `false`, the momentum is left alone (required for optimizers without momentum or
+    /// `beta1`, such as Adagrad).
     pub fn cycle_momentum(mut self, cycle_momentum: bool) -> Self {
         self.cycle_momentum = cycle_momentum;
         self
     }
+    /// The momentum at the peak rate (default 0.85).
     pub fn base_momentum(mut self, base_momentum: f64) -> Self {
         self.base_momentum = base_momentum;
         self
     }
+    /// The momentum at the start and end of the cycle (default 0.95).
     pub fn max_momentum(mut self, max_momentum: f64) -> Self {
         self.max_momentum = max_momentum;
         self
     }
+    /// `initial = max_lr / div_factor`, finite and `> 0` (default 25).
     pub fn div_factor(mut self, div_factor: f64) -> Self {
         self.div_factor = div_factor;
         self
     }
+    /// `min_lr = initial / final_div_factor`, finite and `> 0` (default 1e4).
     pub fn final_div_factor(mut self, final_div_factor: f64) -> Self {
         self.final_div_factor = final_div_factor;
         self
     }
+    /// With `true`, the rate falls back to `initial` before annealing to `min_lr`.
     pub fn three_phase(mut self, three_phase: bool) -> Self {
         self.three_phase = three_phase;
         self
     }
+    /// Steps the schedule after every optimizer step ([`StepUnit::Batch`], the default) or
+    /// once per epoch ([`StepUnit::Epoch`]), which counts the cycle in epochs.
     pub fn stepped_per(mut self, unit: StepUnit) -> Self {
         self.unit = unit;
         self

@@ -7,8 +7,10 @@ use crate::optim::Optimizer;
 /// Whether [`ReduceLROnPlateau`]'s metric should fall (a loss) or rise (an accuracy).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PlateauMode {
+    /// A smaller metric is better (a loss); the default.
     #[default]
     Min,
+    /// A larger metric is better (an accuracy).
     Max,
 }
 
@@ -32,6 +34,7 @@ pub enum ThresholdMode {
 /// threshold_mode rel, cooldown 0, min_lr 0, eps 1e-8.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReduceLROnPlateau {
+    /// Whether the metric should fall or rise (default [`PlateauMode::Min`]).
     pub mode: PlateauMode,
     /// In `[0, 1)`.
     pub factor: f64,
@@ -39,6 +42,7 @@ pub struct ReduceLROnPlateau {
     pub patience: usize,
     /// Finite and `>= 0`.
     pub threshold: f64,
+    /// Whether `threshold` is relative or absolute (default [`ThresholdMode::Rel`]).
     pub threshold_mode: ThresholdMode,
     /// Steps after a reduction during which bad steps are not counted.
     pub cooldown: usize,
@@ -64,37 +68,48 @@ impl Default for ReduceLROnPlateau {
 }
 
 impl ReduceLROnPlateau {
+    /// PyTorch's defaults: in min mode, the rate times 0.1 once more than 10 steps pass
+    /// without a relative improvement of 1e-4.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Whether the metric should fall ([`PlateauMode::Min`], the default) or rise.
     pub fn mode(mut self, mode: PlateauMode) -> Self {
         self.mode = mode;
         self
     }
+    /// The factor a reduction multiplies the rate by, in `[0, 1)` (default 0.1).
     pub fn factor(mut self, factor: f64) -> Self {
         self.factor = factor;
         self
     }
+    /// Steps without improvement tolerated before a reduction (default 10).
     pub fn patience(mut self, patience: usize) -> Self {
         self.patience = patience;
         self
     }
+    /// The smallest improvement that counts, finite and `>= 0` (default 1e-4).
     pub fn threshold(mut self, threshold: f64) -> Self {
         self.threshold = threshold;
         self
     }
+    /// Whether `threshold` is relative to the best value ([`ThresholdMode::Rel`], the
+    /// default) or absolute.
     pub fn threshold_mode(mut self, threshold_mode: ThresholdMode) -> Self {
         self.threshold_mode = threshold_mode;
         self
     }
+    /// Steps after a reduction during which bad steps are not counted (default 0).
     pub fn cooldown(mut self, cooldown: usize) -> Self {
         self.cooldown = cooldown;
         self
     }
+    /// The rate is never reduced below this, finite and `>= 0` (default 0).
     pub fn min_lr(mut self, min_lr: f64) -> Self {
         self.min_lr = min_lr;
         self
     }
+    /// A reduction smaller than this is skipped, finite and `>= 0` (default 1e-8).
     pub fn eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self

@@ -18,13 +18,17 @@ use crate::optim::Optimizer;
 /// The unit is the schedules' common one unless set with `.stepped_per(..)`.
 #[derive(Clone, Debug)]
 pub struct SequentialLR {
+    /// The schedules, run one after another.
     pub schedules: Vec<Box<dyn ScheduleConfig>>,
     /// `schedules.len() − 1` step numbers, non-decreasing.
     pub milestones: Vec<usize>,
+    /// What one step stands for; `None`: the schedules' common unit (an error when they differ).
     pub unit: Option<StepUnit>,
 }
 
 impl SequentialLR {
+    /// `schedules` one after another, switching at `milestones` (one fewer than the
+    /// schedules; PyTorch's `SequentialLR(optimizer, schedulers, milestones)`).
     pub fn new(schedules: Vec<Box<dyn ScheduleConfig>>, milestones: impl Into<Vec<usize>>) -> Self {
         SequentialLR {
             schedules,
@@ -32,6 +36,7 @@ impl SequentialLR {
             unit: None,
         }
     }
+    /// Sets what one step stands for, overriding the schedules' own units.
     pub fn stepped_per(mut self, unit: StepUnit) -> Self {
         self.unit = Some(unit);
         self

@@ -16,10 +16,12 @@ pub struct StepLR {
     pub step_size: usize,
     /// Multiplicative factor, finite and `> 0`.
     pub gamma: f64,
+    /// What one step stands for: [`StepUnit::Epoch`] by default, as PyTorch steps it.
     pub unit: StepUnit,
 }
 
 impl StepLR {
+    /// The rate times 0.1 every `step_size` steps (at least 1).
     pub fn new(step_size: usize) -> Self {
         StepLR {
             step_size,
@@ -27,10 +29,13 @@ impl StepLR {
             unit: StepUnit::Epoch,
         }
     }
+    /// The factor every `step_size` steps, finite and `> 0` (default 0.1).
     pub fn gamma(mut self, gamma: f64) -> Self {
         self.gamma = gamma;
         self
     }
+    /// Steps the schedule once per epoch ([`StepUnit::Epoch`], the default) or after every
+    /// optimizer step ([`StepUnit::Batch`]), which counts its step numbers in batches.
     pub fn stepped_per(mut self, unit: StepUnit) -> Self {
         self.unit = unit;
         self

@@ -25,10 +25,13 @@ pub struct CosineAnnealingWarmRestarts {
     pub t_mult: usize,
     /// The lowest rate, finite and `>= 0`.
     pub eta_min: f64,
+    /// What one step stands for: [`StepUnit::Epoch`] by default, as PyTorch steps it.
     pub unit: StepUnit,
 }
 
 impl CosineAnnealingWarmRestarts {
+    /// Cosines of `t_0` steps (PyTorch's `T_0`, at least 1) from the base rate to 0, each
+    /// restarting at the base.
     pub fn new(t_0: usize) -> Self {
         CosineAnnealingWarmRestarts {
             t_0,
@@ -37,14 +40,18 @@ impl CosineAnnealingWarmRestarts {
             unit: StepUnit::Epoch,
         }
     }
+    /// The factor each restart multiplies the period by, at least 1 (default 1: equal periods).
     pub fn t_mult(mut self, t_mult: usize) -> Self {
         self.t_mult = t_mult;
         self
     }
+    /// The rate at the bottom of each cosine, finite and `>= 0` (default 0).
     pub fn eta_min(mut self, eta_min: f64) -> Self {
         self.eta_min = eta_min;
         self
     }
+    /// Steps the schedule once per epoch ([`StepUnit::Epoch`], the default) or after every
+    /// optimizer step ([`StepUnit::Batch`]), which counts its step numbers in batches.
     pub fn stepped_per(mut self, unit: StepUnit) -> Self {
         self.unit = unit;
         self

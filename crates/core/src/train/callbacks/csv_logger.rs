@@ -20,6 +20,7 @@ pub struct CsvLogger {
 }
 
 impl CsvLogger {
+    /// Writes the history to `path` after every epoch, replacing what the file held.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         CsvLogger {
             path: path.into(),

@@ -9,7 +9,9 @@ use crate::train::history::EpochRecord;
 pub enum Mode {
     /// Smaller is better unless the name says accuracy (Keras' "auto").
     Auto,
+    /// Smaller is better (losses, errors).
     Min,
+    /// Larger is better (accuracy, F1, R²).
     Max,
 }
 
@@ -59,22 +61,27 @@ impl EarlyStopping {
             stopped_epoch: None,
         }
     }
+    /// The smallest change that counts as an improvement (its magnitude is used, as in Keras).
     pub fn min_delta(mut self, v: f32) -> Self {
         self.min_delta = v.abs(); // Keras takes the magnitude
         self
     }
+    /// Epochs without improvement before training stops (0: stop at the first one).
     pub fn patience(mut self, epochs: usize) -> Self {
         self.patience = epochs;
         self
     }
+    /// Whether smaller or larger values are better ([`Mode::Auto`] by default).
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
         self
     }
+    /// A value the monitored figure must beat: the wait restarts only on values that beat it.
     pub fn baseline(mut self, v: f32) -> Self {
         self.baseline = Some(v);
         self
     }
+    /// With `true`, the model ends training with the weights of its best epoch.
     pub fn restore_best_weights(mut self, restore: bool) -> Self {
         self.restore_best_weights = restore;
         self

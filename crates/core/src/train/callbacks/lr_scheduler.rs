@@ -15,6 +15,8 @@ pub struct LearningRateScheduler {
 }
 
 impl LearningRateScheduler {
+    /// Sets the learning rate to `schedule(epoch, lr)` before each epoch (`epoch` 0-based,
+    /// `lr` the current rate), e.g. `|epoch, lr| if epoch < 10 { lr } else { lr * 0.9 }`.
     pub fn new(schedule: impl Fn(usize, f32) -> f32 + Send + Sync + 'static) -> Self {
         LearningRateScheduler {
             schedule: Arc::new(schedule),

@@ -26,6 +26,8 @@ pub struct ModelCheckpoint {
 }
 
 impl ModelCheckpoint {
+    /// Saves to `path` after every epoch (`{epoch}` in it becomes the epoch number): a whole
+    /// checkpoint, monitoring `val_loss` in [`Mode::Auto`] when `save_best_only` is set.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         ModelCheckpoint {
             path: path.into().to_string_lossy().into_owned(),
@@ -41,6 +43,8 @@ impl ModelCheckpoint {
         self.monitor = name.into();
         self
     }
+    /// Whether smaller or larger values of the monitored figure are better ([`Mode::Auto`]
+    /// by default: larger for names with `acc`).
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
         self
