@@ -130,6 +130,7 @@ impl Checkpoint {
                 clip: opt.clip.map(Into::into),
                 buffers: opt.buffers.iter().map(|b| b.name.clone()).collect(),
                 contexts: opt.contexts.iter().map(ContextSection::from).collect(),
+                param_groups: opt.groups.iter().map(Into::into).collect(),
             }),
             training: Some(TrainingSection::new(&self.training)),
         };
@@ -227,6 +228,7 @@ impl Checkpoint {
             optimizer: OptimizerState {
                 name: opt.name,
                 hyperparameters: opt.hyperparameters.into_iter().collect(),
+                groups: opt.param_groups.into_iter().map(Into::into).collect(),
                 steps: opt.steps,
                 clip: opt.clip.map(Into::into),
                 shapes: parameters.iter().map(|p| p.shape.clone()).collect(),
@@ -337,6 +339,18 @@ impl Checkpoint {
                 opt.shapes.len(),
                 opt.contexts.len()
             ));
+        }
+        let mut grouped = vec![0usize; n];
+        for group in &opt.groups {
+            for &i in &group.params {
+                match grouped.get_mut(i) {
+                    Some(count) => *count += 1,
+                    None => problems.push(format!("a parameter group lists parameter {i} of {n}")),
+                }
+            }
+        }
+        if !opt.groups.is_empty() && grouped.iter().any(|&count| count != 1) {
+            problems.push("its parameter groups do not hold every parameter once".into());
         }
         for buffer in &opt.buffers {
             let fits = buffer.values.len() == n
