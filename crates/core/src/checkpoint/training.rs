@@ -370,7 +370,8 @@ impl Checkpoint {
     }
 }
 
-/// Fails unless `opt` steps exactly `model`'s parameters, in the model's order.
+/// Fails unless `opt` steps exactly `model`'s parameters, in the model's order (groups
+/// may lay them out otherwise in the flat buffer).
 fn check_pairing(model: &Sequential, opt: &Optimizer) -> Result<()> {
     let params = model.parameters()?;
     let refs: Vec<&Tensor> = params.iter().collect();
@@ -378,9 +379,10 @@ fn check_pairing(model: &Sequential, opt: &Optimizer) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Config(
-            "the optimizer was not built over this model's parameters (build it with \
-             `config.build(&model.parameters()?.iter().collect::<Vec<_>>())`, after the \
-             model and before restoring)"
+            "the optimizer was not built over this model's parameters in the model's order \
+             (build it with `config.build(&model.parameters()?.iter().collect::<Vec<_>>())`, \
+             or with groups `Optimizer::with_named_groups(config, \
+             &model.named_parameters()?, groups)`, after the model and before restoring)"
                 .into(),
         ))
     }
