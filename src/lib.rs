@@ -128,8 +128,8 @@ pub mod prelude {
         no_grad, Activation, Adadelta, Adagrad, Adam, AdamW, Adamax, Average, Batching, Callback,
         Checkpoint, CsvLogger, Dataset, Dense, Device, EarlyStopping, Error, FitConfig, Gd,
         GradClip, Gradients, History, Init, LearningRateScheduler, Linear, Loss, Metric,
-        ModelCheckpoint, NAdam, Optimizer, OptimizerConfig, Result, RmsProp, Sequential, Sgd,
-        Tensor, TerminateOnNaN, TrainingState,
+        ModelCheckpoint, NAdam, Optimizer, OptimizerConfig, ParamGroup, Result, RmsProp,
+        Sequential, Sgd, Tensor, TerminateOnNaN, TrainingState,
     };
     pub use downhill_core::{
         AnnealStrategy, ChainedScheduler, ConstantLR, CosineAnnealingLR,

@@ -48,8 +48,9 @@ pub use optim::schedule::{
     ScheduleConfig, ScheduleState, SequentialLR, StepLR, StepUnit, ThresholdMode,
 };
 pub use optim::{
-    Adadelta, Adagrad, Adam, AdamW, Adamax, Gd, HyperparameterValue, NAdam, Optimizer,
-    OptimizerConfig, OptimizerState, ParamSet, RmsProp, Sgd, StateBuffer, StepContext, UpdateRule,
+    Adadelta, Adagrad, Adam, AdamW, Adamax, Gd, GroupState, HyperparameterField,
+    HyperparameterValue, NAdam, Optimizer, OptimizerConfig, OptimizerGroup, OptimizerState,
+    ParamGroup, ParamSet, RmsProp, Sgd, StateBuffer, StepContext, UpdateRule,
 };
 pub use shape::Shape;
 pub use tensor::{Tensor, TensorId};

@@ -6,7 +6,7 @@ use super::training::TrainingState;
 use crate::backend::GradClip;
 use crate::error::{Error, Result};
 use crate::io::json_float::JsonFloat;
-use crate::optim::{HyperparameterValue, StepContext};
+use crate::optim::{GroupState, HyperparameterValue, StepContext};
 use crate::train::History;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -50,6 +50,40 @@ pub struct OptimizerSection {
     pub buffers: Vec<String>,
     /// One per parameter, in `Header::parameters`' order.
     pub contexts: Vec<ContextSection>,
+    /// The parameter groups (PyTorch's `param_groups`); absent in files written before
+    /// groups existed, which hold one group with `hyperparameters`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub param_groups: Vec<GroupSection>,
+}
+
+/// One parameter group: its parameters (indices into `Header::parameters`), every
+/// hyperparameter in force and the learning rate as schedules keep it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GroupSection {
+    pub params: Vec<usize>,
+    #[serde(with = "crate::io::json_float::double")]
+    pub lr: f64,
+    pub hyperparameters: BTreeMap<String, HyperparameterValue>,
+}
+
+impl From<&GroupState> for GroupSection {
+    fn from(g: &GroupState) -> Self {
+        GroupSection {
+            params: g.params.clone(),
+            lr: g.lr,
+            hyperparameters: g.hyperparameters.iter().cloned().collect(),
+        }
+    }
+}
+
+impl From<GroupSection> for GroupState {
+    fn from(g: GroupSection) -> Self {
+        GroupState {
+            params: g.params,
+            hyperparameters: g.hyperparameters.into_iter().collect(),
+            lr: g.lr,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]

@@ -42,12 +42,18 @@
 //!                                    "decoupled_weight_decay": false, "eps": 1e-8,
 //!                                    "lr": 0.01, "maximize": false, "weight_decay": 0.0},
 //!                "buffers": ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
-//!                "contexts": [{"step": 20, "mu_product": 1.0}, ...]},
+//!                "contexts": [{"step": 20, "mu_product": 1.0}, ...],
+//!                "param_groups": [{"params": [0, 1, 2, 3], "lr": 0.01,
+//!                                  "hyperparameters": {"amsgrad": true, ...}}]},
 //!  "training": {"epoch": 3, "shuffle_seed": 42, "schedule": null,
 //!               "history": {"records": [...], "seconds": [...]}, "extra": {}}}
 //! ```
 //!
 //! `kind` is `weights` or `checkpoint`; a weights file has no `optimizer` or `training`.
+//! `param_groups` are the optimizer's parameter groups (PyTorch's `param_groups`): each
+//! group's parameters as indices into `parameters`, its learning rate as schedules keep it
+//! (f64) and every hyperparameter in force; the top-level `hyperparameters` are group 0's. A
+//! file without `param_groups` holds one group with those.
 //! `contexts` follow `parameters`' order (each parameter's step count, as PyTorch keeps
 //! `state[p]["step"]`, and NAdam's `mu_product`); `clip` is `{"norm": v}`, `{"value": v}`
 //! or `null`; `history` is [`History::to_json`](crate::train::History::to_json)'s document

@@ -131,6 +131,7 @@ impl Checkpoint {
                 clip: opt.clip.map(Into::into),
                 buffers: opt.buffers.iter().map(|b| b.name.clone()).collect(),
                 contexts: opt.contexts.iter().map(ContextSection::from).collect(),
+                param_groups: opt.groups.iter().map(Into::into).collect(),
             }),
             training: Some(TrainingSection::new(&self.training)),
         };
@@ -228,6 +229,7 @@ impl Checkpoint {
             optimizer: OptimizerState {
                 name: opt.name,
                 hyperparameters: opt.hyperparameters.into_iter().collect(),
+                groups: opt.param_groups.into_iter().map(Into::into).collect(),
                 steps: opt.steps,
                 clip: opt.clip.map(Into::into),
                 shapes: parameters.iter().map(|p| p.shape.clone()).collect(),
@@ -339,6 +341,18 @@ impl Checkpoint {
                 opt.contexts.len()
             ));
         }
+        let mut grouped = vec![0usize; n];
+        for group in &opt.groups {
+            for &i in &group.params {
+                match grouped.get_mut(i) {
+                    Some(count) => *count += 1,
+                    None => problems.push(format!("a parameter group lists parameter {i} of {n}")),
+                }
+            }
+        }
+        if !opt.groups.is_empty() && grouped.iter().any(|&count| count != 1) {
+            problems.push("its parameter groups do not hold every parameter once".into());
+        }
         for buffer in &opt.buffers {
             let fits = buffer.values.len() == n
                 && buffer
@@ -357,7 +371,8 @@ impl Checkpoint {
     }
 }
 
-/// Fails unless `opt` steps exactly `model`'s parameters, in the model's order.
+/// Fails unless `opt` steps exactly `model`'s parameters, in the model's order (groups
+/// may lay them out otherwise in the flat buffer).
 fn check_pairing(model: &Sequential, opt: &Optimizer) -> Result<()> {
     let params = model.parameters()?;
     let refs: Vec<&Tensor> = params.iter().collect();
@@ -365,9 +380,10 @@ fn check_pairing(model: &Sequential, opt: &Optimizer) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Config(
-            "the optimizer was not built over this model's parameters (build it with \
-             `config.build(&model.parameters()?.iter().collect::<Vec<_>>())`, after the \
-             model and before restoring)"
+            "the optimizer was not built over this model's parameters in the model's order \
+             (build it with `config.build(&model.parameters()?.iter().collect::<Vec<_>>())`, \
+             or with groups `Optimizer::with_named_groups(config, \
+             &model.named_parameters()?, groups)`, after the model and before restoring)"
                 .into(),
         ))
     }

@@ -2,7 +2,7 @@
 
 use super::optimizer::{OptimizerConfig, StepContext};
 use super::rule::UpdateRule;
-use super::state::HyperparameterValue;
+use super::state::HyperparameterField;
 use super::validate;
 use crate::error::Result;
 
@@ -63,13 +63,13 @@ impl OptimizerConfig for Adadelta {
         validate::positive("eps", self.eps)?;
         validate::non_negative("weight_decay", self.weight_decay)
     }
-    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+    fn hyperparameter_fields(&mut self) -> Vec<(&'static str, HyperparameterField<'_>)> {
         vec![
-            ("lr", self.lr.into()),
-            ("rho", self.rho.into()),
-            ("eps", self.eps.into()),
-            ("weight_decay", self.weight_decay.into()),
-            ("maximize", self.maximize.into()),
+            ("lr", (&mut self.lr).into()),
+            ("rho", (&mut self.rho).into()),
+            ("eps", (&mut self.eps).into()),
+            ("weight_decay", (&mut self.weight_decay).into()),
+            ("maximize", (&mut self.maximize).into()),
         ]
     }
     fn lr(&self) -> f32 {

@@ -2,7 +2,7 @@
 
 use super::optimizer::{OptimizerConfig, StepContext};
 use super::rule::UpdateRule;
-use super::state::HyperparameterValue;
+use super::state::HyperparameterField;
 use super::validate;
 use crate::error::Result;
 
@@ -70,17 +70,17 @@ impl OptimizerConfig for Adagrad {
         validate::non_negative("initial_accumulator_value", self.initial_accumulator_value)?;
         validate::positive("eps", self.eps)
     }
-    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+    fn hyperparameter_fields(&mut self) -> Vec<(&'static str, HyperparameterField<'_>)> {
         vec![
-            ("lr", self.lr.into()),
-            ("lr_decay", self.lr_decay.into()),
-            ("weight_decay", self.weight_decay.into()),
+            ("lr", (&mut self.lr).into()),
+            ("lr_decay", (&mut self.lr_decay).into()),
+            ("weight_decay", (&mut self.weight_decay).into()),
             (
                 "initial_accumulator_value",
-                self.initial_accumulator_value.into(),
+                (&mut self.initial_accumulator_value).into(),
             ),
-            ("eps", self.eps.into()),
-            ("maximize", self.maximize.into()),
+            ("eps", (&mut self.eps).into()),
+            ("maximize", (&mut self.maximize).into()),
         ]
     }
     fn lr(&self) -> f32 {

@@ -2,7 +2,7 @@
 
 use super::optimizer::{OptimizerConfig, StepContext};
 use super::rule::UpdateRule;
-use super::state::HyperparameterValue;
+use super::state::HyperparameterField;
 use super::validate;
 use crate::error::Result;
 
@@ -64,14 +64,14 @@ impl OptimizerConfig for Adamax {
         validate::positive("eps", self.eps)?;
         validate::non_negative("weight_decay", self.weight_decay)
     }
-    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+    fn hyperparameter_fields(&mut self) -> Vec<(&'static str, HyperparameterField<'_>)> {
         vec![
-            ("lr", self.lr.into()),
-            ("beta1", self.betas.0.into()),
-            ("beta2", self.betas.1.into()),
-            ("eps", self.eps.into()),
-            ("weight_decay", self.weight_decay.into()),
-            ("maximize", self.maximize.into()),
+            ("lr", (&mut self.lr).into()),
+            ("beta1", (&mut self.betas.0).into()),
+            ("beta2", (&mut self.betas.1).into()),
+            ("eps", (&mut self.eps).into()),
+            ("weight_decay", (&mut self.weight_decay).into()),
+            ("maximize", (&mut self.maximize).into()),
         ]
     }
     fn lr(&self) -> f32 {

@@ -3,13 +3,16 @@
 //!
 //! In order of increasing complexity: SGD (momentum, dampening, Nesterov, weight decay),
 //! Adagrad, RMSprop, Adadelta, Adam/AdamW (amsgrad), Adamax, NAdam. Learning-rate
-//! schedules, which change an optimizer's rate between steps, are in [`schedule`].
+//! schedules, which change an optimizer's rate between steps, are in [`schedule`];
+//! parameter groups (PyTorch's `param_groups`: per-group learning rates, no weight decay on
+//! biases) are [`ParamGroup`]s.
 
 mod adadelta;
 mod adagrad;
 mod adam;
 mod adamax;
 pub mod flat;
+mod groups;
 mod nadam;
 mod optimizer;
 mod params;
@@ -24,6 +27,8 @@ pub use adadelta::Adadelta;
 pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamW};
 pub use adamax::Adamax;
+pub(crate) use groups::Grouping;
+pub use groups::{OptimizerGroup, ParamGroup};
 pub use nadam::NAdam;
 pub use optimizer::{BoxedClone, Optimizer, OptimizerConfig, StepContext};
 pub use params::{ParamSet, Segment, SEGMENT_ALIGN};
@@ -35,4 +40,6 @@ pub use schedule::{
     ScheduleConfig, ScheduleState, SequentialLR, StepLR, StepUnit, ThresholdMode,
 };
 pub use sgd::{Gd, Sgd};
-pub use state::{HyperparameterValue, OptimizerState, StateBuffer};
+pub use state::{
+    GroupState, HyperparameterField, HyperparameterValue, OptimizerState, StateBuffer,
+};

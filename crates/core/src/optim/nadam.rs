@@ -2,7 +2,7 @@
 
 use super::optimizer::{OptimizerConfig, StepContext};
 use super::rule::UpdateRule;
-use super::state::HyperparameterValue;
+use super::state::HyperparameterField;
 use super::validate;
 use crate::error::Result;
 
@@ -82,16 +82,19 @@ impl OptimizerConfig for NAdam {
         validate::non_negative("weight_decay", self.weight_decay)?;
         validate::non_negative("momentum_decay", self.momentum_decay)
     }
-    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+    fn hyperparameter_fields(&mut self) -> Vec<(&'static str, HyperparameterField<'_>)> {
         vec![
-            ("lr", self.lr.into()),
-            ("beta1", self.betas.0.into()),
-            ("beta2", self.betas.1.into()),
-            ("eps", self.eps.into()),
-            ("weight_decay", self.weight_decay.into()),
-            ("momentum_decay", self.momentum_decay.into()),
-            ("decoupled_weight_decay", self.decoupled_weight_decay.into()),
-            ("maximize", self.maximize.into()),
+            ("lr", (&mut self.lr).into()),
+            ("beta1", (&mut self.betas.0).into()),
+            ("beta2", (&mut self.betas.1).into()),
+            ("eps", (&mut self.eps).into()),
+            ("weight_decay", (&mut self.weight_decay).into()),
+            ("momentum_decay", (&mut self.momentum_decay).into()),
+            (
+                "decoupled_weight_decay",
+                (&mut self.decoupled_weight_decay).into(),
+            ),
+            ("maximize", (&mut self.maximize).into()),
         ]
     }
     fn lr(&self) -> f32 {

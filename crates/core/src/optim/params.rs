@@ -28,7 +28,10 @@ pub struct ParamSet {
     device: Device,
     flat: Storage,
     params: Vec<Tensor>,
+    /// `segments[i]` is where `params[i]` lives.
     segments: Vec<Segment>,
+    /// The parameters' indices in the order of their segments in the buffer.
+    layout: Vec<usize>,
 }
 
 impl ParamSet {
@@ -37,12 +40,30 @@ impl ParamSet {
     /// Aliases made earlier with `.detach()` or `.reshape()` keep the old storage and do not
     /// see later updates: make them after building the optimizer.
     pub fn new(params: &[&Tensor]) -> Result<ParamSet> {
+        let order: Vec<usize> = (0..params.len()).collect();
+        ParamSet::with_layout(params, &order)
+    }
+
+    /// [`ParamSet::new`] with the segments placed in the buffer in the order `layout` (a
+    /// permutation of the parameters' indices) instead of the given one: an optimizer with
+    /// parameter groups places each group's segments together, so a step is one pass per
+    /// group, while [`ParamSet::params`] keeps the order given.
+    pub fn with_layout(params: &[&Tensor], layout: &[usize]) -> Result<ParamSet> {
         let first = params
             .first()
             .ok_or_else(|| Error::EmptyData("an optimizer needs at least one parameter".into()))?;
+        let mut seen = vec![false; params.len()];
+        let is_order = layout.len() == params.len()
+            && layout
+                .iter()
+                .all(|&i| i < params.len() && !std::mem::replace(&mut seen[i], true));
+        if !is_order {
+            return Err(Error::Config(format!(
+                "the layout {layout:?} is not an order of {} parameters",
+                params.len()
+            )));
+        }
         let device = first.device().clone();
-        let mut segments = Vec::with_capacity(params.len());
-        let mut total = 0;
         for (i, p) in params.iter().enumerate() {
             first.check_device("optimizer parameters", p)?;
             if !p.requires_grad() || p.node().is_some() {
@@ -54,12 +75,13 @@ impl ParamSet {
             if params[..i].iter().any(|q| q.id() == p.id()) {
                 return Err(Error::Config(format!("parameter {i} is listed twice")));
             }
-            segments.push(Segment {
-                offset: total,
-                len: p.numel(),
-            });
-            total = p
-                .numel()
+        }
+        let mut segments = vec![Segment { offset: 0, len: 0 }; params.len()];
+        let mut total: usize = 0;
+        for &i in layout {
+            let len = params[i].numel();
+            segments[i] = Segment { offset: total, len };
+            total = len
                 .checked_next_multiple_of(SEGMENT_ALIGN)
                 .and_then(|padded| total.checked_add(padded))
                 .unwrap_or(usize::MAX);
@@ -86,6 +108,7 @@ impl ParamSet {
             flat,
             params: params.iter().map(|p| (*p).clone()).collect(),
             segments,
+            layout: layout.to_vec(),
         })
     }
 
@@ -112,8 +135,15 @@ impl ParamSet {
         &self.params
     }
 
+    /// Where each parameter lives, in [`ParamSet::params`]' order.
     pub fn segments(&self) -> &[Segment] {
         &self.segments
+    }
+
+    /// The parameters' indices in the order their segments lie in the buffer (ascending
+    /// offsets); `0, 1, 2, ...` unless built [`ParamSet::with_layout`].
+    pub fn layout(&self) -> &[usize] {
+        &self.layout
     }
 
     /// Fails if a parameter was since moved into another set (this set would update a

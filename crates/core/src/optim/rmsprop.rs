@@ -2,7 +2,7 @@
 
 use super::optimizer::{OptimizerConfig, StepContext};
 use super::rule::UpdateRule;
-use super::state::HyperparameterValue;
+use super::state::HyperparameterField;
 use super::validate;
 use crate::error::Result;
 
@@ -77,15 +77,15 @@ impl OptimizerConfig for RmsProp {
         validate::non_negative("weight_decay", self.weight_decay)?;
         validate::non_negative("momentum", self.momentum)
     }
-    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+    fn hyperparameter_fields(&mut self) -> Vec<(&'static str, HyperparameterField<'_>)> {
         vec![
-            ("lr", self.lr.into()),
-            ("alpha", self.alpha.into()),
-            ("eps", self.eps.into()),
-            ("weight_decay", self.weight_decay.into()),
-            ("momentum", self.momentum.into()),
-            ("centered", self.centered.into()),
-            ("maximize", self.maximize.into()),
+            ("lr", (&mut self.lr).into()),
+            ("alpha", (&mut self.alpha).into()),
+            ("eps", (&mut self.eps).into()),
+            ("weight_decay", (&mut self.weight_decay).into()),
+            ("momentum", (&mut self.momentum).into()),
+            ("centered", (&mut self.centered).into()),
+            ("maximize", (&mut self.maximize).into()),
         ]
     }
     fn lr(&self) -> f32 {

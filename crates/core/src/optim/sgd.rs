@@ -2,7 +2,7 @@
 
 use super::optimizer::{OptimizerConfig, StepContext};
 use super::rule::UpdateRule;
-use super::state::HyperparameterValue;
+use super::state::HyperparameterField;
 use super::validate;
 use crate::error::{Error, Result};
 
@@ -75,14 +75,14 @@ impl OptimizerConfig for Sgd {
         }
         Ok(())
     }
-    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+    fn hyperparameter_fields(&mut self) -> Vec<(&'static str, HyperparameterField<'_>)> {
         vec![
-            ("lr", self.lr.into()),
-            ("momentum", self.momentum.into()),
-            ("dampening", self.dampening.into()),
-            ("nesterov", self.nesterov.into()),
-            ("weight_decay", self.weight_decay.into()),
-            ("maximize", self.maximize.into()),
+            ("lr", (&mut self.lr).into()),
+            ("momentum", (&mut self.momentum).into()),
+            ("dampening", (&mut self.dampening).into()),
+            ("nesterov", (&mut self.nesterov).into()),
+            ("weight_decay", (&mut self.weight_decay).into()),
+            ("maximize", (&mut self.maximize).into()),
         ]
     }
     fn lr(&self) -> f32 {

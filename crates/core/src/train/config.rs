@@ -5,6 +5,7 @@ use crate::backend::GradClip;
 use crate::data::{Batching, Dataset};
 use crate::metric::Metric;
 use crate::optim::schedule::ScheduleConfig;
+use crate::optim::ParamGroup;
 
 /// Options of `fit`, with Keras' defaults where Keras has one.
 #[derive(Clone, Debug)]
@@ -31,6 +32,14 @@ pub struct FitConfig {
     pub metrics: Vec<Metric>,
     /// Clip gradients before each step.
     pub clip: Option<GradClip>,
+    /// Parameter groups (PyTorch's `param_groups`), usually selected by name with
+    /// [`ParamGroup::matching`], e.g. no weight decay on biases:
+    /// `vec![ParamGroup::matching(|name| name.ends_with(".bias")).weight_decay(0.0)]`.
+    /// The parameters no group selects form group 0 with the optimizer's own values; a
+    /// parameter two groups select, or a group that selects none, is an error. Empty (the
+    /// default): one group. Used when `fit` builds the optimizer (see
+    /// [`crate::optim::Optimizer::with_named_groups`]).
+    pub param_groups: Vec<ParamGroup>,
     /// Keras' levels: 0 silent, 1 a live progress bar within each epoch (steps done, ETA,
     /// running loss and metrics) ending in the epoch's line, 2 one line per epoch. Where
     /// stdout is not a terminal, 1 prints what 2 does. Default 1.
@@ -76,6 +85,7 @@ impl Default for FitConfig {
             validation_data: None,
             metrics: Vec::new(),
             clip: None,
+            param_groups: Vec::new(),
             verbose: 1,
             check_every: None,
             initial_epoch: None,
@@ -91,6 +101,12 @@ impl FitConfig {
     /// Sets the learning-rate schedule.
     pub fn schedule(mut self, schedule: impl ScheduleConfig + 'static) -> Self {
         self.schedule = Some(Box::new(schedule));
+        self
+    }
+
+    /// Adds a parameter group (see [`FitConfig::param_groups`]).
+    pub fn param_group(mut self, group: ParamGroup) -> Self {
+        self.param_groups.push(group);
         self
     }
 

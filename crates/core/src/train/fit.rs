@@ -16,7 +16,7 @@ use crate::error::{Divergence, Error, Result};
 use crate::loss::Loss;
 use crate::nn::Sequential;
 use crate::optim::schedule::{LrScheduler, ScheduleConfig, ScheduleState, StepUnit};
-use crate::optim::{Optimizer, OptimizerConfig};
+use crate::optim::{Grouping, Optimizer, OptimizerConfig};
 use crate::tensor::Tensor;
 use std::time::Instant;
 
@@ -98,20 +98,25 @@ impl Sequential {
         optimizer: impl OptimizerConfig,
         config: FitConfig,
     ) -> Result<History> {
-        let key = format!("{optimizer:?} clip {:?}", config.clip);
-        let mut opt = self.fit_optimizer(&key, &optimizer, &config)?;
+        let grouping = match config.param_groups.as_slice() {
+            [] => None,
+            groups => Some(Grouping::of_named(&self.named_parameters()?, groups)?),
+        };
+        let key = format!("{optimizer:?} clip {:?} groups {grouping:?}", config.clip);
+        let mut opt = self.fit_optimizer(&key, &optimizer, &config, grouping)?;
         let result = self.fit_with(data, loss, &mut opt, config);
         self.fit_optimizer = Some((key, opt));
         result
     }
 
     /// The optimizer the last `fit` left when it was built from the same configuration
-    /// (`key`), else a new one.
+    /// (`key`), else a new one (over `grouping`'s parameter groups, if any).
     fn fit_optimizer(
         &mut self,
         key: &str,
         optimizer: &dyn OptimizerConfig,
         config: &FitConfig,
+        grouping: Option<Grouping>,
     ) -> Result<Optimizer> {
         // Keyed on the configuration as given, not the live one: a schedule changes the
         // live learning rate (and OneCycleLR the momentum).
@@ -120,9 +125,17 @@ impl Sequential {
                 return Ok(opt);
             }
         }
-        let params = self.parameters()?;
-        let refs: Vec<&Tensor> = params.iter().collect();
-        let mut opt = Optimizer::new(optimizer.boxed_clone(), &refs)?;
+        let mut opt = match grouping {
+            None => {
+                let params = self.parameters()?;
+                let refs: Vec<&Tensor> = params.iter().collect();
+                Optimizer::new(optimizer.boxed_clone(), &refs)?
+            }
+            Some(grouping) => {
+                let named = self.named_parameters()?;
+                Optimizer::with_grouping(optimizer.boxed_clone(), &named, grouping)?
+            }
+        };
         if let Some(clip) = config.clip {
             opt = opt.with_clip(clip)?;
         }
@@ -130,7 +143,8 @@ impl Sequential {
     }
 
     /// Like [`Sequential::fit`] with an optimizer the caller keeps (its state carries over
-    /// between calls). `config.clip` is ignored here: set it on the optimizer.
+    /// between calls). `config.clip` and `config.param_groups` are ignored here: set them
+    /// on the optimizer (`with_clip`, [`Optimizer::with_named_groups`]).
     pub fn fit_with(
         &mut self,
         data: &Dataset,

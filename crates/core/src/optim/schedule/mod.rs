@@ -115,7 +115,21 @@
 //!   at a milestone and restarts one oddly at step 0); the other nesting works;
 //! - `ChainedScheduler` counts its steps in [`LrScheduler::last_epoch`] (PyTorch's keeps
 //!   none);
-//! - one learning rate per optimizer (downhill's optimizers have one parameter group).
+//!
+//! # Parameter groups
+//!
+//! On an optimizer with several [`ParamGroup`](crate::optim::ParamGroup)s, as in PyTorch,
+//! every group follows the schedule from its own learning rate: each group has its own
+//! base rate (`initial_lr`), its own rate (`group["lr"]`, which recursive schedules
+//! multiply) and, for `OneCycleLR`, its own momentum, so `StepLR` with groups at 0.1 and
+//! 0.01 gives 0.01 and 0.001 after one decay, and `CosineAnnealingLR` anneals each group
+//! from its rate to `eta_min`. [`ScheduleConfig::build`] attaches one copy of the
+//! schedule per group (their steps are the same, their rates each group's own);
+//! [`LrScheduler::last_lr`] and [`Optimizer::lr`] report group 0,
+//! [`LrScheduler::last_lrs`] every group. A schedule's hyperparameters are shared by the
+//! groups: `OneCycleLR`'s `max_lr`, `ReduceLROnPlateau`'s `min_lr` and `eta_min` are one
+//! number for all (PyTorch also takes one per group). The state of such a schedule holds
+//! one child state per group and a counter `param_groups`.
 
 mod chained;
 mod constant_lr;
@@ -124,6 +138,7 @@ mod exponential_lr;
 mod linear_lr;
 mod multi_step_lr;
 mod one_cycle_lr;
+mod per_group;
 mod plateau;
 mod recursive;
 mod sequential_lr;
@@ -177,7 +192,21 @@ pub trait ScheduleConfig: ScheduleClone + Debug + Send + Sync {
 
     /// Validates, attaches to `optimizer` (recording its base learning rate) and applies
     /// the value of step 0. On an error the optimizer is unchanged.
-    fn build(&self, optimizer: &mut Optimizer) -> Result<Box<dyn LrScheduler>>;
+    ///
+    /// On an optimizer with several parameter groups the schedule runs in every group, from
+    /// that group's own learning rate (see "Parameter groups" in the module documentation).
+    fn build(&self, optimizer: &mut Optimizer) -> Result<Box<dyn LrScheduler>> {
+        if optimizer.groups().len() > 1 && optimizer.scheduled_group().is_none() {
+            per_group::build(self, optimizer)
+        } else {
+            self.build_for_group(optimizer)
+        }
+    }
+
+    /// What [`ScheduleConfig::build`] does for one parameter group (the optimizer's only
+    /// one, or the one `build` is attaching the schedule to): the schedule's own work. Call
+    /// `build`, which calls this once per group.
+    fn build_for_group(&self, optimizer: &mut Optimizer) -> Result<Box<dyn LrScheduler>>;
 
     /// Whether the schedule steps on a metric ([`ReduceLROnPlateau`]).
     fn monitors_metric(&self) -> bool {
@@ -237,9 +266,15 @@ pub trait LrScheduler: Debug + Send + Sync {
         false
     }
 
-    /// PyTorch's `get_last_lr()`: the learning rate the schedule last set (f64; the
-    /// optimizer updates with it rounded to f32).
+    /// PyTorch's `get_last_lr()[0]`: the learning rate the schedule last set (f64; the
+    /// optimizer updates with it rounded to f32), in parameter group 0.
     fn last_lr(&self) -> f64;
+
+    /// PyTorch's `get_last_lr()`: the learning rate the schedule last set in each
+    /// parameter group.
+    fn last_lrs(&self) -> Vec<f64> {
+        vec![self.last_lr()]
+    }
 
     /// PyTorch's `last_epoch`: steps taken since building (0 right after it).
     fn last_epoch(&self) -> i64;

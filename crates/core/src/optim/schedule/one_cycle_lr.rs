@@ -253,7 +253,7 @@ impl ScheduleConfig for OneCycleLR {
         }
         OneCycle::at(self, &self.phases(total), total, 0).map(|_| ())
     }
-    fn build(&self, optimizer: &mut Optimizer) -> Result<Box<dyn LrScheduler>> {
+    fn build_for_group(&self, optimizer: &mut Optimizer) -> Result<Box<dyn LrScheduler>> {
         self.validate(optimizer)?;
         let total_steps = self.cycle_length()?;
         let initial = self.max_lr / self.div_factor;

@@ -153,7 +153,7 @@ impl ScheduleConfig for ReduceLROnPlateau {
         check::non_negative("min_lr", self.min_lr)?;
         check::non_negative("eps", self.eps)
     }
-    fn build(&self, optimizer: &mut Optimizer) -> Result<Box<dyn LrScheduler>> {
+    fn build_for_group(&self, optimizer: &mut Optimizer) -> Result<Box<dyn LrScheduler>> {
         self.validate(optimizer)?;
         Ok(Box::new(Plateau {
             best: self.worst(),

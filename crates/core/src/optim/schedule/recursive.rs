@@ -33,7 +33,7 @@ impl<R: Recurrence> ScheduleConfig for R {
     fn validate(&self, _optimizer: &Optimizer) -> Result<()> {
         self.check()
     }
-    fn build(&self, optimizer: &mut Optimizer) -> Result<Box<dyn LrScheduler>> {
+    fn build_for_group(&self, optimizer: &mut Optimizer) -> Result<Box<dyn LrScheduler>> {
         self.check()?;
         let base_lr = optimizer.initial_lr().unwrap_or(optimizer.lr_f64());
         let mut schedule = Recursive {

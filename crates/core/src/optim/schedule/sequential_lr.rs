@@ -117,7 +117,7 @@ impl ScheduleConfig for SequentialLR {
         check::sorted(self.name(), &self.milestones)?;
         common_unit(self.name(), self.unit, &self.schedules).map(|_| ())
     }
-    fn build(&self, optimizer: &mut Optimizer) -> Result<Box<dyn LrScheduler>> {
+    fn build_for_group(&self, optimizer: &mut Optimizer) -> Result<Box<dyn LrScheduler>> {
         self.validate(optimizer)?;
         let mut schedules = Vec::with_capacity(self.schedules.len());
         for config in &self.schedules {

@@ -70,7 +70,7 @@ impl ScheduleConfig for CosineAnnealingWarmRestarts {
         check::at_least_one(self.name(), "t_mult", self.t_mult)?;
         check::non_negative("eta_min", self.eta_min)
     }
-    fn build(&self, optimizer: &mut Optimizer) -> Result<Box<dyn LrScheduler>> {
+    fn build_for_group(&self, optimizer: &mut Optimizer) -> Result<Box<dyn LrScheduler>> {
         self.validate(optimizer)?;
         let base_lr = optimizer.initial_lr().unwrap_or(optimizer.lr_f64());
         let mut schedule = WarmRestarts {
