@@ -249,3 +249,42 @@ fn model_checkpoint_saves_the_best_epoch_only_when_asked() {
         best = best.min(r.val_loss.unwrap());
     }
 }
+
+#[test]
+fn a_run_whose_momentum_a_one_cycle_schedule_cycles_resumes_exactly() {
+    let device = common::cpu();
+    let cycle = |epochs: usize| {
+        FitConfig {
+            epochs,
+            batch_size: 16,
+            verbose: 0,
+            ..Default::default()
+        }
+        .schedule(OneCycleLR::new(0.05).total_steps(8 * 8))
+    };
+    let fit = |m: &mut Sequential, c: FitConfig| {
+        m.fit(
+            &data(),
+            Loss::BinaryCrossEntropy,
+            Sgd::new(0.01).momentum(0.9),
+            c,
+        )
+        .unwrap()
+    };
+    let mut whole = model(&device);
+    let eight = fit(&mut whole, cycle(8));
+    let ckpt = scratch("one-cycle.safetensors");
+    let mut first = model(&device);
+    let four = fit(&mut first, cycle(4).callback(ModelCheckpoint::new(&ckpt)));
+    let mut second = model(&device);
+    let more = fit(
+        &mut second,
+        FitConfig {
+            resume_from: Some(ckpt),
+            ..cycle(4)
+        },
+    );
+    let joined: Vec<EpochRecord> = records(&four).into_iter().chain(records(&more)).collect();
+    assert_eq!(joined, records(&eight));
+    assert_eq!(second.get_weights().unwrap(), whole.get_weights().unwrap());
+}

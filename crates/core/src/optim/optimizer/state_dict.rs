@@ -6,6 +6,11 @@ use crate::backend::GradClip;
 use crate::error::{Error, Result};
 use crate::optim::state::{GroupState, HyperparameterValue, OptimizerState, StateBuffer};
 
+/// The hyperparameters a schedule may have changed since the optimizer was built
+/// (`OneCycleLR` cycles `momentum`, or `beta1` in the Adam family): restored from a state,
+/// not compared with the configuration.
+const CYCLED: [&str; 2] = ["momentum", "beta1"];
+
 impl Optimizer {
     /// Everything the optimizer carries between steps, copied to the host (one read-back
     /// per state buffer): the name, hyperparameters, parameter groups, step counts, clip
@@ -211,6 +216,13 @@ impl Optimizer {
                     HyperparameterValue::Number(lr) if lr.is_finite() && lr >= 0.0 => {}
                     other => problems.push(format!("{prefix}its lr {other} is not a valid rate")),
                 },
+                // A momentum OneCycleLR cycles is restored like the rate, as long as it
+                // keeps the same state buffers (nonzero on both sides).
+                Some(HyperparameterValue::Number(s))
+                    if CYCLED.contains(name)
+                        && matches!(value, HyperparameterValue::Number(v) if *v != 0.0)
+                        && s != 0.0
+                        && s.is_finite() => {}
                 Some(saved) if saved != *value => {
                     problems.push(format!("{prefix}{name} is {saved} there, {value} here"))
                 }
@@ -247,6 +259,13 @@ impl Optimizer {
         }
         for (group, saved) in self.groups.iter_mut().zip(state.param_groups()) {
             group.set_lr(saved.lr)?;
+            let cycled = saved.hyperparameters.iter().find_map(|(n, v)| match v {
+                HyperparameterValue::Number(x) if CYCLED.contains(&n.as_str()) => Some(*x),
+                _ => None,
+            });
+            if let (Some(m), Some(field)) = (cycled, group.config.momentum_mut()) {
+                *field = m;
+            }
         }
         self.contexts = state.contexts.clone();
         self.steps = state.steps;
