@@ -16,10 +16,6 @@ pub mod memory;
 pub mod metric;
 pub mod nan;
 pub mod nn;
-// Temporary: the optimizer files (everything in optim/ but optim/schedule/, which is
-// documented) are being changed on another branch and get their docs after that merge.
-// Delete this `allow` then; `cargo build` lists what is left.
-#[allow(missing_docs)]
 pub mod optim;
 pub mod random;
 pub mod shape;

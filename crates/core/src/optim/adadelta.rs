@@ -12,10 +12,19 @@ use crate::error::Result;
 /// Defaults (PyTorch's): lr 1.0, rho 0.9, eps 1e-6, weight_decay 0, maximize false.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Adadelta {
+    /// PyTorch's `lr` (default 1.0): scales the computed update `delta`; finite, ≥ 0.
     pub lr: f32,
+    /// PyTorch's `rho` (default 0.9): the decay of both running averages, of `g²`
+    /// (`square_avg`) and of `delta²` (`acc_delta`); in `[0, 1]`.
     pub rho: f32,
+    /// PyTorch's `eps` (default 1e-6): added inside both square roots of
+    /// `delta = sqrt(acc_delta + eps) / sqrt(square_avg + eps) · g`; finite, > 0 (PyTorch
+    /// also allows 0).
     pub eps: f32,
+    /// PyTorch's `weight_decay` (default 0): L2 penalty, `weight_decay · p` added to the
+    /// gradient; finite, ≥ 0.
     pub weight_decay: f32,
+    /// PyTorch's `maximize` (default false): ascend, negating the gradient first.
     pub maximize: bool,
 }
 
@@ -26,6 +35,8 @@ impl Default for Adadelta {
 }
 
 impl Adadelta {
+    /// Adadelta with learning rate `lr` and PyTorch's defaults for the rest. Ranges are
+    /// checked when the optimizer is built.
     pub fn new(lr: f32) -> Self {
         Adadelta {
             lr,
@@ -35,18 +46,22 @@ impl Adadelta {
             maximize: false,
         }
     }
+    /// Sets `rho` (default 0.9, in `[0, 1]`): the decay of both running averages.
     pub fn rho(mut self, v: f32) -> Self {
         self.rho = v;
         self
     }
+    /// Sets `eps` (default 1e-6, > 0): added inside both square roots.
     pub fn eps(mut self, v: f32) -> Self {
         self.eps = v;
         self
     }
+    /// Sets `weight_decay` (default 0, ≥ 0): the L2 penalty added to the gradient.
     pub fn weight_decay(mut self, v: f32) -> Self {
         self.weight_decay = v;
         self
     }
+    /// Sets `maximize` (default false): ascend instead of descend.
     pub fn maximize(mut self, v: bool) -> Self {
         self.maximize = v;
         self

@@ -12,11 +12,21 @@ use crate::error::Result;
 /// eps 1e-10, maximize false.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Adagrad {
+    /// PyTorch's `lr` (default 1e-2): the step size before `lr_decay`; finite, ≥ 0.
     pub lr: f32,
+    /// PyTorch's `lr_decay` (default 0): step `t` uses `lr / (1 + (t - 1) · lr_decay)`;
+    /// finite, ≥ 0.
     pub lr_decay: f32,
+    /// PyTorch's `weight_decay` (default 0): L2 penalty, `weight_decay · p` added to the
+    /// gradient; finite, ≥ 0.
     pub weight_decay: f32,
+    /// PyTorch's `initial_accumulator_value` (default 0): the starting value of every
+    /// element of `sum`, the accumulated squared gradients; finite, ≥ 0.
     pub initial_accumulator_value: f32,
+    /// PyTorch's `eps` (default 1e-10): added to `sqrt(sum)` in the denominator;
+    /// finite, > 0 (PyTorch also allows 0).
     pub eps: f32,
+    /// PyTorch's `maximize` (default false): ascend, negating the gradient first.
     pub maximize: bool,
 }
 
@@ -27,6 +37,8 @@ impl Default for Adagrad {
 }
 
 impl Adagrad {
+    /// Adagrad with learning rate `lr` and PyTorch's defaults for the rest. Ranges are
+    /// checked when the optimizer is built.
     pub fn new(lr: f32) -> Self {
         Adagrad {
             lr,
@@ -37,22 +49,27 @@ impl Adagrad {
             maximize: false,
         }
     }
+    /// Sets `lr_decay` (default 0, ≥ 0): step `t` uses `lr / (1 + (t - 1) · lr_decay)`.
     pub fn lr_decay(mut self, v: f32) -> Self {
         self.lr_decay = v;
         self
     }
+    /// Sets `weight_decay` (default 0, ≥ 0): the L2 penalty added to the gradient.
     pub fn weight_decay(mut self, v: f32) -> Self {
         self.weight_decay = v;
         self
     }
+    /// Sets `initial_accumulator_value` (default 0, ≥ 0): the starting `sum`.
     pub fn initial_accumulator_value(mut self, v: f32) -> Self {
         self.initial_accumulator_value = v;
         self
     }
+    /// Sets `eps` (default 1e-10, > 0): added to `sqrt(sum)` in the denominator.
     pub fn eps(mut self, v: f32) -> Self {
         self.eps = v;
         self
     }
+    /// Sets `maximize` (default false): ascend instead of descend.
     pub fn maximize(mut self, v: bool) -> Self {
         self.maximize = v;
         self

@@ -13,12 +13,26 @@ use crate::error::Result;
 /// decay multiplies the parameter by `1 - lr·wd` instead: that is AdamW.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Adam {
+    /// PyTorch's `lr` (default 1e-3): the step size before bias correction; finite, ≥ 0.
     pub lr: f32,
+    /// PyTorch's `betas` (default (0.9, 0.999)): β1 and β2, the decays of the running
+    /// averages of the gradient (`exp_avg`) and of its square (`exp_avg_sq`); each in
+    /// `[0, 1)`. β1 is the momentum a `OneCycleLR` cycles.
     pub betas: (f32, f32),
+    /// PyTorch's `eps` (default 1e-8): added to the bias-corrected `sqrt(exp_avg_sq)` in the
+    /// denominator; finite, > 0 (PyTorch also allows 0).
     pub eps: f32,
+    /// PyTorch's `weight_decay` (default 0; AdamW's 1e-2): an L2 penalty
+    /// `weight_decay · p` added to the gradient, or with `decoupled_weight_decay` the
+    /// parameter multiplied by `1 - lr · weight_decay` first; finite, ≥ 0.
     pub weight_decay: f32,
+    /// PyTorch's `amsgrad` (default false): divide by the running maximum of `exp_avg_sq`
+    /// (state `max_exp_avg_sq`) instead of `exp_avg_sq`.
     pub amsgrad: bool,
+    /// PyTorch's `maximize` (default false): ascend, negating the gradient first.
     pub maximize: bool,
+    /// PyTorch's `decoupled_weight_decay` (default false; true for AdamW): decay the
+    /// parameter instead of adding the penalty to the gradient; the name is then `AdamW`.
     pub decoupled_weight_decay: bool,
 }
 
@@ -28,6 +42,8 @@ pub struct Adam {
 pub struct AdamW;
 
 impl AdamW {
+    /// An [`Adam`] as `torch.optim.AdamW(lr)`: learning rate `lr`, decoupled weight decay
+    /// of 1e-2 and Adam's defaults for the rest.
     #[allow(clippy::new_ret_no_self)]
     pub fn new(lr: f32) -> Adam {
         Adam {
@@ -45,6 +61,8 @@ impl Default for Adam {
 }
 
 impl Adam {
+    /// Adam with learning rate `lr` and PyTorch's defaults for the rest (L2 weight decay
+    /// 0). Ranges are checked when the optimizer is built.
     pub fn new(lr: f32) -> Self {
         Adam {
             lr,
@@ -56,26 +74,33 @@ impl Adam {
             decoupled_weight_decay: false,
         }
     }
+    /// Sets `betas` to `(beta1, beta2)` (default (0.9, 0.999), each in `[0, 1)`).
     pub fn betas(mut self, beta1: f32, beta2: f32) -> Self {
         self.betas = (beta1, beta2);
         self
     }
+    /// Sets `eps` (default 1e-8, > 0): added to the denominator.
     pub fn eps(mut self, v: f32) -> Self {
         self.eps = v;
         self
     }
+    /// Sets `weight_decay` (default 0, AdamW's 1e-2; ≥ 0): L2, or decoupled with
+    /// `decoupled_weight_decay`.
     pub fn weight_decay(mut self, v: f32) -> Self {
         self.weight_decay = v;
         self
     }
+    /// Sets `amsgrad` (default false): divide by the running maximum of `exp_avg_sq`.
     pub fn amsgrad(mut self, v: bool) -> Self {
         self.amsgrad = v;
         self
     }
+    /// Sets `maximize` (default false): ascend instead of descend.
     pub fn maximize(mut self, v: bool) -> Self {
         self.maximize = v;
         self
     }
+    /// Sets `decoupled_weight_decay` (default false): true makes this AdamW.
     pub fn decoupled_weight_decay(mut self, v: bool) -> Self {
         self.decoupled_weight_decay = v;
         self

@@ -12,10 +12,19 @@ use crate::error::Result;
 /// maximize false.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Adamax {
+    /// PyTorch's `lr` (default 2e-3): the step size before bias correction; finite, ≥ 0.
     pub lr: f32,
+    /// PyTorch's `betas` (default (0.9, 0.999)): β1, the decay of the gradient average
+    /// `exp_avg`, and β2, of the infinity norm `exp_inf ← max(β2 · exp_inf, |g| + eps)`;
+    /// each in `[0, 1)`.
     pub betas: (f32, f32),
+    /// PyTorch's `eps` (default 1e-8): added to `|g|` before the maximum, so `exp_inf > 0`;
+    /// finite, > 0 (PyTorch also allows 0).
     pub eps: f32,
+    /// PyTorch's `weight_decay` (default 0): L2 penalty, `weight_decay · p` added to the
+    /// gradient; finite, ≥ 0.
     pub weight_decay: f32,
+    /// PyTorch's `maximize` (default false): ascend, negating the gradient first.
     pub maximize: bool,
 }
 
@@ -26,6 +35,8 @@ impl Default for Adamax {
 }
 
 impl Adamax {
+    /// Adamax with learning rate `lr` and PyTorch's defaults for the rest. Ranges are
+    /// checked when the optimizer is built.
     pub fn new(lr: f32) -> Self {
         Adamax {
             lr,
@@ -35,18 +46,22 @@ impl Adamax {
             maximize: false,
         }
     }
+    /// Sets `betas` to `(beta1, beta2)` (default (0.9, 0.999), each in `[0, 1)`).
     pub fn betas(mut self, beta1: f32, beta2: f32) -> Self {
         self.betas = (beta1, beta2);
         self
     }
+    /// Sets `eps` (default 1e-8, > 0): added to `|g|` in the infinity norm.
     pub fn eps(mut self, v: f32) -> Self {
         self.eps = v;
         self
     }
+    /// Sets `weight_decay` (default 0, ≥ 0): the L2 penalty added to the gradient.
     pub fn weight_decay(mut self, v: f32) -> Self {
         self.weight_decay = v;
         self
     }
+    /// Sets `maximize` (default false): ascend instead of descend.
     pub fn maximize(mut self, v: bool) -> Self {
         self.maximize = v;
         self

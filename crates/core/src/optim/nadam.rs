@@ -12,12 +12,26 @@ use crate::error::Result;
 /// momentum_decay 4e-3, decoupled_weight_decay false, maximize false.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NAdam {
+    /// PyTorch's `lr` (default 2e-3): the step size; finite, ≥ 0.
     pub lr: f32,
+    /// PyTorch's `betas` (default (0.9, 0.999)): β1, the decay of the gradient average
+    /// `exp_avg` and the base of the momentum schedule μ_t, and β2, the decay of the
+    /// squared-gradient average `exp_avg_sq`; each in `[0, 1)`.
     pub betas: (f32, f32),
+    /// PyTorch's `eps` (default 1e-8): added to `sqrt(exp_avg_sq / (1 - β2^t))` in the
+    /// denominator; finite, > 0 (PyTorch also allows 0).
     pub eps: f32,
+    /// PyTorch's `weight_decay` (default 0): an L2 penalty `weight_decay · p` added to the
+    /// gradient, or with `decoupled_weight_decay` the parameter multiplied by
+    /// `1 - lr · weight_decay` first; finite, ≥ 0.
     pub weight_decay: f32,
+    /// PyTorch's `momentum_decay` (default 4e-3): ψ in the momentum schedule
+    /// `μ_t = β1 · (1 - ½ · 0.96^(t · ψ))`; finite, ≥ 0.
     pub momentum_decay: f32,
+    /// PyTorch's `decoupled_weight_decay` (default false): decay the parameter instead of
+    /// adding the penalty to the gradient (NAdamW).
     pub decoupled_weight_decay: bool,
+    /// PyTorch's `maximize` (default false): ascend, negating the gradient first.
     pub maximize: bool,
 }
 
@@ -28,6 +42,8 @@ impl Default for NAdam {
 }
 
 impl NAdam {
+    /// NAdam with learning rate `lr` and PyTorch's defaults for the rest. Ranges are
+    /// checked when the optimizer is built.
     pub fn new(lr: f32) -> Self {
         NAdam {
             lr,
@@ -39,26 +55,33 @@ impl NAdam {
             maximize: false,
         }
     }
+    /// Sets `betas` to `(beta1, beta2)` (default (0.9, 0.999), each in `[0, 1)`).
     pub fn betas(mut self, beta1: f32, beta2: f32) -> Self {
         self.betas = (beta1, beta2);
         self
     }
+    /// Sets `eps` (default 1e-8, > 0): added to the denominator.
     pub fn eps(mut self, v: f32) -> Self {
         self.eps = v;
         self
     }
+    /// Sets `weight_decay` (default 0, ≥ 0): L2, or decoupled with
+    /// `decoupled_weight_decay`.
     pub fn weight_decay(mut self, v: f32) -> Self {
         self.weight_decay = v;
         self
     }
+    /// Sets `momentum_decay` (default 4e-3, ≥ 0): ψ in `μ_t = β1 · (1 - ½ · 0.96^(t · ψ))`.
     pub fn momentum_decay(mut self, v: f32) -> Self {
         self.momentum_decay = v;
         self
     }
+    /// Sets `decoupled_weight_decay` (default false): decay the parameter, not the gradient.
     pub fn decoupled_weight_decay(mut self, v: bool) -> Self {
         self.decoupled_weight_decay = v;
         self
     }
+    /// Sets `maximize` (default false): ascend instead of descend.
     pub fn maximize(mut self, v: bool) -> Self {
         self.maximize = v;
         self

@@ -96,6 +96,7 @@ pub trait OptimizerConfig: BoxedClone + std::fmt::Debug + Send + Sync {
 
 /// Cloning a configuration behind `dyn OptimizerConfig` (any `Clone` configuration has it).
 pub trait BoxedClone {
+    /// A copy of the configuration, boxed.
     fn boxed_clone(&self) -> Box<dyn OptimizerConfig>;
 }
 
@@ -453,6 +454,8 @@ impl Optimizer {
         self.steps
     }
 
+    /// The optimizer family's name, [`OptimizerConfig::name`] of the configuration built from
+    /// (e.g. `AdamW`).
     pub fn name(&self) -> &'static str {
         self.defaults.name()
     }

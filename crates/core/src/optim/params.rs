@@ -18,7 +18,10 @@ pub const SEGMENT_ALIGN: usize = 64;
 /// Where one parameter lives in the flat buffer.
 #[derive(Clone, Debug)]
 pub struct Segment {
+    /// Index of the parameter's first element in the flat buffer; a multiple of
+    /// [`SEGMENT_ALIGN`].
     pub offset: usize,
+    /// The parameter's number of elements (padding excluded).
     pub len: usize,
 }
 
@@ -112,6 +115,7 @@ impl ParamSet {
         })
     }
 
+    /// The device the flat buffer (and every parameter) is on.
     pub fn device(&self) -> &Device {
         &self.device
     }
@@ -131,6 +135,8 @@ impl ParamSet {
         self.segments.iter().map(|s| s.len).sum()
     }
 
+    /// The parameters in the order given (not [`ParamSet::layout`]'s), each now a view into
+    /// the flat buffer.
     pub fn params(&self) -> &[Tensor] {
         &self.params
     }

@@ -13,11 +13,21 @@ use crate::error::{Error, Result};
 /// with batches of one it is stochastic gradient descent.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sgd {
+    /// PyTorch's `lr` (given to `new`): the step size; finite, ≥ 0.
     pub lr: f32,
+    /// PyTorch's `momentum` (default 0): the factor of the velocity buffer
+    /// `b ← momentum · b + (1 - dampening) · g`; finite, ≥ 0; 0 keeps no buffer.
     pub momentum: f32,
+    /// PyTorch's `dampening` (default 0): the gradient enters the velocity scaled by
+    /// `1 - dampening` (from step 2; step 1 sets `b = g`); in `[0, 1]`.
     pub dampening: f32,
+    /// PyTorch's `nesterov` (default false): step along `g + momentum · b` instead of `b`;
+    /// needs momentum > 0 and dampening 0.
     pub nesterov: bool,
+    /// PyTorch's `weight_decay` (default 0): L2 penalty, `weight_decay · p` added to the
+    /// gradient; finite, ≥ 0.
     pub weight_decay: f32,
+    /// PyTorch's `maximize` (default false): ascend, negating the gradient first.
     pub maximize: bool,
 }
 
@@ -25,6 +35,8 @@ pub struct Sgd {
 pub type Gd = Sgd;
 
 impl Sgd {
+    /// SGD with learning rate `lr` and PyTorch's defaults for the rest. Ranges are checked
+    /// when the optimizer is built.
     pub fn new(lr: f32) -> Self {
         Sgd {
             lr,
@@ -35,22 +47,28 @@ impl Sgd {
             maximize: false,
         }
     }
+    /// Sets `momentum` (default 0, ≥ 0): the velocity factor.
     pub fn momentum(mut self, momentum: f32) -> Self {
         self.momentum = momentum;
         self
     }
+    /// Sets `dampening` (default 0, in `[0, 1]`): the gradient enters the velocity scaled by
+    /// `1 - dampening`.
     pub fn dampening(mut self, dampening: f32) -> Self {
         self.dampening = dampening;
         self
     }
+    /// Sets `nesterov` (default false): Nesterov momentum; needs momentum > 0, dampening 0.
     pub fn nesterov(mut self, nesterov: bool) -> Self {
         self.nesterov = nesterov;
         self
     }
+    /// Sets `weight_decay` (default 0, ≥ 0): the L2 penalty added to the gradient.
     pub fn weight_decay(mut self, weight_decay: f32) -> Self {
         self.weight_decay = weight_decay;
         self
     }
+    /// Sets `maximize` (default false): ascend instead of descend.
     pub fn maximize(mut self, maximize: bool) -> Self {
         self.maximize = maximize;
         self

@@ -14,7 +14,10 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum HyperparameterValue {
+    /// A flag (`nesterov`, `amsgrad`, `maximize`, ...).
     Flag(bool),
+    /// A number (`lr`, `beta1`, `eps`, ...); in JSON as [`crate::io::json_float`] writes it
+    /// (NaN and infinities as strings).
     Number(#[serde(with = "crate::io::json_float")] f32),
 }
 
@@ -45,7 +48,9 @@ impl From<bool> for HyperparameterValue {
 /// every hyperparameter of every family by name, without a case per optimizer.
 #[derive(Debug)]
 pub enum HyperparameterField<'a> {
+    /// A number field (`lr`, `beta1`, `eps`, ...).
     Number(&'a mut f32),
+    /// A flag field (`nesterov`, `amsgrad`, `maximize`, ...).
     Flag(&'a mut bool),
 }
 
