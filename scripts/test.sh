@@ -33,8 +33,19 @@ export DOWNHILL_REQUIRE_GPU=1
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace --release
-# The crates must be publishable: each packages, and the packaged core and GPU crates
-# build on their own (the GPU crate embeds shaders/ through its crates/gpu/shaders link).
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --release 2>&1 | tee "$log"
+# The crates must be publishable: each packages, and the packaged GPU crate builds from
+# its tarball (it embeds shaders/ through its crates/gpu/shaders link).
 cargo package --workspace --no-verify --allow-dirty --quiet
-cargo package -p downhill-core -p downhill-gpu --allow-dirty --quiet
+# Build the packaged GPU crate from its tarball against this checkout's core (cargo's own
+# verify would reuse an unpacked core cached from an earlier run of the same version).
+pkg="$(mktemp -d)"
+trap 'rm -f "$log"; rm -rf "$pkg"' EXIT
+tar -xzf target/package/downhill-gpu-*.crate -C "$pkg"
+cargo build --release --quiet --manifest-path "$pkg"/downhill-gpu-*/Cargo.toml \
+    --target-dir target --config "patch.crates-io.downhill-core.path='$PWD/crates/core'"
+# One closing line for the whole run (cargo's last one is a crate's doc tests, often 0).
+total() { grep -o "[0-9]* $1;" "$log" | awk '{s += $1} END {print s + 0}'; }
+echo "tests: $(total passed) passed, $(total failed) failed"
