@@ -19,6 +19,8 @@ fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
         return;
     }
     let row = indices[g.start + i / g.cols];
-    // Rows past the end read as zero (the host checks indices before uploading them).
-    out[i] = select(0.0, src[min(row, g.src_rows - 1u) * g.cols + i % g.cols], row < g.src_rows);
+    // A row past the end reads as NaN: a kernel cannot return the CPU's error, and a NaN
+    // reaches the loss, where fit's divergence watch reports it; zero would be a silent
+    // number. (fit's own indices are always in range.)
+    out[i] = select(nan_f32(), src[min(row, g.src_rows - 1u) * g.cols + i % g.cols], row < g.src_rows);
 }
