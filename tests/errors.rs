@@ -341,14 +341,20 @@ fn a_row_index_past_the_data_is_an_error_on_the_cpu_and_nan_on_the_gpu() {
     let cpu = common::cpu();
     let x = cpu.tensor(data.clone(), [3, 2]).unwrap();
     let idx = cpu.backend().upload_indices(&order).unwrap();
-    let e = cpu.backend().gather_rows(&x.storage(), 2, &idx, 0, 3).unwrap_err();
+    let e = cpu
+        .backend()
+        .gather_rows(&x.storage(), 2, &idx, 0, 3)
+        .unwrap_err();
     assert!(e.to_string().contains("row 7"), "{e}");
     let Some(gpu) = common::gpu() else {
         return;
     };
     let x = gpu.tensor(data, [3, 2]).unwrap();
     let idx = gpu.backend().upload_indices(&order).unwrap();
-    let out = gpu.backend().gather_rows(&x.storage(), 2, &idx, 0, 3).unwrap();
+    let out = gpu
+        .backend()
+        .gather_rows(&x.storage(), 2, &idx, 0, 3)
+        .unwrap();
     let got = gpu.backend().download(&out).unwrap();
     assert_eq!(&got[..2], &[2.0, 3.0]);
     assert!(got[2].is_nan() && got[3].is_nan(), "{got:?}");
