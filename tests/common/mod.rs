@@ -4,6 +4,7 @@
 
 use downhill::prelude::*;
 
+pub mod fuzz;
 pub mod runs;
 pub mod tolerance;
 
