@@ -1,0 +1,91 @@
+//! `Storage`: a view of a backend's buffer, what every backend op takes and returns.
+
+use crate::error::Result;
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+/// A view of `len` elements starting at `offset` into a backend's buffer.
+///
+/// Parameters of a model are views into one flat buffer; every other tensor owns a
+/// whole buffer (`offset == 0`).
+#[derive(Clone)]
+pub struct Storage {
+    buffer: Arc<dyn Any + Send + Sync>,
+    offset: usize,
+    len: usize,
+}
+
+impl Storage {
+    /// Wraps a whole backend buffer of `len` elements.
+    pub fn new(buffer: Arc<dyn Any + Send + Sync>, len: usize) -> Self {
+        Storage {
+            buffer,
+            offset: 0,
+            len,
+        }
+    }
+
+    /// A sub-view `[offset, offset + len)` of this view (offsets relative to it); a range
+    /// past the end of this view is an error, so no view ever reaches outside its buffer.
+    pub fn slice(&self, offset: usize, len: usize) -> Result<Storage> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.len => Ok(Storage {
+                buffer: self.buffer.clone(),
+                offset: self.offset + offset,
+                len,
+            }),
+            _ => Err(crate::error::Error::shape(
+                "slice",
+                format!(
+                    "elements {offset}..{} lie outside a view of {} elements",
+                    offset as u128 + len as u128,
+                    self.len
+                ),
+            )),
+        }
+    }
+
+    /// Where the view starts in its buffer, in elements.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The number of elements in the view.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the view holds no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The backend's buffer object, for the backend to downcast.
+    pub fn buffer(&self) -> &Arc<dyn Any + Send + Sync> {
+        &self.buffer
+    }
+
+    /// Fails unless the view holds `len` elements (backends check the sizes they are told).
+    pub fn expect_len(&self, op: &'static str, len: usize) -> crate::error::Result<()> {
+        if self.len == len {
+            Ok(())
+        } else {
+            Err(crate::error::Error::shape(
+                op,
+                format!("expected {len} elements, the storage holds {}", self.len),
+            ))
+        }
+    }
+
+    /// Whether two views share a buffer (so an in-place op must not alias them).
+    pub fn same_buffer(&self, other: &Storage) -> bool {
+        Arc::ptr_eq(&self.buffer, &other.buffer)
+    }
+}
+
+impl fmt::Debug for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Storage[{}..{}]", self.offset, self.offset + self.len)
+    }
+}
