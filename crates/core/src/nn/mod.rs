@@ -14,9 +14,15 @@ use crate::device::Device;
 use crate::error::Result;
 use crate::tensor::Tensor;
 
-/// A building block of a model: parameters and a forward pass.
+/// A building block of a model: parameters, buffers, a train/eval mode and a forward pass.
+///
+/// Layers are shared (`&self`) by the model that holds them, so state that changes while a
+/// model runs (the mode, a dropout layer's random stream, batch norm's running statistics)
+/// lives behind interior mutability: atomics, or buffers updated in place on the device
+/// with [`Tensor::copy_from`].
 pub trait Layer: Send + Sync {
-    /// Applies the layer to a batch `[rows, features]`.
+    /// Applies the layer to a batch: `[rows, features]` for dense layers, `[N, C, H, W]`
+    /// (PyTorch's NCHW) for 2-D convolutions and pools, `[N, C, L]` for 1-D ones.
     fn forward(&self, x: &Tensor) -> Result<Tensor>;
     /// The trainable tensors, in a stable order.
     fn parameters(&self) -> Vec<Tensor>;
@@ -27,6 +33,17 @@ pub trait Layer: Send + Sync {
             .map(|i| format!("param{i}"))
             .collect()
     }
+    /// State that is saved with the model but not trained, with a name each (batch norm's
+    /// `running_mean`, `running_var`, `num_batches_tracked`, as PyTorch's `buffers()`).
+    /// None by default.
+    fn buffers(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+    /// Training (`true`: dropout drops, batch norm normalises with the batch's statistics
+    /// and updates its running ones) or evaluation (`false`). PyTorch's `module.train()` /
+    /// `module.eval()`; `fit` trains, `evaluate` and `predict` evaluate. Layers that behave
+    /// the same in both modes ignore it (the default).
+    fn set_training(&self, _training: bool) {}
     /// A one-line summary, e.g. `Dense(20 -> 64, relu)`.
     fn describe(&self) -> String;
 }

@@ -4,6 +4,7 @@ use super::{Activation, Dense, Layer, LayerSpec};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 /// The seed layers are initialised from unless `.seed()` says otherwise.
@@ -27,6 +28,9 @@ pub struct Sequential {
     seed: u64,
     specs: Vec<Box<dyn LayerSpec>>,
     built: OnceLock<Vec<Box<dyn Layer>>>,
+    /// Training or evaluation mode (see [`Layer::set_training`]); training at first, as a
+    /// new PyTorch module.
+    training: AtomicBool,
     /// Epochs `fit` has run on this model: the next `fit` numbers its epochs and
     /// continues its shuffle from here, as a Keras model does.
     pub(crate) epochs_trained: usize,
@@ -48,6 +52,7 @@ impl Sequential {
             seed: DEFAULT_SEED,
             specs: Vec::new(),
             built: OnceLock::new(),
+            training: AtomicBool::new(true),
             epochs_trained: 0,
             fit_optimizer: None,
             fit_schedule: None,
@@ -102,6 +107,10 @@ impl Sequential {
             return Ok(layers);
         }
         let layers = self.build_layers()?;
+        let training = self.is_training();
+        for layer in &layers {
+            layer.set_training(training);
+        }
         Ok(self.built.get_or_init(|| layers))
     }
 
@@ -134,6 +143,51 @@ impl Sequential {
                 spec.build(&self.device, seed)
             })
             .collect()
+    }
+
+    /// Puts every layer in training mode (PyTorch's `model.train()`): dropout drops, batch
+    /// norm uses and updates batch statistics. `fit` trains in this mode.
+    pub fn train(&self) {
+        self.set_training(true);
+    }
+
+    /// Puts every layer in evaluation mode (PyTorch's `model.eval()`): dropout passes its
+    /// input through, batch norm uses its running statistics. `evaluate`, `predict` and
+    /// `fit`'s validation run in this mode.
+    pub fn eval(&self) {
+        self.set_training(false);
+    }
+
+    /// Whether the model is in training mode (the mode of a new model).
+    pub fn is_training(&self) -> bool {
+        self.training.load(Ordering::Relaxed)
+    }
+
+    /// Sets the mode of the model and of every built layer; returns the previous mode.
+    pub fn set_training(&self, training: bool) -> bool {
+        let previous = self.training.swap(training, Ordering::Relaxed);
+        if let Some(layers) = self.built.get() {
+            for layer in layers {
+                layer.set_training(training);
+            }
+        }
+        previous
+    }
+
+    /// Every layer's buffers (state saved with the model but not trained, such as batch
+    /// norm's running statistics), named `<layer index>.<buffer name>`.
+    pub fn buffers(&self) -> Result<Vec<(String, Tensor)>> {
+        Ok(self
+            .layers()?
+            .iter()
+            .enumerate()
+            .flat_map(|(i, layer)| {
+                layer
+                    .buffers()
+                    .into_iter()
+                    .map(move |(name, t)| (format!("{i}.{name}"), t))
+            })
+            .collect())
     }
 
     /// The forward pass over a batch `[rows, features]`.

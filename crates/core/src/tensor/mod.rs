@@ -201,6 +201,28 @@ impl Tensor {
         Ok(())
     }
 
+    /// Overwrites this tensor's values with `source`'s (same element count, same device),
+    /// in place on the device: how a layer updates a buffer such as batch norm's running
+    /// statistics without a host round-trip. Records nothing for autodiff.
+    pub fn copy_from(&self, source: &Tensor) -> Result<()> {
+        self.check_device("copy_from", source)?;
+        if source.numel() != self.numel() {
+            return Err(Error::shape(
+                "copy_from",
+                format!(
+                    "a tensor of shape {} into one of shape {}",
+                    source.shape(),
+                    self.shape()
+                ),
+            ));
+        }
+        self.device()
+            .backend()
+            .copy(&source.storage(), &self.storage())?;
+        self.bump_version();
+        Ok(())
+    }
+
     /// Copies the elements to the host, row-major.
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         self.device().backend().download(&self.storage())
