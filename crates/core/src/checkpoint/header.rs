@@ -32,6 +32,11 @@ pub struct Header {
     pub layers: Vec<String>,
     /// The model's parameter names in its order (`0.dense.weight`, ...).
     pub parameters: Vec<String>,
+    /// The model's buffer names in its order (`1.running_mean`, ...): state saved with the
+    /// model but not trained. Absent when the model has none (and in files written before
+    /// layers had buffers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buffers: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimizer: Option<OptimizerSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -63,6 +63,8 @@ pub struct Checkpoint {
     pub layers: Vec<String>,
     /// The parameters, named `<layer index>.<name>`, in the model's order.
     pub parameters: Vec<NamedTensor>,
+    /// The model's buffers (batch norm's running statistics), named and ordered likewise.
+    pub buffers: Vec<NamedTensor>,
     /// The optimizer's state; its parameter `i` is `parameters[i]`.
     pub optimizer: OptimizerState,
     /// Where the training loop stood: epoch, shuffle seed, schedule state and history.
@@ -89,9 +91,21 @@ impl Checkpoint {
                 values: flat[seg.offset..seg.offset + seg.len].to_vec(),
             })
             .collect();
+        let buffers = model
+            .buffers()?
+            .into_iter()
+            .map(|(name, t)| {
+                Ok(NamedTensor {
+                    name,
+                    shape: t.dims().to_vec(),
+                    values: t.to_vec()?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Checkpoint {
             layers: model.layer_descriptions()?,
             parameters,
+            buffers,
             optimizer: opt.state_dict()?,
             training,
             origin: "(captured)".into(),
@@ -109,6 +123,7 @@ impl Checkpoint {
             )));
         }
         let mut tensors = self.parameters.clone();
+        tensors.extend(self.buffers.iter().cloned());
         for buffer in &self.optimizer.buffers {
             for (param, values) in self.parameters.iter().zip(&buffer.values) {
                 tensors.push(NamedTensor {
@@ -124,6 +139,7 @@ impl Checkpoint {
             kind: Kind::Checkpoint,
             layers: self.layers.clone(),
             parameters: self.parameters.iter().map(|p| p.name.clone()).collect(),
+            buffers: self.buffers.iter().map(|b| b.name.clone()).collect(),
             optimizer: Some(OptimizerSection {
                 name: opt.name.clone(),
                 hyperparameters: opt.hyperparameters.iter().cloned().collect(),
@@ -196,6 +212,18 @@ impl Checkpoint {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let model_buffers = header
+            .buffers
+            .iter()
+            .map(|name| {
+                let t = take(name)?;
+                Ok(NamedTensor {
+                    name: name.clone(),
+                    shape: t.shape,
+                    values: t.values,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let buffers = opt
             .buffers
             .iter()
@@ -237,6 +265,7 @@ impl Checkpoint {
                 buffers,
             },
             parameters,
+            buffers: model_buffers,
             training: training.into_state(&shown)?,
             origin: shown.clone(),
         };
@@ -293,6 +322,17 @@ impl Checkpoint {
         if order_differs {
             problems.push("its parameters are in another order than the model's".into());
         }
+        let model_buffers = model.buffers()?;
+        let expected: Vec<(String, Vec<usize>)> = model_buffers
+            .iter()
+            .map(|(n, t)| (n.clone(), t.dims().to_vec()))
+            .collect();
+        let found: BTreeMap<String, Vec<usize>> = self
+            .buffers
+            .iter()
+            .map(|b| (b.name.clone(), b.shape.clone()))
+            .collect();
+        problems.extend(shape_problems(&expected, &found, "in the checkpoint"));
         if problems.is_empty() {
             problems.extend(opt.state_dict_problems(&self.optimizer));
         }
@@ -309,6 +349,17 @@ impl Checkpoint {
             .map(|p| p.values.as_slice())
             .collect();
         write_parameters(&params, &values)?;
+        // Every buffer name was found above.
+        let by_name: BTreeMap<&str, &[f32]> = self
+            .buffers
+            .iter()
+            .map(|b| (b.name.as_str(), b.values.as_slice()))
+            .collect();
+        let (buffers, values): (Vec<Tensor>, Vec<&[f32]>) = model_buffers
+            .iter()
+            .map(|(n, t)| (t.clone(), by_name.get(n.as_str()).copied().unwrap_or(&[])))
+            .unzip();
+        write_parameters(&buffers, &values)?;
         opt.apply_state_dict(&self.optimizer)
     }
 
@@ -321,7 +372,7 @@ impl Checkpoint {
     /// do not fill shapes, state for another number of parameters.
     fn inconsistencies(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for p in &self.parameters {
+        for p in self.parameters.iter().chain(&self.buffers) {
             let n = p.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
             if n != Some(p.values.len()) {
                 problems.push(format!(

@@ -28,17 +28,27 @@ impl Sequential {
             .collect())
     }
 
+    /// Every parameter, then every buffer, with its name: PyTorch's `state_dict()`, what
+    /// [`Sequential::save_weights`] writes.
+    pub fn state_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut named = self.named_parameters()?;
+        named.extend(self.buffers()?);
+        Ok(named)
+    }
+
     /// `Layer::describe` of each layer (building the model if it is not built).
     pub(crate) fn layer_descriptions(&self) -> Result<Vec<String>> {
         Ok(self.layers()?.iter().map(|l| l.describe()).collect())
     }
 
-    /// Writes the parameters to `path` as a safetensors file (layout in
-    /// [`crate::checkpoint`]), atomically: one F32 tensor per parameter, named
-    /// `<layer index>.<name>` and in downhill's layout (a `Dense` weight is `[in, out]`).
-    /// Keras' `save_weights`; PyTorch's `save_file(model.state_dict())`.
+    /// Writes the parameters and buffers to `path` as a safetensors file (layout in
+    /// [`crate::checkpoint`]), atomically: one F32 tensor per parameter or buffer (batch
+    /// norm's running statistics), named `<layer index>.<name>` and in downhill's layout (a
+    /// `Dense` weight is `[in, out]`). Keras' `save_weights`; PyTorch's
+    /// `save_file(model.state_dict())`.
     pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
-        let named = self.named_parameters()?;
+        let named = self.state_tensors()?;
+        let buffers = self.buffers()?.into_iter().map(|(n, _)| n).collect();
         let tensors = named
             .iter()
             .map(|(name, t)| {
@@ -53,14 +63,19 @@ impl Sequential {
             format_version: FORMAT_VERSION,
             kind: Kind::Weights,
             layers: self.layer_descriptions()?,
-            parameters: named.into_iter().map(|(n, _)| n).collect(),
+            parameters: self
+                .named_parameters()?
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect(),
+            buffers,
             optimizer: None,
             training: None,
         };
         file::write(path.as_ref(), &tensors, header.to_json()?)
     }
 
-    /// Reads parameters written by [`Sequential::save_weights`] (or a checkpoint, or a
+    /// Reads parameters and buffers written by [`Sequential::save_weights`] (or a checkpoint, or a
     /// file PyTorch wrote with our names and layout) into this model. Every name, dtype and
     /// shape is checked before any value is copied: a file that does not fit is
     /// [`Error::Mismatch`] listing what differs, a damaged one [`Error::Corrupt`], and
@@ -80,7 +95,7 @@ impl Sequential {
         if header.is_some_and(|h| h.kind == Kind::Checkpoint) {
             tensors.retain(|name, _| !name.starts_with(OPTIMIZER_PREFIX));
         }
-        let named = self.named_parameters()?;
+        let named = self.state_tensors()?;
         let expected: Vec<(String, Vec<usize>)> = named
             .iter()
             .map(|(n, t)| (n.clone(), t.dims().to_vec()))

@@ -23,7 +23,8 @@ pub struct Evaluation {
 }
 
 impl Sequential {
-    /// Loss and metrics over `data`, without recording gradients.
+    /// Loss and metrics over `data`, without recording gradients, in evaluation mode
+    /// (dropout off, batch norm's running statistics; the model's mode is restored after).
     pub fn evaluate(&self, data: &Dataset, loss: Loss, metrics: &[Metric]) -> Result<Evaluation> {
         self.check_data(data, loss)?;
         self.check_metrics(data, loss, metrics)?;
@@ -38,7 +39,7 @@ impl Sequential {
         metrics: &[Metric],
         batch_size: usize,
     ) -> Result<Evaluation> {
-        no_grad(|| {
+        self.in_eval_mode(|| {
             let backend = self.device().backend();
             let plan = BatchPlan::new(data.rows, batch_size, false, 0, 0, false)?;
             let order = backend.upload_indices(&plan.order)?;
@@ -53,12 +54,21 @@ impl Sequential {
         })
     }
 
-    /// The model's outputs for inputs `x: [rows, features]`.
+    /// Runs `f` without recording gradients and in evaluation mode, then restores the mode.
+    fn in_eval_mode<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let previous = self.set_training(false);
+        let result = no_grad(f);
+        self.set_training(previous);
+        result
+    }
+
+    /// The model's outputs for inputs `x: [rows, features]`, in evaluation mode (see
+    /// [`Sequential::evaluate`]).
     pub fn predict(&self, x: &Array2<f32>) -> Result<Array2<f32>> {
         if x.nrows() == 0 {
             return Err(Error::EmptyData("predict: no input rows".into()));
         }
-        no_grad(|| {
+        self.in_eval_mode(|| {
             let mut outputs = Vec::new();
             let mut cols = 0;
             for chunk in x.axis_chunks_iter(ndarray::Axis(0), INFERENCE_BATCH) {

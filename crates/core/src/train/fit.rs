@@ -145,7 +145,24 @@ impl Sequential {
     /// Like [`Sequential::fit`] with an optimizer the caller keeps (its state carries over
     /// between calls). `config.clip` and `config.param_groups` are ignored here: set them
     /// on the optimizer (`with_clip`, [`Optimizer::with_named_groups`]).
+    ///
+    /// Training steps run in training mode and validation in evaluation mode (dropout and
+    /// batch norm behave as in Keras' `fit`); the model's mode before the call is restored
+    /// when it returns.
     pub fn fit_with(
+        &mut self,
+        data: &Dataset,
+        loss: Loss,
+        opt: &mut Optimizer,
+        config: FitConfig,
+    ) -> Result<History> {
+        let previous = self.set_training(true);
+        let result = self.fit_in_training_mode(data, loss, opt, config);
+        self.set_training(previous);
+        result
+    }
+
+    fn fit_in_training_mode(
         &mut self,
         data: &Dataset,
         loss: Loss,
