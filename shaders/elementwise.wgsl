@@ -194,6 +194,30 @@ const POW: u32 = 4u;
 // Backward of pow, with PyTorch's conventions at a zero base or exponent.
 const POW_GRAD_BASE: u32 = 5u;
 const POW_GRAD_EXPONENT: u32 = 6u;
+// Comparisons, 1.0 or 0.0. NaN is tested on the bits (a driver may fold a comparison with
+// a NaN): every comparison with a NaN is false, except `!=`.
+const EQ: u32 = 7u;
+const NE: u32 = 8u;
+const LT: u32 = 9u;
+const LE: u32 = 10u;
+const GT: u32 = 11u;
+const GE: u32 = 12u;
+
+fn compare(op: u32, x: f32, y: f32) -> f32 {
+    if (is_nan(x) || is_nan(y)) {
+        return select(0.0, 1.0, op == NE);
+    }
+    var holds = false;
+    switch op {
+        case EQ: { holds = x == y; }
+        case NE: { holds = x != y; }
+        case LT: { holds = x < y; }
+        case LE: { holds = x <= y; }
+        case GT: { holds = x > y; }
+        default: { holds = x >= y; }
+    }
+    return select(0.0, 1.0, holds);
+}
 
 fn binary_op(op: u32, x: f32, y: f32) -> f32 {
     switch op {
@@ -210,6 +234,7 @@ fn binary_op(op: u32, x: f32, y: f32) -> f32 {
             if (x == 0.0 && y >= 0.0) { return 0.0; }
             return pow_ieee(x, y) * log(x);
         }
+        case EQ, NE, LT, LE, GT, GE: { return compare(op, x, y); }
         default: { return x; }
     }
 }

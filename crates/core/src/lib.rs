@@ -23,6 +23,7 @@ pub mod tensor;
 pub mod train;
 
 pub use autodiff::{grad_enabled, no_grad, Gradients};
+pub use backend::index::{ArgReduceOp, IndexOps};
 pub use backend::{
     AccuracyKind, Backend, BackendKind, BinaryOp, DeviceStats, GradClip, LossKind, MatmulDims,
     MetricStats, ReduceDims, ReduceOp, Storage, UnaryOp,
@@ -38,6 +39,7 @@ pub use loss::Loss;
 pub use metric::functions::Average;
 pub use metric::Metric;
 pub use nn::{Activation, Dense, Init, Layer, LayerSpec, Linear, Sequential};
+pub use nn::{Embedding, Flatten};
 pub use optim::schedule::{
     AnnealStrategy, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
     ExponentialLR, LinearLR, LrScheduler, MultiStepLR, OneCycleLR, PlateauMode, ReduceLROnPlateau,

@@ -20,6 +20,13 @@ pub fn binary_fn(op: BinaryOp) -> fn(f32, f32) -> f32 {
                 a.powf(b) * a.ln()
             }
         },
+        // IEEE comparisons: false where either side is NaN, except `!=`.
+        BinaryOp::Eq => |a, b| f32::from(a == b),
+        BinaryOp::Ne => |a, b| f32::from(a != b),
+        BinaryOp::Lt => |a, b| f32::from(a < b),
+        BinaryOp::Le => |a, b| f32::from(a <= b),
+        BinaryOp::Gt => |a, b| f32::from(a > b),
+        BinaryOp::Ge => |a, b| f32::from(a >= b),
     }
 }
 

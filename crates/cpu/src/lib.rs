@@ -6,6 +6,7 @@
 
 mod broadcast;
 mod buffer;
+mod index;
 mod loss;
 mod matmul;
 mod parallel;

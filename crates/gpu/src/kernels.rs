@@ -89,6 +89,9 @@ pub const STEP_CHECK: &str = shader!("step_check.wgsl");
 /// `metrics.wgsl`: metric statistics accumulated over an epoch (confusion counts, top-k
 /// hits, regression error sums).
 pub const METRICS: &str = shader!("metrics.wgsl");
+/// `index.wgsl`: the region copy (pad, narrow, concat), index_select / gather and their
+/// scatter-add backward, argmax / argmin and where.
+pub const INDEX: &str = shader!("index.wgsl");
 
 /// Every WGSL file, for validation tests: (file name, source).
 pub const ALL_SOURCES: &[(&str, &str)] = &[
@@ -109,6 +112,7 @@ pub const ALL_SOURCES: &[(&str, &str)] = &[
     ("optim/clip.wgsl", CLIP),
     ("step_check.wgsl", STEP_CHECK),
     ("metrics.wgsl", METRICS),
+    ("index.wgsl", INDEX),
 ];
 
 const fn k(
@@ -234,6 +238,22 @@ pub const ERRORS: Kernel = k("errors", METRICS, "errors", &[R, R, W]);
 /// `fit`'s per-step bookkeeping: adds the batch loss to the epoch sum and records the first
 /// step whose loss or any gradient is NaN or ±inf.
 pub const TRACK_STEP: Kernel = k("track_step", STEP_CHECK, "track_step", &[W, R, R]);
+/// A strided region copy with a fill value: pad, narrow (a crop), their backward, and
+/// one part of a concat written into its place in the result.
+pub const REGION_COPY: Kernel = k("region_copy", INDEX, "region_copy", &[R, W]);
+/// index_select and gather: `out[o, j, i] = x[o, index(o, j, i), i]`, NaN for an invalid
+/// index.
+pub const INDEX_GATHER: Kernel = k("index_gather", INDEX, "index_gather", &[R, R, W]);
+/// The backward of index_select and gather: a scatter-add, one invocation per `(outer,
+/// inner)` column adding in index order (deterministic, no atomics).
+pub const INDEX_SCATTER_ADD: Kernel =
+    k("index_scatter_add", INDEX, "index_scatter_add", &[R, R, W]);
+/// The first maximum's position along an axis (NaN counts as the maximum).
+pub const ARGMAX: Kernel = k("argmax", INDEX, "argmax", &[R, W]);
+/// The first minimum's position along an axis (NaN counts as the minimum).
+pub const ARGMIN: Kernel = k("argmin", INDEX, "argmin", &[R, W]);
+/// `torch.where(cond, a, b)` with broadcasting.
+pub const WHERE_COND: Kernel = k("where_cond", INDEX, "where_cond", &[R, R, R, W]);
 
 /// Every kernel, so a device can build all pipelines up front.
 pub const ALL_KERNELS: &[&Kernel] = &[
@@ -274,6 +294,12 @@ pub const ALL_KERNELS: &[&Kernel] = &[
     &CONFUSION_BINARY,
     &TOP_K,
     &ERRORS,
+    &REGION_COPY,
+    &INDEX_GATHER,
+    &INDEX_SCATTER_ADD,
+    &ARGMAX,
+    &ARGMIN,
+    &WHERE_COND,
 ];
 
 /// A built pipeline and the layout its bind groups follow.

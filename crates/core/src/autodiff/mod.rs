@@ -4,6 +4,7 @@
 
 mod gradients;
 mod rules;
+mod rules_index;
 
 pub use gradients::Gradients;
 
@@ -41,6 +42,28 @@ pub(crate) enum Op {
         rows: usize,
         cols: usize,
     },
+    /// Constant padding per axis, `(before, after)`; negative amounts crop (narrow).
+    Pad(Vec<(i64, i64)>),
+    /// `torch.cat` of parts `[outer, lens[k], inner]` along the middle axis.
+    Concat {
+        outer: usize,
+        lens: Vec<usize>,
+        inner: usize,
+    },
+    /// `index_select` along the middle axis of `dims`; inputs `[x, indices]`. `skip` is an
+    /// embedding's `padding_idx`, whose row gets no gradient.
+    IndexSelect {
+        dims: ReduceDims,
+        skip: Option<usize>,
+    },
+    /// `gather` along the middle axis of `dims` with `k` indices per column; inputs
+    /// `[x, index]`.
+    Gather {
+        dims: ReduceDims,
+        k: usize,
+    },
+    /// `torch.where`; inputs `[cond, a, b]`.
+    Where,
 }
 
 /// One recorded op: its inputs and, where the backward needs it, its output.

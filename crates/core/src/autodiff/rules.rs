@@ -1,7 +1,7 @@
 //! Every backward rule in one table: given an op's inputs, output and the gradient of the
 //! output, the gradient of each input (`None` where none flows).
 
-use super::{Node, Op};
+use super::{rules_index, Node, Op};
 use crate::backend::{Backend, BinaryOp, MatmulDims, ReduceOp, Storage, UnaryOp};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
@@ -91,6 +91,22 @@ pub(super) fn backward(
             let dpred = be.loss_backward(*kind, &x.storage(), &target, dy, *rows, *cols)?;
             vec![Some(dpred), None]
         }
+        Op::Pad(padding) => vec![Some(rules_index::pad(be, padding, y_shape, dy)?)],
+        Op::Concat { outer, lens, inner } => {
+            rules_index::concat(be, (*outer, lens, *inner), &needs, dy)?
+        }
+        Op::IndexSelect { dims, skip } => {
+            let indices = node.inputs[1].storage();
+            vec![
+                Some(be.index_select_backward(dy, *dims, &indices, *skip)?),
+                None,
+            ]
+        }
+        Op::Gather { dims, k } => {
+            let index = node.inputs[1].storage();
+            vec![Some(be.gather_backward(dy, *dims, &index, *k)?), None]
+        }
+        Op::Where => rules_index::where_cond(be, &node.inputs, y_shape, &needs, dy)?,
     })
 }
 
@@ -177,6 +193,12 @@ fn binary_grads(
             BinaryOp::PowGradBase | BinaryOp::PowGradExponent => {
                 Err(Error::Autodiff(format!("{op:?} is a backward kernel")))
             }
+            BinaryOp::Eq
+            | BinaryOp::Ne
+            | BinaryOp::Lt
+            | BinaryOp::Le
+            | BinaryOp::Gt
+            | BinaryOp::Ge => Err(Error::Autodiff(format!("{op:?} has no gradient"))),
         }
     };
     let grad_b = || -> Result<Storage> {
@@ -198,6 +220,12 @@ fn binary_grads(
             BinaryOp::PowGradBase | BinaryOp::PowGradExponent => {
                 Err(Error::Autodiff(format!("{op:?} is a backward kernel")))
             }
+            BinaryOp::Eq
+            | BinaryOp::Ne
+            | BinaryOp::Lt
+            | BinaryOp::Le
+            | BinaryOp::Gt
+            | BinaryOp::Ge => Err(Error::Autodiff(format!("{op:?} has no gradient"))),
         }
     };
     let ga = needs[0]

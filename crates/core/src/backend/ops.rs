@@ -72,6 +72,28 @@ pub enum BinaryOp {
     /// `∂(a^b)/∂b = a^b·ln a`, and 0 where `a = 0` and `b ≥ 0` (PyTorch's convention). A
     /// backward kernel.
     PowGradExponent,
+    /// `a == b` as 1.0 or 0.0 (`torch.eq`; NaN equals nothing). No gradient.
+    Eq,
+    /// `a != b` as 1.0 or 0.0 (`torch.ne`; true where either is NaN, as IEEE). No gradient.
+    Ne,
+    /// `a < b` as 1.0 or 0.0 (`torch.lt`; false where either is NaN). No gradient.
+    Lt,
+    /// `a <= b` as 1.0 or 0.0 (`torch.le`; false where either is NaN). No gradient.
+    Le,
+    /// `a > b` as 1.0 or 0.0 (`torch.gt`; false where either is NaN). No gradient.
+    Gt,
+    /// `a >= b` as 1.0 or 0.0 (`torch.ge`; false where either is NaN). No gradient.
+    Ge,
+}
+
+impl BinaryOp {
+    /// Whether the op is a comparison (1.0/0.0 results, no gradient).
+    pub fn is_comparison(&self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge
+        )
+    }
 }
 
 /// Reductions along one axis.

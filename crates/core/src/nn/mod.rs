@@ -2,11 +2,15 @@
 
 mod activation;
 mod dense;
+mod embedding;
+mod flatten;
 mod init;
 mod sequential;
 
 pub use activation::Activation;
 pub use dense::{Dense, Linear};
+pub use embedding::Embedding;
+pub use flatten::Flatten;
 pub use init::Init;
 pub use sequential::Sequential;
 

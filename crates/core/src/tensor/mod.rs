@@ -1,9 +1,12 @@
 //! `Tensor`: an n-dimensional f32 array on a device that records the ops applied to it,
 //! so `backward()` can compute gradients (define-by-run reverse mode).
 
+mod compare;
 mod create;
+mod index;
 mod operators;
 mod ops;
+mod region;
 
 use crate::autodiff::{grad_enabled, Node, Op};
 use crate::backend::Storage;

@@ -72,6 +72,12 @@ fn binary_code(op: BinaryOp) -> u32 {
         BinaryOp::Pow => 4,
         BinaryOp::PowGradBase => 5,
         BinaryOp::PowGradExponent => 6,
+        BinaryOp::Eq => 7,
+        BinaryOp::Ne => 8,
+        BinaryOp::Lt => 9,
+        BinaryOp::Le => 10,
+        BinaryOp::Gt => 11,
+        BinaryOp::Ge => 12,
     }
 }
 

@@ -8,6 +8,7 @@
 //! rather than truncated into a different, valid-looking size.
 
 pub mod elementwise;
+pub mod index;
 pub mod matmul;
 pub mod metrics;
 pub mod optim;

@@ -1,0 +1,233 @@
+//! Region copies, indexing, arg-reductions and `where`: the reference of the GPU kernels
+//! in `shaders/index.wgsl`. The scatter-adds run in f32 in the kernels' order (each
+//! `(outer, inner)` column adds its rows in index order), so both backends give the same
+//! bits.
+
+use crate::buffer::{alloc, filled, new_storage, read};
+use crate::strided::walk;
+use crate::CpuBackend;
+use downhill_core::backend::index::{self as check, index_of, ArgReduceOp, IndexOps};
+use downhill_core::{Result, Shape, Storage};
+
+/// Scatter-adds `dy` (`[outer, k, inner]`) into `dx` of `[outer, len, inner]`: the index of
+/// `dy[o, j, i]` is `index[position(o, j, i)]`.
+fn scatter_add(
+    dy: &[f32],
+    index: &[f32],
+    (outer, len, inner, k): (usize, usize, usize, usize),
+    position: impl Fn(usize, usize, usize) -> usize,
+    skip: Option<usize>,
+    dx: &mut [f32],
+) {
+    for o in 0..outer {
+        for j in 0..k {
+            for i in 0..inner {
+                match index_of(index[position(o, j, i)], len) {
+                    Some(l) if Some(l) != skip => {
+                        dx[(o * len + l) * inner + i] += dy[(o * k + j) * inner + i];
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+impl IndexOps for CpuBackend {
+    fn pad(
+        &self,
+        x: &Storage,
+        shape: &Shape,
+        padding: &[(i64, i64)],
+        value: f32,
+    ) -> Result<Storage> {
+        let out = check::check_pad(x, shape, padding)?;
+        let x = read(x)?;
+        let n = out.numel();
+        let mut result = alloc("pad", n)?;
+        let dims = shape.dims();
+        let strides = shape.strides();
+        // Walk the output; an output coordinate c reads input coordinate c − before.
+        let mut coord = vec![0usize; out.rank()];
+        for _ in 0..n {
+            let mut offset = 0usize;
+            let mut inside = true;
+            for (d, &c) in coord.iter().enumerate() {
+                let source = c as i64 - padding[d].0;
+                if source < 0 || source >= dims[d] as i64 {
+                    inside = false;
+                    break;
+                }
+                offset += source as usize * strides[d];
+            }
+            result.push(if inside { x[offset] } else { value });
+            for d in (0..coord.len()).rev() {
+                coord[d] += 1;
+                if coord[d] < out.dims()[d] {
+                    break;
+                }
+                coord[d] = 0;
+            }
+        }
+        Ok(new_storage(result))
+    }
+
+    fn concat(
+        &self,
+        parts: &[&Storage],
+        outer: usize,
+        lens: &[usize],
+        inner: usize,
+    ) -> Result<Storage> {
+        let n = check::check_concat(parts, outer, lens, inner)?;
+        let views = parts.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?;
+        let mut out = alloc("concat", n)?;
+        for o in 0..outer {
+            for (view, &len) in views.iter().zip(lens) {
+                let block = len * inner;
+                out.extend_from_slice(&view[o * block..(o + 1) * block]);
+            }
+        }
+        Ok(new_storage(out))
+    }
+
+    fn index_select(
+        &self,
+        x: &Storage,
+        dims: downhill_core::ReduceDims,
+        indices: &Storage,
+    ) -> Result<Storage> {
+        let n = check::check_index_select(x, dims, indices)?;
+        let (x, idx) = (read(x)?, read(indices)?);
+        let mut out = alloc("index_select", n)?;
+        for o in 0..dims.outer {
+            for &v in idx.iter() {
+                match index_of(v, dims.len) {
+                    Some(l) => {
+                        let start = (o * dims.len + l) * dims.inner;
+                        out.extend_from_slice(&x[start..start + dims.inner]);
+                    }
+                    None => out.extend(std::iter::repeat_n(f32::NAN, dims.inner)),
+                }
+            }
+        }
+        Ok(new_storage(out))
+    }
+
+    fn index_select_backward(
+        &self,
+        dy: &Storage,
+        dims: downhill_core::ReduceDims,
+        indices: &Storage,
+        skip: Option<usize>,
+    ) -> Result<Storage> {
+        let n = check::check_index_select_backward(dy, dims, indices)?;
+        let (dy, idx) = (read(dy)?, read(indices)?);
+        let mut dx = filled("index_select_backward", n, 0.0f32)?;
+        let sizes = (dims.outer, dims.len, dims.inner, idx.len());
+        scatter_add(&dy, &idx, sizes, |_, j, _| j, skip, &mut dx);
+        Ok(new_storage(dx))
+    }
+
+    fn gather(
+        &self,
+        x: &Storage,
+        dims: downhill_core::ReduceDims,
+        index: &Storage,
+        k: usize,
+    ) -> Result<Storage> {
+        let n = check::check_gather(x, dims, index, k)?;
+        let (x, idx) = (read(x)?, read(index)?);
+        let mut out = alloc("gather", n)?;
+        for (p, &v) in idx.iter().enumerate() {
+            let (o, i) = (p / (k * dims.inner), p % dims.inner);
+            out.push(match index_of(v, dims.len) {
+                Some(l) => x[(o * dims.len + l) * dims.inner + i],
+                None => f32::NAN,
+            });
+        }
+        Ok(new_storage(out))
+    }
+
+    fn gather_backward(
+        &self,
+        dy: &Storage,
+        dims: downhill_core::ReduceDims,
+        index: &Storage,
+        k: usize,
+    ) -> Result<Storage> {
+        let n = check::check_gather_backward(dy, dims, index, k)?;
+        let (dy, idx) = (read(dy)?, read(index)?);
+        let mut dx = filled("gather_backward", n, 0.0f32)?;
+        let inner = dims.inner;
+        let sizes = (dims.outer, dims.len, inner, k);
+        scatter_add(
+            &dy,
+            &idx,
+            sizes,
+            |o, j, i| (o * k + j) * inner + i,
+            None,
+            &mut dx,
+        );
+        Ok(new_storage(dx))
+    }
+
+    fn arg_reduce(
+        &self,
+        op: ArgReduceOp,
+        x: &Storage,
+        dims: downhill_core::ReduceDims,
+    ) -> Result<Storage> {
+        let n = check::check_arg_reduce(x, dims)?;
+        let x = read(x)?;
+        let mut out = alloc("arg_reduce", n)?;
+        for o in 0..dims.outer {
+            for i in 0..dims.inner {
+                let at = |l: usize| x[(o * dims.len + l) * dims.inner + i];
+                let mut best = 0;
+                for l in 1..dims.len {
+                    let (b, v) = (at(best), at(l));
+                    // Once the best is NaN nothing beats it; a NaN beats any number.
+                    let better = match op {
+                        ArgReduceOp::Max => v > b,
+                        ArgReduceOp::Min => v < b,
+                    };
+                    if !b.is_nan() && (better || v.is_nan()) {
+                        best = l;
+                    }
+                }
+                out.push(best as f32);
+            }
+        }
+        Ok(new_storage(out))
+    }
+
+    fn where_cond(
+        &self,
+        cond: &Storage,
+        cond_shape: &Shape,
+        a: &Storage,
+        a_shape: &Shape,
+        b: &Storage,
+        b_shape: &Shape,
+        out: &Shape,
+    ) -> Result<Storage> {
+        let n = check::check_where((cond, cond_shape), (a, a_shape), (b, b_shape), out)?;
+        let (c, a, b) = (read(cond)?, read(a)?, read(b)?);
+        let strides = [
+            cond_shape.broadcast_strides(out),
+            a_shape.broadcast_strides(out),
+            b_shape.broadcast_strides(out),
+        ];
+        let mut result = alloc("where", n)?;
+        walk(
+            out,
+            [&strides[0], &strides[1], &strides[2]],
+            |_, [ic, ia, ib]| {
+                // `!= 0` is true for NaN: bool(nan) is True.
+                result.push(if c[ic] != 0.0 { a[ia] } else { b[ib] });
+            },
+        );
+        Ok(new_storage(result))
+    }
+}
