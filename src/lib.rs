@@ -137,4 +137,5 @@ pub mod prelude {
         PlateauMode, ReduceLROnPlateau, ScheduleConfig, SequentialLR, StepLR, StepUnit,
         ThresholdMode,
     };
+    pub use downhill_core::{Conv1dOptions, Conv2dOptions, Pool2dOptions};
 }

@@ -23,6 +23,7 @@ pub mod tensor;
 pub mod train;
 
 pub use autodiff::{grad_enabled, no_grad, Gradients};
+pub use backend::conv::{Conv2dDims, Conv2dSizes, ConvOps, Pool2dDims, Pool2dSizes};
 pub use backend::{
     AccuracyKind, Backend, BackendKind, BinaryOp, DeviceStats, GradClip, LossKind, MatmulDims,
     MetricStats, ReduceDims, ReduceOp, Storage, UnaryOp,
@@ -49,7 +50,7 @@ pub use optim::{
     ParamGroup, ParamSet, RmsProp, Sgd, StateBuffer, StepContext, UpdateRule,
 };
 pub use shape::Shape;
-pub use tensor::{Tensor, TensorId};
+pub use tensor::{Conv1dOptions, Conv2dOptions, Pool2dOptions, Tensor, TensorId};
 pub use train::{
     BatchInfo, Callback, CsvLogger, EarlyStopping, EpochRecord, Evaluation, FitConfig, History,
     LearningRateScheduler, Mode, ModelCheckpoint, OnDivergence, TerminateOnNaN, TrainContext,

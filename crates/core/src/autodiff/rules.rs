@@ -91,6 +91,11 @@ pub(super) fn backward(
             let dpred = be.loss_backward(*kind, &x.storage(), &target, dy, *rows, *cols)?;
             vec![Some(dpred), None]
         }
+        Op::Conv2d(dims) => super::rules_conv::conv2d(be, node, dy, dims, &needs)?,
+        Op::MaxPool2d(dims) => {
+            vec![Some(be.max_pool2d_backward(&x.storage(), dy, dims)?)]
+        }
+        Op::AvgPool2d(dims) => vec![Some(be.avg_pool2d_backward(dy, dims)?)],
     })
 }
 

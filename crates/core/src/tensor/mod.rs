@@ -1,9 +1,12 @@
 //! `Tensor`: an n-dimensional f32 array on a device that records the ops applied to it,
 //! so `backward()` can compute gradients (define-by-run reverse mode).
 
+mod conv;
 mod create;
 mod operators;
 mod ops;
+
+pub use conv::{Conv1dOptions, Conv2dOptions, Pool2dOptions};
 
 use crate::autodiff::{grad_enabled, Node, Op};
 use crate::backend::Storage;
