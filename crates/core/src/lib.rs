@@ -39,6 +39,7 @@ pub use loss::Loss;
 pub use metric::functions::Average;
 pub use metric::Metric;
 pub use nn::{Activation, Dense, Init, Layer, LayerSpec, Linear, Sequential};
+pub use nn::{AvgPool2d, Conv1d, Conv2d, GlobalAvgPool2d, MaxPool2d, Padding, Padding1d, Size2};
 pub use optim::schedule::{
     AnnealStrategy, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
     ExponentialLR, LinearLR, LrScheduler, MultiStepLR, OneCycleLR, PlateauMode, ReduceLROnPlateau,
