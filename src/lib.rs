@@ -137,5 +137,9 @@ pub mod prelude {
         PlateauMode, ReduceLROnPlateau, ScheduleConfig, SequentialLR, StepLR, StepUnit,
         ThresholdMode,
     };
+    pub use downhill_core::{
+        AvgPool2d, Conv1d, Conv1dOptions, Conv2d, Conv2dOptions, GlobalAvgPool2d, MaxPool2d,
+        Padding, Padding1d, Pool2dOptions,
+    };
     pub use downhill_core::{Embedding, Flatten};
 }

@@ -23,6 +23,7 @@ pub mod tensor;
 pub mod train;
 
 pub use autodiff::{grad_enabled, no_grad, Gradients};
+pub use backend::conv::{Conv2dDims, Conv2dSizes, ConvOps, Pool2dDims, Pool2dSizes};
 pub use backend::index::{ArgReduceOp, IndexOps};
 pub use backend::{
     AccuracyKind, Backend, BackendKind, BinaryOp, DeviceStats, GradClip, LossKind, MatmulDims,
@@ -39,6 +40,7 @@ pub use loss::Loss;
 pub use metric::functions::Average;
 pub use metric::Metric;
 pub use nn::{Activation, Dense, Init, Layer, LayerSpec, Linear, Sequential};
+pub use nn::{AvgPool2d, Conv1d, Conv2d, GlobalAvgPool2d, MaxPool2d, Padding, Padding1d, Size2};
 pub use nn::{Embedding, Flatten};
 pub use optim::schedule::{
     AnnealStrategy, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
@@ -51,7 +53,7 @@ pub use optim::{
     ParamGroup, ParamSet, RmsProp, Sgd, StateBuffer, StepContext, UpdateRule,
 };
 pub use shape::Shape;
-pub use tensor::{Tensor, TensorId};
+pub use tensor::{Conv1dOptions, Conv2dOptions, Pool2dOptions, Tensor, TensorId};
 pub use train::{
     BatchInfo, Callback, CsvLogger, EarlyStopping, EpochRecord, Evaluation, FitConfig, History,
     LearningRateScheduler, Mode, ModelCheckpoint, OnDivergence, TerminateOnNaN, TrainContext,

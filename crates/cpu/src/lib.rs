@@ -6,6 +6,7 @@
 
 mod broadcast;
 mod buffer;
+mod conv;
 mod index;
 mod loss;
 mod matmul;

@@ -92,6 +92,10 @@ pub const METRICS: &str = shader!("metrics.wgsl");
 /// `index.wgsl`: the region copy (pad, narrow, concat), index_select / gather and their
 /// scatter-add backward, argmax / argmin and where.
 pub const INDEX: &str = shader!("index.wgsl");
+/// `conv.wgsl`: 2-D convolution and its input and weight (and bias) gradients.
+pub const CONV: &str = shader!("conv.wgsl");
+/// `pool.wgsl`: max and average pooling and their backward passes.
+pub const POOL: &str = shader!("pool.wgsl");
 
 /// Every WGSL file, for validation tests: (file name, source).
 pub const ALL_SOURCES: &[(&str, &str)] = &[
@@ -113,6 +117,8 @@ pub const ALL_SOURCES: &[(&str, &str)] = &[
     ("step_check.wgsl", STEP_CHECK),
     ("metrics.wgsl", METRICS),
     ("index.wgsl", INDEX),
+    ("conv.wgsl", CONV),
+    ("pool.wgsl", POOL),
 ];
 
 const fn k(
@@ -254,6 +260,36 @@ pub const ARGMAX: Kernel = k("argmax", INDEX, "argmax", &[R, W]);
 pub const ARGMIN: Kernel = k("argmin", INDEX, "argmin", &[R, W]);
 /// `torch.where(cond, a, b)` with broadcasting.
 pub const WHERE_COND: Kernel = k("where_cond", INDEX, "where_cond", &[R, R, R, W]);
+/// 2-D convolution plus bias, one invocation per output element.
+pub const CONV2D_FORWARD: Kernel = k("conv2d_forward", CONV, "conv2d_forward", &[R, R, R, W]);
+/// The convolution's input gradient, one invocation per input element (a gather).
+pub const CONV2D_BACKWARD_INPUT: Kernel = k(
+    "conv2d_backward_input",
+    CONV,
+    "conv2d_backward_input",
+    &[R, R, W],
+);
+/// The convolution's weight and bias gradients, one workgroup per element.
+pub const CONV2D_BACKWARD_WEIGHT: Kernel = k(
+    "conv2d_backward_weight",
+    CONV,
+    "conv2d_backward_weight",
+    &[R, R, W, W],
+);
+/// Max pooling, one invocation per output element.
+pub const MAX_POOL2D: Kernel = k("max_pool2d", POOL, "max_pool2d", &[R, W]);
+/// Max pooling's backward, one invocation per input element (a gather).
+pub const MAX_POOL2D_BACKWARD: Kernel = k(
+    "max_pool2d_backward",
+    POOL,
+    "max_pool2d_backward",
+    &[R, R, W],
+);
+/// Average pooling, one invocation per output element.
+pub const AVG_POOL2D: Kernel = k("avg_pool2d", POOL, "avg_pool2d", &[R, W]);
+/// Average pooling's backward, one invocation per input element (a gather).
+pub const AVG_POOL2D_BACKWARD: Kernel =
+    k("avg_pool2d_backward", POOL, "avg_pool2d_backward", &[R, W]);
 
 /// Every kernel, so a device can build all pipelines up front.
 pub const ALL_KERNELS: &[&Kernel] = &[
@@ -300,6 +336,13 @@ pub const ALL_KERNELS: &[&Kernel] = &[
     &ARGMAX,
     &ARGMIN,
     &WHERE_COND,
+    &CONV2D_FORWARD,
+    &CONV2D_BACKWARD_INPUT,
+    &CONV2D_BACKWARD_WEIGHT,
+    &MAX_POOL2D,
+    &MAX_POOL2D_BACKWARD,
+    &AVG_POOL2D,
+    &AVG_POOL2D_BACKWARD,
 ];
 
 /// A built pipeline and the layout its bind groups follow.

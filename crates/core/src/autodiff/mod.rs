@@ -4,10 +4,12 @@
 
 mod gradients;
 mod rules;
+mod rules_conv;
 mod rules_index;
 
 pub use gradients::Gradients;
 
+use crate::backend::conv::{Conv2dDims, Pool2dDims};
 use crate::backend::{BinaryOp, LossKind, MatmulDims, ReduceDims, ReduceOp, Storage, UnaryOp};
 use crate::error::{Error, Result};
 use crate::tensor::{Tensor, TensorId};
@@ -64,6 +66,10 @@ pub(crate) enum Op {
     },
     /// `torch.where`; inputs `[cond, a, b]`.
     Where,
+    /// Inputs `[x, w]` or `[x, w, bias]`.
+    Conv2d(Conv2dDims),
+    MaxPool2d(Pool2dDims),
+    AvgPool2d(Pool2dDims),
 }
 
 /// One recorded op: its inputs and, where the backward needs it, its output.

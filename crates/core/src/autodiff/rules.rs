@@ -107,6 +107,11 @@ pub(super) fn backward(
             vec![Some(be.gather_backward(dy, *dims, &index, *k)?), None]
         }
         Op::Where => rules_index::where_cond(be, &node.inputs, y_shape, &needs, dy)?,
+        Op::Conv2d(dims) => super::rules_conv::conv2d(be, node, dy, dims, &needs)?,
+        Op::MaxPool2d(dims) => {
+            vec![Some(be.max_pool2d_backward(&x.storage(), dy, dims)?)]
+        }
+        Op::AvgPool2d(dims) => vec![Some(be.avg_pool2d_backward(dy, dims)?)],
     })
 }
 

@@ -21,6 +21,12 @@ pub enum Init {
     Zeros,
     /// Every weight the same value (useful for tests and lessons).
     Constant(f32),
+    /// PyTorch's `kaiming_uniform_(a=a)` (leaky-ReLU gain `sqrt(2 / (1 + a²))`): uniform in
+    /// `±gain·sqrt(3 / fan_in)`. `KaimingUniform(5f32.sqrt())` is the default of PyTorch's
+    /// `Conv2d` and `Linear` weights, uniform in `±1 / sqrt(fan_in)`.
+    KaimingUniform(f32),
+    /// Uniform in `±limit` (`torch.nn.init.uniform_(-limit, limit)`).
+    Uniform(f32),
 }
 
 impl Init {
@@ -31,6 +37,9 @@ impl Init {
             Init::Constant(c) if !c.is_finite() => Err(Error::NonFinite(format!(
                 "{what}: Init::Constant({c}) is not a finite value"
             ))),
+            Init::KaimingUniform(a) | Init::Uniform(a) if !a.is_finite() => Err(Error::NonFinite(
+                format!("{what}: {self:?} needs a finite parameter"),
+            )),
             _ => Ok(()),
         }
     }
@@ -40,7 +49,22 @@ impl Init {
     pub fn sample(&self, fan_in: usize, fan_out: usize, seed: u64) -> Result<Vec<f32>> {
         let shape = crate::shape::Shape::new([fan_in, fan_out]);
         let n = shape.elements("init")?;
-        let what = format!("initialising shape {shape}");
+        self.sample_fans(n, fan_in, fan_out, seed)
+    }
+
+    /// `len` values from `seed`, scaled for the given fans: a convolution's weight
+    /// `[C_out, C_in / groups, KH, KW]` has `fan_in = C_in / groups · KH · KW` and
+    /// `fan_out = C_out · KH · KW` (PyTorch's `_calculate_fan_in_and_fan_out`), not
+    /// `fan_in · fan_out` elements. Memory is checked as in [`Init::sample`].
+    pub fn sample_fans(
+        &self,
+        len: usize,
+        fan_in: usize,
+        fan_out: usize,
+        seed: u64,
+    ) -> Result<Vec<f32>> {
+        let n = len;
+        let what = format!("initialising {len} values (fan_in {fan_in}, fan_out {fan_out})");
         let mut rng = SeededRng::new(seed);
         // Fans in f64: their sum cannot overflow.
         let fan = |f: f64| f.max(1.0);
@@ -72,6 +96,11 @@ impl Init {
             }
             Init::Zeros => memory::host_collect(&what, n, std::iter::repeat(0.0)),
             Init::Constant(c) => memory::host_collect(&what, n, std::iter::repeat(c)),
+            Init::KaimingUniform(a) => {
+                let gain = (2.0 / (1.0 + a as f64 * a as f64)).sqrt();
+                uniform(&mut rng, (gain * (3.0 / fan(fan_in as f64)).sqrt()) as f32)
+            }
+            Init::Uniform(limit) => uniform(&mut rng, limit),
         }
     }
 }
@@ -103,6 +132,22 @@ mod tests {
             "std {} vs {target}",
             var.sqrt()
         );
+    }
+
+    #[test]
+    fn kaiming_uniform_with_sqrt5_is_pytorchs_default_bound() {
+        let fan_in = 27;
+        let w = Init::KaimingUniform(5f32.sqrt())
+            .sample_fans(2000, fan_in, 48, 1)
+            .unwrap();
+        let limit = 1.0 / (fan_in as f32).sqrt();
+        assert_eq!(w.len(), 2000);
+        assert!(w.iter().all(|v| v.abs() <= limit * (1.0 + 1e-6)));
+        let max = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!(max > 0.95 * limit, "max {max} vs limit {limit}");
+        let u = Init::Uniform(0.25).sample(10, 10, 2).unwrap();
+        assert!(u.iter().all(|v| v.abs() <= 0.25) && u.iter().any(|v| v.abs() > 0.2));
+        assert!(Init::KaimingUniform(f32::NAN).validate("w").is_err());
     }
 
     #[test]

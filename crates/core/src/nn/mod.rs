@@ -1,17 +1,21 @@
 //! Layers: `Dense` and the `Sequential` container, plus activations and initialisers.
 
 mod activation;
+mod conv;
 mod dense;
 mod embedding;
 mod flatten;
 mod init;
+mod pool;
 mod sequential;
 
 pub use activation::Activation;
+pub use conv::{Conv1d, Conv2d, Padding, Padding1d, Size2};
 pub use dense::{Dense, Linear};
 pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use init::Init;
+pub use pool::{AvgPool2d, GlobalAvgPool2d, MaxPool2d};
 pub use sequential::Sequential;
 
 use crate::device::Device;

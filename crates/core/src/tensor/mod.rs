@@ -2,11 +2,14 @@
 //! so `backward()` can compute gradients (define-by-run reverse mode).
 
 mod compare;
+mod conv;
 mod create;
 mod index;
 mod operators;
 mod ops;
 mod region;
+
+pub use conv::{Conv1dOptions, Conv2dOptions, Pool2dOptions};
 
 use crate::autodiff::{grad_enabled, Node, Op};
 use crate::backend::Storage;

@@ -7,6 +7,7 @@
 //! large), so a larger size can only come from a direct call's lie, and it is refused
 //! rather than truncated into a different, valid-looking size.
 
+pub mod conv;
 pub mod elementwise;
 pub mod index;
 pub mod matmul;

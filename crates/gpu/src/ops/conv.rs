@@ -1,0 +1,235 @@
+//! Launchers of `conv.wgsl` and `pool.wgsl`: convolution and pooling, forward and
+//! backward, one dispatch each (the weight gradient's dispatch also computes the bias's).
+
+use super::{groups_for, u32_of};
+use crate::kernels;
+use crate::GpuBackend;
+use bytemuck::{Pod, Zeroable};
+use downhill_core::backend::conv::{self as check, Conv2dDims, Conv2dSizes, ConvOps, Pool2dDims};
+use downhill_core::{Result, Storage};
+
+/// Mirrors `Conv` in conv.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ConvParams {
+    batch: u32,
+    in_channels: u32,
+    in_h: u32,
+    in_w: u32,
+    out_channels: u32,
+    out_h: u32,
+    out_w: u32,
+    groups: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_top: u32,
+    pad_left: u32,
+    dilation_h: u32,
+    dilation_w: u32,
+    has_bias: u32,
+    weights: u32,
+    _pad: [u32; 2],
+}
+
+/// Mirrors `Pool` in pool.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct PoolParams {
+    planes: u32,
+    in_h: u32,
+    in_w: u32,
+    out_h: u32,
+    out_w: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_h: u32,
+    pad_w: u32,
+    dilation_h: u32,
+    dilation_w: u32,
+    _pad: [u32; 3],
+}
+
+/// The uniform of a checked convolution; every index a kernel forms stays below one of
+/// the element counts or the padded extents, so each is checked to fit a `u32`.
+fn conv_params(op: &str, d: &Conv2dDims, s: &Conv2dSizes, has_bias: bool) -> Result<ConvParams> {
+    let v = |what: &str, x: usize| u32_of(op, what, x);
+    v("the input", s.input)?;
+    v("the output", s.output)?;
+    v("the workgroups", s.weight.saturating_add(d.out_channels))?;
+    v(
+        "the padded height",
+        d.in_size
+            .0
+            .saturating_add(d.pad_h.0)
+            .saturating_add(d.pad_h.1),
+    )?;
+    v(
+        "the padded width",
+        d.in_size
+            .1
+            .saturating_add(d.pad_w.0)
+            .saturating_add(d.pad_w.1),
+    )?;
+    Ok(ConvParams {
+        batch: v("the batch", d.batch)?,
+        in_channels: v("in_channels", d.in_channels)?,
+        in_h: v("the height", d.in_size.0)?,
+        in_w: v("the width", d.in_size.1)?,
+        out_channels: v("out_channels", d.out_channels)?,
+        out_h: v("the output height", s.out_size.0)?,
+        out_w: v("the output width", s.out_size.1)?,
+        groups: v("groups", d.groups)?,
+        kernel_h: v("the kernel height", d.kernel.0)?,
+        kernel_w: v("the kernel width", d.kernel.1)?,
+        stride_h: v("the stride", d.stride.0)?,
+        stride_w: v("the stride", d.stride.1)?,
+        pad_top: v("the padding", d.pad_h.0)?,
+        pad_left: v("the padding", d.pad_w.0)?,
+        dilation_h: v("the dilation", d.dilation.0)?,
+        dilation_w: v("the dilation", d.dilation.1)?,
+        has_bias: u32::from(has_bias),
+        weights: v("the weight", s.weight)?,
+        _pad: [0; 2],
+    })
+}
+
+fn pool_params(
+    op: &str,
+    d: &Pool2dDims,
+    out_size: (usize, usize),
+    input: usize,
+    output: usize,
+) -> Result<PoolParams> {
+    let v = |what: &str, x: usize| u32_of(op, what, x);
+    v("the input", input)?;
+    v("the output", output)?;
+    v("the window", d.kernel.0 * d.kernel.1)?;
+    v(
+        "the padded height",
+        d.in_size.0.saturating_add(2 * d.padding.0),
+    )?;
+    v(
+        "the padded width",
+        d.in_size.1.saturating_add(2 * d.padding.1),
+    )?;
+    Ok(PoolParams {
+        planes: v("the planes", d.batch * d.channels)?,
+        in_h: v("the height", d.in_size.0)?,
+        in_w: v("the width", d.in_size.1)?,
+        out_h: v("the output height", out_size.0)?,
+        out_w: v("the output width", out_size.1)?,
+        kernel_h: v("the kernel height", d.kernel.0)?,
+        kernel_w: v("the kernel width", d.kernel.1)?,
+        stride_h: v("the stride", d.stride.0)?,
+        stride_w: v("the stride", d.stride.1)?,
+        pad_h: v("the padding", d.padding.0)?,
+        pad_w: v("the padding", d.padding.1)?,
+        dilation_h: v("the dilation", d.dilation.0)?,
+        dilation_w: v("the dilation", d.dilation.1)?,
+        _pad: [0; 3],
+    })
+}
+
+impl ConvOps for GpuBackend {
+    fn conv2d(
+        &self,
+        x: &Storage,
+        w: &Storage,
+        bias: Option<&Storage>,
+        d: &Conv2dDims,
+    ) -> Result<Storage> {
+        let s = check::conv2d(x, w, bias, d)?;
+        let params = conv_params("conv2d", d, &s, bias.is_some())?;
+        let y = self.rec.pool.storage(s.output)?;
+        let bias = bias.unwrap_or(&self.dummy);
+        let groups = groups_for(s.output as u32);
+        self.rec
+            .dispatch(&kernels::CONV2D_FORWARD, &params, &[x, w, bias, &y], groups)?;
+        Ok(y)
+    }
+
+    fn conv2d_backward_input(&self, dy: &Storage, w: &Storage, d: &Conv2dDims) -> Result<Storage> {
+        let s = check::conv2d_backward_input(dy, w, d)?;
+        let params = conv_params("conv2d_backward_input", d, &s, false)?;
+        let dx = self.rec.pool.storage(s.input)?;
+        let groups = groups_for(s.input as u32);
+        self.rec.dispatch(
+            &kernels::CONV2D_BACKWARD_INPUT,
+            &params,
+            &[dy, w, &dx],
+            groups,
+        )?;
+        Ok(dx)
+    }
+
+    fn conv2d_backward_weight(
+        &self,
+        x: &Storage,
+        dy: &Storage,
+        d: &Conv2dDims,
+        bias: bool,
+    ) -> Result<(Storage, Option<Storage>)> {
+        let s = check::conv2d_backward_weight(x, dy, d)?;
+        let params = conv_params("conv2d_backward_weight", d, &s, bias)?;
+        let dw = self.rec.pool.storage(s.weight)?;
+        let db = bias
+            .then(|| self.rec.pool.storage(d.out_channels))
+            .transpose()?;
+        let groups = s.weight + if bias { d.out_channels } else { 0 };
+        self.rec.dispatch(
+            &kernels::CONV2D_BACKWARD_WEIGHT,
+            &params,
+            &[x, dy, &dw, db.as_ref().unwrap_or(&self.dummy)],
+            groups as u32,
+        )?;
+        Ok((dw, db))
+    }
+
+    fn max_pool2d(&self, x: &Storage, d: &Pool2dDims) -> Result<Storage> {
+        let s = check::max_pool2d(x, d)?;
+        let params = pool_params("max_pool2d", d, s.out_size, s.input, s.output)?;
+        let y = self.rec.pool.storage(s.output)?;
+        let groups = groups_for(s.output as u32);
+        self.rec
+            .dispatch(&kernels::MAX_POOL2D, &params, &[x, &y], groups)?;
+        Ok(y)
+    }
+
+    fn max_pool2d_backward(&self, x: &Storage, dy: &Storage, d: &Pool2dDims) -> Result<Storage> {
+        let s = check::max_pool2d_backward(x, dy, d)?;
+        let params = pool_params("max_pool2d_backward", d, s.out_size, s.input, s.output)?;
+        let dx = self.rec.pool.storage(s.input)?;
+        let groups = groups_for(s.input as u32);
+        self.rec.dispatch(
+            &kernels::MAX_POOL2D_BACKWARD,
+            &params,
+            &[x, dy, &dx],
+            groups,
+        )?;
+        Ok(dx)
+    }
+
+    fn avg_pool2d(&self, x: &Storage, d: &Pool2dDims) -> Result<Storage> {
+        let s = check::avg_pool2d(x, d)?;
+        let params = pool_params("avg_pool2d", d, s.out_size, s.input, s.output)?;
+        let y = self.rec.pool.storage(s.output)?;
+        let groups = groups_for(s.output as u32);
+        self.rec
+            .dispatch(&kernels::AVG_POOL2D, &params, &[x, &y], groups)?;
+        Ok(y)
+    }
+
+    fn avg_pool2d_backward(&self, dy: &Storage, d: &Pool2dDims) -> Result<Storage> {
+        let s = check::avg_pool2d_backward(dy, d)?;
+        let params = pool_params("avg_pool2d_backward", d, s.out_size, s.input, s.output)?;
+        let dx = self.rec.pool.storage(s.input)?;
+        let groups = groups_for(s.input as u32);
+        self.rec
+            .dispatch(&kernels::AVG_POOL2D_BACKWARD, &params, &[dy, &dx], groups)?;
+        Ok(dx)
+    }
+}

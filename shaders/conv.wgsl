@@ -1,0 +1,191 @@
+// 2-D convolution of NCHW tensors (PyTorch's F.conv2d) and its two backward passes, as
+// direct kernels: every output element gathers what reaches it in a fixed order, so no
+// atomics are needed and results are the same run to run. Padding taps read 0 and are
+// still multiplied (0·inf = NaN, as a convolution of the zero-padded input gives).
+
+struct Conv {
+    batch: u32,
+    in_channels: u32,
+    in_h: u32,
+    in_w: u32,
+    out_channels: u32,
+    out_h: u32,
+    out_w: u32,
+    groups: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_top: u32,
+    pad_left: u32,
+    dilation_h: u32,
+    dilation_w: u32,
+    has_bias: u32,
+    // elements of the weight [C_out, C_in / groups, KH, KW]
+    weights: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> c: Conv;
+
+// The input value at padded coordinates (py, px) of plane `plane`, 0 in the padding.
+fn input_at(plane: u32, py: u32, px: u32) -> f32 {
+    if (py < c.pad_top || py - c.pad_top >= c.in_h || px < c.pad_left || px - c.pad_left >= c.in_w) {
+        return 0.0;
+    }
+    return fx[(plane * c.in_h + py - c.pad_top) * c.in_w + px - c.pad_left];
+}
+
+// ---- forward: y[n, co, oy, ox] = Σ_{ci, i, j} w[co, ci, i, j] · x_padded[n, g·cig + ci, oy·s + i·d, ...] + b[co]
+@group(0) @binding(1) var<storage, read> fx: array<f32>;
+@group(0) @binding(2) var<storage, read> fw: array<f32>;
+@group(0) @binding(3) var<storage, read> fbias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> fy: array<f32>;
+
+@compute @workgroup_size(256)
+fn conv2d_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = gid.x + gid.y * nwg.x * 256u;
+    if (o >= c.batch * c.out_channels * c.out_h * c.out_w) {
+        return;
+    }
+    let ox = o % c.out_w;
+    let oy = (o / c.out_w) % c.out_h;
+    let co = (o / (c.out_w * c.out_h)) % c.out_channels;
+    let n = o / (c.out_w * c.out_h * c.out_channels);
+    let cig = c.in_channels / c.groups;
+    let ci0 = (co / (c.out_channels / c.groups)) * cig;
+    var acc = 0.0;
+    for (var ci = 0u; ci < cig; ci++) {
+        let plane = n * c.in_channels + ci0 + ci;
+        let w_base = (co * cig + ci) * c.kernel_h;
+        for (var i = 0u; i < c.kernel_h; i++) {
+            let py = oy * c.stride_h + i * c.dilation_h;
+            for (var j = 0u; j < c.kernel_w; j++) {
+                let px = ox * c.stride_w + j * c.dilation_w;
+                acc += input_at(plane, py, px) * fw[(w_base + i) * c.kernel_w + j];
+            }
+        }
+    }
+    if (c.has_bias != 0u) {
+        acc += fbias[co];
+    }
+    fy[o] = acc;
+}
+
+// ---- input gradient: dx[n, ci, iy, ix] = Σ over the taps (i, j) and output pixels that read
+// it, Σ_co dy[n, co, oy, ox] · w[co, ci, i, j]
+@group(0) @binding(1) var<storage, read> bdy: array<f32>;
+@group(0) @binding(2) var<storage, read> bw: array<f32>;
+@group(0) @binding(3) var<storage, read_write> bdx: array<f32>;
+
+// The output index along one axis whose tap `k` reads padded position `p`, or `limit`.
+fn source(p: u32, k: u32, stride: u32, dilation: u32, limit: u32) -> u32 {
+    let reach = k * dilation;
+    if (p < reach || (p - reach) % stride != 0u) {
+        return limit;
+    }
+    return min((p - reach) / stride, limit);
+}
+
+@compute @workgroup_size(256)
+fn conv2d_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = gid.x + gid.y * nwg.x * 256u;
+    if (o >= c.batch * c.in_channels * c.in_h * c.in_w) {
+        return;
+    }
+    let ix = o % c.in_w;
+    let iy = (o / c.in_w) % c.in_h;
+    let ci = (o / (c.in_w * c.in_h)) % c.in_channels;
+    let n = o / (c.in_w * c.in_h * c.in_channels);
+    let cig = c.in_channels / c.groups;
+    let cog = c.out_channels / c.groups;
+    let co0 = (ci / cig) * cog;
+    let ci_local = ci % cig;
+    var acc = 0.0;
+    for (var i = 0u; i < c.kernel_h; i++) {
+        let oy = source(iy + c.pad_top, i, c.stride_h, c.dilation_h, c.out_h);
+        if (oy >= c.out_h) {
+            continue;
+        }
+        for (var j = 0u; j < c.kernel_w; j++) {
+            let ox = source(ix + c.pad_left, j, c.stride_w, c.dilation_w, c.out_w);
+            if (ox >= c.out_w) {
+                continue;
+            }
+            for (var co = co0; co < co0 + cog; co++) {
+                let g = bdy[((n * c.out_channels + co) * c.out_h + oy) * c.out_w + ox];
+                acc += g * bw[((co * cig + ci_local) * c.kernel_h + i) * c.kernel_w + j];
+            }
+        }
+    }
+    bdx[o] = acc;
+}
+
+// ---- weight and bias gradients: one workgroup per weight element (then one per bias
+// element), 64 invocations striding over the N·OH·OW output pixels, then a tree.
+@group(0) @binding(1) var<storage, read> wx: array<f32>;
+@group(0) @binding(2) var<storage, read> wdy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> wdw: array<f32>;
+@group(0) @binding(4) var<storage, read_write> wdb: array<f32>;
+
+var<workgroup> partial: array<f32, 64>;
+
+// The input value of the weight gradient's padded read (wx, not fx: another binding).
+fn wx_at(plane: u32, py: u32, px: u32) -> f32 {
+    if (py < c.pad_top || py - c.pad_top >= c.in_h || px < c.pad_left || px - c.pad_left >= c.in_w) {
+        return 0.0;
+    }
+    return wx[(plane * c.in_h + py - c.pad_top) * c.in_w + px - c.pad_left];
+}
+
+@compute @workgroup_size(64)
+fn conv2d_backward_weight(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let e = wid.x + wid.y * nwg.x;
+    let is_bias = e >= c.weights;
+    if (is_bias && (c.has_bias == 0u || e - c.weights >= c.out_channels)) {
+        return;
+    }
+    let pixels = c.out_h * c.out_w;
+    let count = c.batch * pixels;
+    let cig = c.in_channels / c.groups;
+    var acc = 0.0;
+    if (is_bias) {
+        let co = e - c.weights;
+        for (var p = li; p < count; p += 64u) {
+            acc += wdy[((p / pixels) * c.out_channels + co) * pixels + p % pixels];
+        }
+    } else {
+        let j = e % c.kernel_w;
+        let i = (e / c.kernel_w) % c.kernel_h;
+        let ci_local = (e / (c.kernel_w * c.kernel_h)) % cig;
+        let co = e / (c.kernel_w * c.kernel_h * cig);
+        let ci = (co / (c.out_channels / c.groups)) * cig + ci_local;
+        for (var p = li; p < count; p += 64u) {
+            let n = p / pixels;
+            let ox = p % c.out_w;
+            let oy = (p / c.out_w) % c.out_h;
+            let v = wx_at(n * c.in_channels + ci, oy * c.stride_h + i * c.dilation_h, ox * c.stride_w + j * c.dilation_w);
+            acc += wdy[(n * c.out_channels + co) * pixels + p % pixels] * v;
+        }
+    }
+    partial[li] = acc;
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        if (li < s) {
+            partial[li] = partial[li] + partial[li + s];
+        }
+        workgroupBarrier();
+    }
+    if (li == 0u) {
+        if (is_bias) {
+            wdb[e - c.weights] = partial[0];
+        } else {
+            wdw[e] = partial[0];
+        }
+    }
+}
