@@ -137,4 +137,5 @@ pub mod prelude {
         PlateauMode, ReduceLROnPlateau, ScheduleConfig, SequentialLR, StepLR, StepUnit,
         ThresholdMode,
     };
+    pub use downhill_core::{BatchNorm1d, BatchNorm2d, Dropout, LayerNorm};
 }

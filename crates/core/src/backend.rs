@@ -14,6 +14,7 @@ use crate::shape::Shape;
 use std::fmt;
 
 pub mod check;
+pub mod norm;
 
 mod ops;
 mod storage;
@@ -70,7 +71,7 @@ impl DeviceStats {
 /// An implementation calls [`check`]'s function of the same name at the top of each
 /// method (and builds on what it returns, e.g. the result's element count), so that any
 /// arguments, however inconsistent, give an error rather than an out-of-bounds index.
-pub trait Backend: Send + Sync + fmt::Debug {
+pub trait Backend: Send + Sync + fmt::Debug + norm::NormOps {
     /// A human-readable name, e.g. `cpu (ndarray, 2 threads)` or the adapter's name.
     fn name(&self) -> String;
     /// Which backend this is.

@@ -17,12 +17,14 @@ pub mod metric;
 pub mod nan;
 pub mod nn;
 pub mod optim;
+pub mod philox;
 pub mod random;
 pub mod shape;
 pub mod tensor;
 pub mod train;
 
 pub use autodiff::{grad_enabled, no_grad, Gradients};
+pub use backend::norm::{Affine, AffineAxis, NormBackward, NormDims, NormForward, NormOps};
 pub use backend::{
     AccuracyKind, Backend, BackendKind, BinaryOp, DeviceStats, GradClip, LossKind, MatmulDims,
     MetricStats, ReduceDims, ReduceOp, Storage, UnaryOp,
@@ -37,7 +39,10 @@ pub use error::{Divergence, Error, Result};
 pub use loss::Loss;
 pub use metric::functions::Average;
 pub use metric::Metric;
-pub use nn::{Activation, Dense, Init, Layer, LayerSpec, Linear, Sequential};
+pub use nn::{
+    Activation, BatchNorm1d, BatchNorm2d, Dense, Dropout, Init, Layer, LayerNorm, LayerSpec,
+    Linear, Sequential,
+};
 pub use optim::schedule::{
     AnnealStrategy, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
     ExponentialLR, LinearLR, LrScheduler, MultiStepLR, OneCycleLR, PlateauMode, ReduceLROnPlateau,
@@ -49,7 +54,7 @@ pub use optim::{
     ParamGroup, ParamSet, RmsProp, Sgd, StateBuffer, StepContext, UpdateRule,
 };
 pub use shape::Shape;
-pub use tensor::{Tensor, TensorId};
+pub use tensor::{BatchNormConfig, RunningStats, Tensor, TensorId};
 pub use train::{
     BatchInfo, Callback, CsvLogger, EarlyStopping, EpochRecord, Evaluation, FitConfig, History,
     LearningRateScheduler, Mode, ModelCheckpoint, OnDivergence, TerminateOnNaN, TrainContext,

@@ -8,6 +8,7 @@ mod broadcast;
 mod buffer;
 mod loss;
 mod matmul;
+mod norm;
 mod parallel;
 mod reduce;
 mod stats;

@@ -89,6 +89,10 @@ pub const STEP_CHECK: &str = shader!("step_check.wgsl");
 /// `metrics.wgsl`: metric statistics accumulated over an epoch (confusion counts, top-k
 /// hits, regression error sums).
 pub const METRICS: &str = shader!("metrics.wgsl");
+/// `norm.wgsl`: batch norm and layer norm forward and backward, and the running statistics.
+pub const NORM: &str = shader!("norm.wgsl");
+/// `dropout.wgsl`: inverted dropout with a Philox4x32-10 mask.
+pub const DROPOUT_SOURCE: &str = shader!("dropout.wgsl");
 
 /// Every WGSL file, for validation tests: (file name, source).
 pub const ALL_SOURCES: &[(&str, &str)] = &[
@@ -109,6 +113,8 @@ pub const ALL_SOURCES: &[(&str, &str)] = &[
     ("optim/clip.wgsl", CLIP),
     ("step_check.wgsl", STEP_CHECK),
     ("metrics.wgsl", METRICS),
+    ("norm.wgsl", NORM),
+    ("dropout.wgsl", DROPOUT_SOURCE),
 ];
 
 const fn k(
@@ -234,6 +240,31 @@ pub const ERRORS: Kernel = k("errors", METRICS, "errors", &[R, R, W]);
 /// `fit`'s per-step bookkeeping: adds the batch loss to the epoch sum and records the first
 /// step whose loss or any gradient is NaN or ±inf.
 pub const TRACK_STEP: Kernel = k("track_step", STEP_CHECK, "track_step", &[W, R, R]);
+/// Normalisation forward, one workgroup per channel: statistics and `x̂·γ + β`.
+pub const NORM_FORWARD: Kernel = k("norm_forward", NORM, "norm_forward", &[R, R, R, W, W, W]);
+/// Normalisation backward, one workgroup per channel: `dx`, and `dγ`, `dβ` per channel.
+pub const NORM_BACKWARD: Kernel = k(
+    "norm_backward",
+    NORM,
+    "norm_backward",
+    &[R, R, R, R, R, W, W, W],
+);
+/// `dγ`, `dβ` of parameters per inner position (layer norm), one workgroup per position.
+pub const NORM_AFFINE_BACKWARD: Kernel = k(
+    "norm_affine_backward",
+    NORM,
+    "norm_affine_backward",
+    &[R, R, R, R, W, W],
+);
+/// Batch norm's running statistics and batch count, updated in place (one workgroup).
+pub const NORM_UPDATE_RUNNING: Kernel = k(
+    "norm_update_running",
+    NORM,
+    "norm_update_running",
+    &[R, R, W, W, W],
+);
+/// Inverted dropout with a Philox4x32-10 mask (its own backward).
+pub const DROPOUT: Kernel = k("dropout", DROPOUT_SOURCE, "dropout", &[R, W]);
 
 /// Every kernel, so a device can build all pipelines up front.
 pub const ALL_KERNELS: &[&Kernel] = &[
@@ -274,6 +305,11 @@ pub const ALL_KERNELS: &[&Kernel] = &[
     &CONFUSION_BINARY,
     &TOP_K,
     &ERRORS,
+    &NORM_FORWARD,
+    &NORM_BACKWARD,
+    &NORM_AFFINE_BACKWARD,
+    &NORM_UPDATE_RUNNING,
+    &DROPOUT,
 ];
 
 /// A built pipeline and the layout its bind groups follow.

@@ -4,6 +4,7 @@
 
 mod gradients;
 mod rules;
+mod rules_norm;
 
 pub use gradients::Gradients;
 
@@ -40,6 +41,20 @@ pub(crate) enum Op {
         kind: LossKind,
         rows: usize,
         cols: usize,
+    },
+    /// Batch or layer norm of `x` viewed as `[A, C, B]` (inputs `x`, or `x, γ, β`), with
+    /// the statistics its backward needs.
+    Norm {
+        dims: crate::backend::norm::NormDims,
+        axis: Option<crate::backend::norm::AffineAxis>,
+        mean: Storage,
+        rstd: Storage,
+    },
+    /// Inverted dropout; the mask is redrawn from `(seed, offset)` for backward.
+    Dropout {
+        p: f32,
+        seed: u64,
+        offset: u64,
     },
 }
 

@@ -91,6 +91,17 @@ pub(super) fn backward(
             let dpred = be.loss_backward(*kind, &x.storage(), &target, dy, *rows, *cols)?;
             vec![Some(dpred), None]
         }
+        Op::Norm {
+            dims,
+            axis,
+            mean,
+            rstd,
+        } => super::rules_norm::norm(be, node, dy, *dims, *axis, (mean, rstd))?,
+        Op::Dropout { p, seed, offset } => {
+            vec![Some(super::rules_norm::dropout(
+                be, dy, *p, *seed, *offset,
+            )?)]
+        }
     })
 }
 

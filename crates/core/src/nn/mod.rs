@@ -1,13 +1,19 @@
 //! Layers: `Dense` and the `Sequential` container, plus activations and initialisers.
 
 mod activation;
+mod batch_norm;
 mod dense;
+mod dropout;
 mod init;
+mod layer_norm;
 mod sequential;
 
 pub use activation::Activation;
+pub use batch_norm::{BatchNorm1d, BatchNorm2d};
 pub use dense::{Dense, Linear};
+pub use dropout::Dropout;
 pub use init::Init;
+pub use layer_norm::LayerNorm;
 pub use sequential::Sequential;
 
 use crate::device::Device;

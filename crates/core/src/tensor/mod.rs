@@ -2,6 +2,9 @@
 //! so `backward()` can compute gradients (define-by-run reverse mode).
 
 mod create;
+mod norm;
+
+pub use norm::{BatchNormConfig, RunningStats};
 mod operators;
 mod ops;
 
