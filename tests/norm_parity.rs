@@ -7,7 +7,7 @@
 //! compared, then `sum(y · R)` with fixed random weights `R` is differentiated on both and
 //! the gradients of every input are compared.
 //!
-//! # Tolerances
+//! # Tolerances (computed by tests/common/norm.rs)
 //! `|gpu − cpu| <= atol + rtol·|cpu|` per element (tests/common/tolerance.rs). The CPU takes
 //! the statistics as f64 sums and rounds once; the GPU sums in f32 in its tree (the longest
 //! chain of additions of `n` terms is `depth(n) = ceil(n/256) + 8`, Higham §4.2), and
@@ -31,6 +31,7 @@
 
 mod common;
 
+use common::norm::norm_tolerances;
 use common::tolerance::*;
 use downhill::prelude::*;
 use downhill::{BatchNormConfig, NormDims, RunningStats};
@@ -56,12 +57,6 @@ fn signed(n: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
         .iter()
         .map(|&v| (lo + (hi - lo) * v.abs()).copysign(v))
         .collect()
-}
-
-fn max_abs(v: &[f32]) -> f64 {
-    v.iter()
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, |m, &v| m.max(v.abs() as f64))
 }
 
 /// A normalisation case: input `x` of `shape`, `γ`, `β` of `param_len` (or none).
@@ -167,52 +162,9 @@ fn run(device: &Device, case: &NormCase, weights: &[f32]) -> downhill::Result<Ou
 
 /// The tolerances of the module comment, from the case's data: forward, dx, dγ, dβ.
 fn tolerances(case: &NormCase, weights: &[f32]) -> [Tol; 4] {
-    let d = case.dims();
-    let n = d.count();
-    let depth = depth(n);
-    // Per-channel statistics in f64, for k, x̂ₘ and rstdₘ.
-    let (mut k, mut xhat_max, mut rstd_max) = (0.0f64, 0.0f64, 0.0f64);
-    for c in 0..d.channels {
-        let idx: Vec<usize> = (0..d.outer)
-            .flat_map(|a| (0..d.inner).map(move |b| (a * d.channels + c) * d.inner + b))
-            .collect();
-        let vals: Vec<f64> = idx.iter().map(|&i| case.x[i] as f64).collect();
-        let mean = vals.iter().sum::<f64>() / n as f64;
-        let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
-        let rstd = 1.0 / (var + 1e-5).sqrt();
-        rstd_max = rstd_max.max(rstd);
-        for v in &vals {
-            k = k.max(v.abs() * rstd);
-            xhat_max = xhat_max.max((v - mean).abs() * rstd);
-        }
-    }
-    let (gamma_max, beta_max) = match &case.affine {
-        Some((g, b)) => (max_abs(g), max_abs(b)),
-        None => (1.0, 0.0),
-    };
-    let dy_max = max_abs(weights);
-    let fwd = Tol::new(
-        2.0 * depth * U * k * gamma_max + 4.0 * EPS * (xhat_max * gamma_max + beta_max),
-        (depth + 16.0) * EPS,
-    );
-    let delta = 2.0 * depth * U * k + (depth + 16.0) * EPS * xhat_max;
-    let g_max = dy_max * gamma_max;
-    let dx = Tol::new(
-        rstd_max
-            * g_max
-            * (depth * U * (1.0 + 2.0 * xhat_max * xhat_max)
-                + 2.0 * delta * xhat_max
-                + 8.0 * EPS * (1.0 + xhat_max)),
-        16.0 * EPS,
-    );
-    // Terms per affine parameter: per channel n, per inner position A·C.
-    let m = match case.kind {
-        Kind::Layer(_) => d.outer * d.channels,
-        Kind::Batch => n,
-    };
-    let dgamma = Tol::abs(sum_atol(m, dy_max * xhat_max) + m as f64 * dy_max * delta);
-    let dbeta = Tol::abs(sum_atol(m, dy_max));
-    [fwd, dx, dgamma, dbeta]
+    let affine = case.affine.as_ref().map(|(g, b)| (&g[..], &b[..]));
+    let inner = matches!(case.kind, Kind::Layer(_));
+    norm_tolerances(&case.x, case.dims(), affine, inner, weights)
 }
 
 fn check_cases(what: &str, cases: &[NormCase]) {
