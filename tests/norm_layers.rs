@@ -344,7 +344,10 @@ fn dense_batch_norm_relu_dense_trains_and_evaluates_with_running_statistics() {
             opt.step(&loss.backward().unwrap()).unwrap();
         }
         let (first, last) = (losses[0], *losses.last().unwrap());
-        eprintln!("{}: loss {first} -> {last} in 150 Adam steps", device.name());
+        eprintln!(
+            "{}: loss {first} -> {last} in 150 Adam steps",
+            device.name()
+        );
         assert!(
             last < 0.2 * first,
             "{}: loss {first} -> {last}",

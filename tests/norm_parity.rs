@@ -9,8 +9,9 @@
 //!
 //! # Tolerances (computed by tests/common/norm.rs)
 //! `|gpu − cpu| <= atol + rtol·|cpu|` per element (tests/common/tolerance.rs). The CPU takes
-//! the statistics as f64 sums and rounds once; the GPU sums in f32 in its tree (the longest
-//! chain of additions of `n` terms is `depth(n) = ceil(n/256) + 8`, Higham §4.2), and
+//! the statistics as f64 sums and rounds once; the GPU sums in f32, in a tree for long
+//! channels (the longest chain of additions of `n` terms is `depth(n) = ceil(n/256) + 8`,
+//! Higham §4.2) and in blocks of 16 for channels of at most 256 (`16 + ceil(n/16)`), and
 //! Vulkan allows `1/sqrt` 2 ulp (inversesqrt) plus 2.5 ulp (the division). With `n = A·B`
 //! the elements per channel, `k = max |x|·rstd` (how far the largest input lies from zero
 //! in units of the channel's spread) and `x̂ₘ = max |x̂|`:
@@ -31,7 +32,7 @@
 
 mod common;
 
-use common::norm::norm_tolerances;
+use common::norm::{norm_depth, norm_tolerances};
 use common::tolerance::*;
 use downhill::prelude::*;
 use downhill::{BatchNormConfig, NormDims, RunningStats};
@@ -203,9 +204,12 @@ fn check_cases(what: &str, cases: &[NormCase]) {
 
 #[test]
 fn batch_norm_forward_and_backward_match() {
-    let shapes: [&[usize]; 8] = [
+    // Channels of at most 256 values take the serial kernels, longer ones the tree kernels:
+    // [256, 3] and [257, 3] sit on either side.
+    let shapes: [&[usize]; 9] = [
         &[2, 1],
         &[7, 13],
+        &[256, 3],
         &[257, 3],
         &[1000, 5],
         &[3, 4, 5],
@@ -231,10 +235,15 @@ fn batch_norm_forward_and_backward_match() {
 
 #[test]
 fn layer_norm_forward_and_backward_match() {
-    let shapes: [(&[usize], usize); 8] = [
+    // Rows of at most 256 take the serial kernels, and so do γ's and β's gradients over at
+    // most 256 rows: [3, 256] | [3, 257] and [256, 5] | [257, 5] sit on either side.
+    let shapes: [(&[usize], usize); 11] = [
         (&[1, 2], 1),
         (&[7, 13], 1),
+        (&[3, 256], 1),
         (&[3, 257], 1),
+        (&[256, 5], 1),
+        (&[257, 5], 1),
         (&[5, 1031], 1),
         (&[1, 1], 1),
         (&[2, 3, 4], 2),
@@ -335,11 +344,11 @@ fn running_statistics_match() {
                 .collect()
         })
         .collect();
-    // Per step: the batch mean (mean tolerance above, |x| <= 3 + 4·3) and the variance from
+    // Per step: the batch mean (mean tolerance above, |x| <= 3 + 4·3, 111 values per channel) and the variance from
     // rstd (1/rstd² carries rstd's (depth + 2)·U/2 + 4.5 ulp twice, plus 2.5 ulp of the
     // division), blended with 1-ulp operations: 64 ulp relative and 16·depth·U·15 absolute
     // cover three steps.
-    let tol = Tol::new(16.0 * depth(111) * U * 15.0, 64.0 * EPS);
+    let tol = Tol::new(16.0 * norm_depth(111) * U * 15.0, 64.0 * EPS);
     for (name, (c, g)) in ["running_mean", "running_var", "num_batches_tracked"]
         .iter()
         .zip(results[0].iter().zip(&results[1]))

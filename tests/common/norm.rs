@@ -2,8 +2,25 @@
 //! derives them in its module comment) or against an f64 reference
 //! (tests/norm_reference.rs), computed from a case's data.
 
-use super::tolerance::{depth, sum_atol, Tol, EPS, U};
+use super::tolerance::{depth, Tol, EPS, U};
 use downhill::NormDims;
+
+/// The longest chain of f32 additions in the GPU's sum of `n` terms: the tree kernels'
+/// `depth(n)` for long channels, the serial kernels' blocks of 16 (`16 + ceil(n/16)`) for
+/// channels of at most 256 (crates/gpu/src/ops/norm.rs, `SERIAL_MAX`).
+pub fn norm_depth(n: usize) -> f64 {
+    if n <= 256 {
+        (n.min(16) + n.div_ceil(16)) as f64
+    } else {
+        depth(n)
+    }
+}
+
+/// |Δ| of a sum of `n` terms at most `term` in magnitude (the GPU's chain, the CPU's final
+/// rounding of its f64 sum).
+fn sum_atol(n: usize, term: f64) -> f64 {
+    (norm_depth(n) + 1.0) * U * n as f64 * term
+}
 
 fn max_abs(v: &[f32]) -> f64 {
     v.iter()
@@ -21,7 +38,7 @@ pub fn norm_tolerances(
     dy: &[f32],
 ) -> [Tol; 4] {
     let n = d.outer * d.inner;
-    let depth = depth(n);
+    let depth = norm_depth(n);
     // Per-channel statistics in f64: k = max |x|·rstd, x̂ₘ = max |x̂|, rstdₘ.
     let (mut k, mut xhat_max, mut rstd_max) = (0.0f64, 0.0f64, 0.0f64);
     for c in 0..d.channels {

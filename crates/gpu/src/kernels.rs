@@ -263,6 +263,27 @@ pub const NORM_UPDATE_RUNNING: Kernel = k(
     "norm_update_running",
     &[R, R, W, W, W],
 );
+/// [`NORM_FORWARD`] for short channels: one invocation per channel, no barriers.
+pub const NORM_FORWARD_SERIAL: Kernel = k(
+    "norm_forward_serial",
+    NORM,
+    "norm_forward_serial",
+    &[R, R, R, W, W, W],
+);
+/// [`NORM_BACKWARD`] for short channels: one invocation per channel.
+pub const NORM_BACKWARD_SERIAL: Kernel = k(
+    "norm_backward_serial",
+    NORM,
+    "norm_backward_serial",
+    &[R, R, R, R, R, W, W, W],
+);
+/// [`NORM_AFFINE_BACKWARD`] over few rows: one invocation per inner position.
+pub const NORM_AFFINE_BACKWARD_SERIAL: Kernel = k(
+    "norm_affine_backward_serial",
+    NORM,
+    "norm_affine_backward_serial",
+    &[R, R, R, R, W, W],
+);
 /// Inverted dropout with a Philox4x32-10 mask (its own backward).
 pub const DROPOUT: Kernel = k("dropout", DROPOUT_SOURCE, "dropout", &[R, W]);
 
@@ -310,6 +331,9 @@ pub const ALL_KERNELS: &[&Kernel] = &[
     &NORM_AFFINE_BACKWARD,
     &NORM_UPDATE_RUNNING,
     &DROPOUT,
+    &NORM_FORWARD_SERIAL,
+    &NORM_BACKWARD_SERIAL,
+    &NORM_AFFINE_BACKWARD_SERIAL,
 ];
 
 /// A built pipeline and the layout its bind groups follow.

@@ -2,6 +2,13 @@
 //! dispatch for a normalisation's forward, one for its backward (two with layer norm's
 //! affine gradients, which reduce across channels), one for the running statistics and
 //! one for dropout.
+//!
+//! Each normalisation kernel has two variants: a workgroup per channel with tree sums, and
+//! an invocation per channel with no barriers for channels of at most [`SERIAL_MAX`]
+//! elements. Measured on lavapipe: a layer norm of 4096 rows of 8 took 196 ms with a
+//! workgroup per row (each workgroup's barriers cost ~50 µs there) and 1.0 ms with an
+//! invocation per row; batch norm of [32, 64] 2.5 ms and 0.18 ms. On a GPU a thread per
+//! short channel keeps the lanes busy where a workgroup of 256 would idle most of them.
 
 use super::{groups_for, u32_of};
 use crate::kernels;
@@ -46,6 +53,24 @@ struct DropoutParams {
     offset: [u32; 2],
 }
 
+/// Channels (or, for layer norm's affine gradients, rows) of at most this many elements
+/// take the one-invocation-per-channel kernels.
+pub const SERIAL_MAX: usize = 256;
+
+/// The kernel for reductions of `len` elements and the workgroups for `units` of them.
+fn variant(
+    len: usize,
+    units: u32,
+    tree: &'static kernels::Kernel,
+    serial: &'static kernels::Kernel,
+) -> (&'static kernels::Kernel, u32) {
+    if len <= SERIAL_MAX {
+        (serial, groups_for(units))
+    } else {
+        (tree, units)
+    }
+}
+
 fn affine_code(axis: Option<AffineAxis>) -> u32 {
     match axis {
         None => 0,
@@ -84,12 +109,13 @@ impl NormOps for GpuBackend {
             rec.pool.storage(dims.channels)?,
         );
         let (gamma, beta) = affine.map_or((&self.dummy, &self.dummy), |a| (a.gamma, a.beta));
-        rec.dispatch(
-            &kernels::NORM_FORWARD,
-            &params,
-            &[x, gamma, beta, &y, &mean, &rstd],
+        let (kernel, groups) = variant(
+            dims.count(),
             params.channels,
-        )?;
+            &kernels::NORM_FORWARD,
+            &kernels::NORM_FORWARD_SERIAL,
+        );
+        rec.dispatch(kernel, &params, &[x, gamma, beta, &y, &mean, &rstd], groups)?;
         Ok(NormForward { y, mean, rstd })
     }
 
@@ -114,11 +140,17 @@ impl NormOps for GpuBackend {
         let per_channel = axis == Some(AffineAxis::Channel);
         let plen = if per_channel { dims.channels } else { 1 };
         let (dgamma, dbeta) = (rec.pool.storage(plen)?, rec.pool.storage(plen)?);
-        rec.dispatch(
+        let (kernel, groups) = variant(
+            dims.count(),
+            params.channels,
             &kernels::NORM_BACKWARD,
+            &kernels::NORM_BACKWARD_SERIAL,
+        );
+        rec.dispatch(
+            kernel,
             &params,
             &[x, mean, rstd, dy, gamma, &dx, &dgamma, &dbeta],
-            params.channels,
+            groups,
         )?;
         let grads = match axis {
             None => None,
@@ -126,11 +158,17 @@ impl NormOps for GpuBackend {
             Some(AffineAxis::Inner) => {
                 let (dgamma, dbeta) =
                     (rec.pool.storage(dims.inner)?, rec.pool.storage(dims.inner)?);
-                rec.dispatch(
+                let (kernel, groups) = variant(
+                    dims.outer * dims.channels,
+                    params.inner,
                     &kernels::NORM_AFFINE_BACKWARD,
+                    &kernels::NORM_AFFINE_BACKWARD_SERIAL,
+                );
+                rec.dispatch(
+                    kernel,
                     &params,
                     &[x, mean, rstd, dy, &dgamma, &dbeta],
-                    params.inner,
+                    groups,
                 )?;
                 Some((dgamma, dbeta))
             }
