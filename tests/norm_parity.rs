@@ -491,6 +491,16 @@ fn norm_ops_are_a_bounded_number_of_dispatches() {
     });
     let s = y.unwrap().sum().unwrap();
     let bn_backward = dispatches(&gpu, || drop(s.backward().unwrap())) - baseline;
+    let eval = BatchNormConfig {
+        training: false,
+        ..config
+    };
+    let bn_eval = dispatches(&gpu, || {
+        drop(
+            x.batch_norm(Some(running), Some(&gamma), Some(&beta), eval)
+                .unwrap(),
+        )
+    });
 
     let xl = Tensor::rand_normal(&gpu, [257, 768], 0.0, 1.0, 2)
         .unwrap()
@@ -511,7 +521,13 @@ fn norm_ops_are_a_bounded_number_of_dispatches() {
     let drop_forward = dispatches(&gpu, || drop(x.dropout(0.5, 1, 2).unwrap()));
     eprintln!(
         "dispatches: batch norm forward {bn_forward} (with the running statistics), backward \
-         {bn_backward}; layer norm forward {ln_forward}, backward {ln_backward}; dropout {drop_forward}"
+         {bn_backward}, evaluation {bn_eval}; layer norm forward {ln_forward}, backward \
+         {ln_backward}; dropout {drop_forward}"
+    );
+    // Evaluation composes broadcast ops on [C] vectors (see Tensor::batch_norm).
+    assert_eq!(
+        bn_eval, 6,
+        "running_var + eps, sqrt, γ / std, x − mean, · scale, + β"
     );
     assert_eq!(
         bn_forward, 2,
