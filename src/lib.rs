@@ -141,5 +141,6 @@ pub mod prelude {
         AvgPool2d, Conv1d, Conv1dOptions, Conv2d, Conv2dOptions, GlobalAvgPool2d, MaxPool2d,
         Padding, Padding1d, Pool2dOptions,
     };
+    pub use downhill_core::{BatchNorm1d, BatchNorm2d, Dropout, LayerNorm};
     pub use downhill_core::{Embedding, Flatten};
 }

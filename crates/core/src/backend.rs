@@ -16,6 +16,7 @@ use std::fmt;
 pub mod check;
 pub mod conv;
 pub mod index;
+pub mod norm;
 
 mod ops;
 mod storage;
@@ -72,7 +73,9 @@ impl DeviceStats {
 /// An implementation calls [`check`]'s function of the same name at the top of each
 /// method (and builds on what it returns, e.g. the result's element count), so that any
 /// arguments, however inconsistent, give an error rather than an out-of-bounds index.
-pub trait Backend: Send + Sync + fmt::Debug + index::IndexOps + conv::ConvOps {
+pub trait Backend:
+    Send + Sync + fmt::Debug + index::IndexOps + conv::ConvOps + norm::NormOps
+{
     /// A human-readable name, e.g. `cpu (ndarray, 2 threads)` or the adapter's name.
     fn name(&self) -> String;
     /// Which backend this is.

@@ -17,6 +17,7 @@ pub mod metric;
 pub mod nan;
 pub mod nn;
 pub mod optim;
+pub mod philox;
 pub mod random;
 pub mod shape;
 pub mod tensor;
@@ -25,6 +26,7 @@ pub mod train;
 pub use autodiff::{grad_enabled, no_grad, Gradients};
 pub use backend::conv::{Conv2dDims, Conv2dSizes, ConvOps, Pool2dDims, Pool2dSizes};
 pub use backend::index::{ArgReduceOp, IndexOps};
+pub use backend::norm::{Affine, AffineAxis, NormBackward, NormDims, NormForward, NormOps};
 pub use backend::{
     AccuracyKind, Backend, BackendKind, BinaryOp, DeviceStats, GradClip, LossKind, MatmulDims,
     MetricStats, ReduceDims, ReduceOp, Storage, UnaryOp,
@@ -39,7 +41,10 @@ pub use error::{Divergence, Error, Result};
 pub use loss::Loss;
 pub use metric::functions::Average;
 pub use metric::Metric;
-pub use nn::{Activation, Dense, Init, Layer, LayerSpec, Linear, Sequential};
+pub use nn::{
+    Activation, BatchNorm1d, BatchNorm2d, Dense, Dropout, Init, Layer, LayerNorm, LayerSpec,
+    Linear, Sequential,
+};
 pub use nn::{AvgPool2d, Conv1d, Conv2d, GlobalAvgPool2d, MaxPool2d, Padding, Padding1d, Size2};
 pub use nn::{Embedding, Flatten};
 pub use optim::schedule::{
@@ -53,6 +58,7 @@ pub use optim::{
     ParamGroup, ParamSet, RmsProp, Sgd, StateBuffer, StepContext, UpdateRule,
 };
 pub use shape::Shape;
+pub use tensor::{BatchNormConfig, RunningStats};
 pub use tensor::{Conv1dOptions, Conv2dOptions, Pool2dOptions, Tensor, TensorId};
 pub use train::{
     BatchInfo, Callback, CsvLogger, EarlyStopping, EpochRecord, Evaluation, FitConfig, History,

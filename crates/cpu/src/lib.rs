@@ -10,6 +10,7 @@ mod conv;
 mod index;
 mod loss;
 mod matmul;
+mod norm;
 mod parallel;
 mod reduce;
 mod stats;

@@ -96,6 +96,10 @@ pub const INDEX: &str = shader!("index.wgsl");
 pub const CONV: &str = shader!("conv.wgsl");
 /// `pool.wgsl`: max and average pooling and their backward passes.
 pub const POOL: &str = shader!("pool.wgsl");
+/// `norm.wgsl`: batch norm and layer norm forward and backward, and the running statistics.
+pub const NORM: &str = shader!("norm.wgsl");
+/// `dropout.wgsl`: inverted dropout with a Philox4x32-10 mask.
+pub const DROPOUT_SOURCE: &str = shader!("dropout.wgsl");
 
 /// Every WGSL file, for validation tests: (file name, source).
 pub const ALL_SOURCES: &[(&str, &str)] = &[
@@ -119,6 +123,8 @@ pub const ALL_SOURCES: &[(&str, &str)] = &[
     ("index.wgsl", INDEX),
     ("conv.wgsl", CONV),
     ("pool.wgsl", POOL),
+    ("norm.wgsl", NORM),
+    ("dropout.wgsl", DROPOUT_SOURCE),
 ];
 
 const fn k(
@@ -290,6 +296,52 @@ pub const AVG_POOL2D: Kernel = k("avg_pool2d", POOL, "avg_pool2d", &[R, W]);
 /// Average pooling's backward, one invocation per input element (a gather).
 pub const AVG_POOL2D_BACKWARD: Kernel =
     k("avg_pool2d_backward", POOL, "avg_pool2d_backward", &[R, W]);
+/// Normalisation forward, one workgroup per channel: statistics and `x̂·γ + β`.
+pub const NORM_FORWARD: Kernel = k("norm_forward", NORM, "norm_forward", &[R, R, R, W, W, W]);
+/// Normalisation backward, one workgroup per channel: `dx`, and `dγ`, `dβ` per channel.
+pub const NORM_BACKWARD: Kernel = k(
+    "norm_backward",
+    NORM,
+    "norm_backward",
+    &[R, R, R, R, R, W, W, W],
+);
+/// `dγ`, `dβ` of parameters per inner position (layer norm), one workgroup per position.
+pub const NORM_AFFINE_BACKWARD: Kernel = k(
+    "norm_affine_backward",
+    NORM,
+    "norm_affine_backward",
+    &[R, R, R, R, W, W],
+);
+/// Batch norm's running statistics and batch count, updated in place (one workgroup).
+pub const NORM_UPDATE_RUNNING: Kernel = k(
+    "norm_update_running",
+    NORM,
+    "norm_update_running",
+    &[R, R, W, W, W],
+);
+/// [`NORM_FORWARD`] for short channels: one invocation per channel, no barriers.
+pub const NORM_FORWARD_SERIAL: Kernel = k(
+    "norm_forward_serial",
+    NORM,
+    "norm_forward_serial",
+    &[R, R, R, W, W, W],
+);
+/// [`NORM_BACKWARD`] for short channels: one invocation per channel.
+pub const NORM_BACKWARD_SERIAL: Kernel = k(
+    "norm_backward_serial",
+    NORM,
+    "norm_backward_serial",
+    &[R, R, R, R, R, W, W, W],
+);
+/// [`NORM_AFFINE_BACKWARD`] over few rows: one invocation per inner position.
+pub const NORM_AFFINE_BACKWARD_SERIAL: Kernel = k(
+    "norm_affine_backward_serial",
+    NORM,
+    "norm_affine_backward_serial",
+    &[R, R, R, R, W, W],
+);
+/// Inverted dropout with a Philox4x32-10 mask (its own backward).
+pub const DROPOUT: Kernel = k("dropout", DROPOUT_SOURCE, "dropout", &[R, W]);
 
 /// Every kernel, so a device can build all pipelines up front.
 pub const ALL_KERNELS: &[&Kernel] = &[
@@ -343,6 +395,14 @@ pub const ALL_KERNELS: &[&Kernel] = &[
     &MAX_POOL2D_BACKWARD,
     &AVG_POOL2D,
     &AVG_POOL2D_BACKWARD,
+    &NORM_FORWARD,
+    &NORM_BACKWARD,
+    &NORM_AFFINE_BACKWARD,
+    &NORM_UPDATE_RUNNING,
+    &DROPOUT,
+    &NORM_FORWARD_SERIAL,
+    &NORM_BACKWARD_SERIAL,
+    &NORM_AFFINE_BACKWARD_SERIAL,
 ];
 
 /// A built pipeline and the layout its bind groups follow.

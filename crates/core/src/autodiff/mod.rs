@@ -6,6 +6,7 @@ mod gradients;
 mod rules;
 mod rules_conv;
 mod rules_index;
+mod rules_norm;
 
 pub use gradients::Gradients;
 
@@ -70,6 +71,20 @@ pub(crate) enum Op {
     Conv2d(Conv2dDims),
     MaxPool2d(Pool2dDims),
     AvgPool2d(Pool2dDims),
+    /// Batch or layer norm of `x` viewed as `[A, C, B]` (inputs `x`, or `x, γ, β`), with
+    /// the statistics its backward needs.
+    Norm {
+        dims: crate::backend::norm::NormDims,
+        axis: Option<crate::backend::norm::AffineAxis>,
+        mean: Storage,
+        rstd: Storage,
+    },
+    /// Inverted dropout; the mask is redrawn from `(seed, offset)` for backward.
+    Dropout {
+        p: f32,
+        seed: u64,
+        offset: u64,
+    },
 }
 
 /// One recorded op: its inputs and, where the backward needs it, its output.

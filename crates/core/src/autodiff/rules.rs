@@ -112,6 +112,17 @@ pub(super) fn backward(
             vec![Some(be.max_pool2d_backward(&x.storage(), dy, dims)?)]
         }
         Op::AvgPool2d(dims) => vec![Some(be.avg_pool2d_backward(dy, dims)?)],
+        Op::Norm {
+            dims,
+            axis,
+            mean,
+            rstd,
+        } => super::rules_norm::norm(be, node, dy, *dims, *axis, (mean, rstd))?,
+        Op::Dropout { p, seed, offset } => {
+            vec![Some(super::rules_norm::dropout(
+                be, dy, *p, *seed, *offset,
+            )?)]
+        }
     })
 }
 

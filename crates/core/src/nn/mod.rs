@@ -1,20 +1,26 @@
 //! Layers: `Dense` and the `Sequential` container, plus activations and initialisers.
 
 mod activation;
+mod batch_norm;
 mod conv;
 mod dense;
+mod dropout;
 mod embedding;
 mod flatten;
 mod init;
+mod layer_norm;
 mod pool;
 mod sequential;
 
 pub use activation::Activation;
+pub use batch_norm::{BatchNorm1d, BatchNorm2d};
 pub use conv::{Conv1d, Conv2d, Padding, Padding1d, Size2};
 pub use dense::{Dense, Linear};
+pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use init::Init;
+pub use layer_norm::LayerNorm;
 pub use pool::{AvgPool2d, GlobalAvgPool2d, MaxPool2d};
 pub use sequential::Sequential;
 

@@ -5,6 +5,9 @@ mod compare;
 mod conv;
 mod create;
 mod index;
+mod norm;
+
+pub use norm::{BatchNormConfig, RunningStats};
 mod operators;
 mod ops;
 mod region;

@@ -12,6 +12,7 @@ pub mod elementwise;
 pub mod index;
 pub mod matmul;
 pub mod metrics;
+pub mod norm;
 pub mod optim;
 pub mod reduce;
 pub mod rows;
