@@ -1,4 +1,4 @@
-//! Throughput benchmarks W1–W4 on the CPU and the GPU backend, in one process.
+//! Throughput benchmarks W1–W5 on the CPU and the GPU backend, in one process.
 //!
 //! ```sh
 //! cargo bench --bench throughput                    # every workload, both backends
@@ -12,6 +12,7 @@
 //! | W2 `mlp_wide` | 784-512-512-10 relu MLP, softmax cross-entropy on logits, Adam 1e-3, batch 128 | training samples per second |
 //! | W3 `adam_step` | one Adam step over 16,777,216 parameters | ms per step, GB/s at 28 bytes per parameter |
 //! | W4 `matmul` | 1024×1024 · 1024×1024, f32 | GFLOP/s (2·n³ flops per product) |
+//! | W5 `cnn` | the `cnn_digits` example's CNN on the 8×8 digits, Adam, batch 32 | training images per second; conv2d's share of a step and its GFLOP/s |
 //!
 //! Each result is one JSON line on stdout (`{"workload":...,"backend":...,"value":...}`);
 //! a readable table follows at the end, then the GPU's per-step work counters for W1.
@@ -25,6 +26,9 @@ use downhill::{BackendKind, DeviceStats};
 use ndarray::{s, Array2};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+
+#[path = "workloads/w5_cnn.rs"]
+mod w5_cnn;
 
 type Res<T> = anyhow::Result<T>;
 
@@ -41,7 +45,7 @@ struct Args {
 
 const USAGE: &str = "usage: cargo bench --bench throughput [-- [FILTER...] [--backend cpu|gpu]]
   FILTER     run only workloads whose name contains it (w1_seed_mlp, w2_mlp_wide,
-             w3_adam_step, w4_matmul; e.g. `w3` or `matmul`)
+             w3_adam_step, w4_matmul, w5_cnn; e.g. `w3` or `matmul`)
   --backend  cpu, gpu or both (default both)";
 
 fn parse_args() -> Res<Args> {
@@ -606,7 +610,13 @@ fn w4_matmul(device: &Device) -> Res<Record> {
 // Driver
 // ---------------------------------------------------------------------------------------
 
-const WORKLOADS: [&str; 4] = ["w1_seed_mlp", "w2_mlp_wide", "w3_adam_step", "w4_matmul"];
+const WORKLOADS: [&str; 5] = [
+    "w1_seed_mlp",
+    "w2_mlp_wide",
+    "w3_adam_step",
+    "w4_matmul",
+    "w5_cnn",
+];
 
 fn main() -> Res<()> {
     let args = parse_args().unwrap_or_else(|e| {
@@ -655,6 +665,7 @@ fn main() -> Res<()> {
                 "w2_mlp_wide" => w2_mlp_wide(device, w2_data.as_ref().expect("w2 data")),
                 "w3_adam_step" => w3_adam_step(device),
                 "w4_matmul" => w4_matmul(device),
+                "w5_cnn" => w5_cnn::w5_cnn(device),
                 _ => unreachable!(),
             };
             match result {
@@ -715,6 +726,12 @@ fn print_table(records: &[Record]) {
             "w4_matmul" => format!(
                 "{:.1} ms per product",
                 r.extra["ms_per_matmul"].as_f64().unwrap_or(f64::NAN)
+            ),
+            "w5_cnn" => format!(
+                "step {:.2} ms, conv2d {:.0} % of it at {:.2} GFLOP/s",
+                r.extra["step_ms"].as_f64().unwrap_or(f64::NAN),
+                100.0 * r.extra["conv2d_share"].as_f64().unwrap_or(f64::NAN),
+                r.extra["conv2d_gflop_per_s"].as_f64().unwrap_or(f64::NAN)
             ),
             _ => String::new(),
         };

@@ -42,8 +42,9 @@ pub use loss::Loss;
 pub use metric::functions::Average;
 pub use metric::Metric;
 pub use nn::{
-    Activation, BatchNorm1d, BatchNorm2d, Dense, Dropout, Init, Layer, LayerNorm, LayerSpec,
-    Linear, Sequential,
+    Activation, BatchNorm1d, BatchNorm2d, Chain, Dense, Dropout, Graph, Init, Layer, LayerNorm,
+    LayerSpec, LeakyReLU, Linear, LogSoftmax, ReLU, Reshape, Residual, Sequential, Sigmoid,
+    Softmax, Tanh, GELU,
 };
 pub use nn::{AvgPool2d, Conv1d, Conv2d, GlobalAvgPool2d, MaxPool2d, Padding, Padding1d, Size2};
 pub use nn::{Embedding, Flatten};

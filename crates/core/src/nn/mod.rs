@@ -1,27 +1,36 @@
-//! Layers: `Dense` and the `Sequential` container, plus activations and initialisers.
+//! Layers: `Dense`, activations as layers, `Reshape`, the `Sequential` container and the
+//! functional `Graph` (with `Residual` and `Chain` built on it), plus initialisers.
 
 mod activation;
+mod activation_layers;
 mod batch_norm;
 mod conv;
 mod dense;
 mod dropout;
 mod embedding;
 mod flatten;
+mod graph;
 mod init;
 mod layer_norm;
 mod pool;
+mod reshape;
 mod sequential;
 
 pub use activation::Activation;
+pub use activation_layers::{
+    AsActivation, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh, GELU,
+};
 pub use batch_norm::{BatchNorm1d, BatchNorm2d};
 pub use conv::{Conv1d, Conv2d, Padding, Padding1d, Size2};
 pub use dense::{Dense, Linear};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use flatten::Flatten;
+pub use graph::{Chain, Graph, Node, Residual};
 pub use init::Init;
 pub use layer_norm::LayerNorm;
 pub use pool::{AvgPool2d, GlobalAvgPool2d, MaxPool2d};
+pub use reshape::Reshape;
 pub use sequential::Sequential;
 
 use crate::device::Device;
@@ -68,6 +77,13 @@ pub trait LayerSpec: Send + Sync {
     fn in_features(&self) -> Option<usize>;
     /// Output features the layer produces, if fixed.
     fn out_features(&self) -> Option<usize>;
+    /// The features the layer outputs when its input has `input` features (if known):
+    /// [`LayerSpec::out_features`] by default; layers that keep the size (activations,
+    /// normalisation, dropout) return `input`, so models check sizes across them.
+    fn output_features(&self, input: Option<usize>) -> Option<usize> {
+        let _ = input;
+        self.out_features()
+    }
     /// The activation the layer ends with, if it has one (`fit` refuses a loss that would
     /// apply it a second time).
     fn output_activation(&self) -> Option<Activation> {

@@ -118,18 +118,21 @@ impl Sequential {
         if self.specs.is_empty() {
             return Err(Error::Config("the model has no layers".into()));
         }
-        for (i, pair) in self.specs.windows(2).enumerate() {
-            if let (Some(out), Some(inp)) = (pair[0].out_features(), pair[1].in_features()) {
+        // Sizes followed through the layers that keep them (activations, norms).
+        let mut features = self.specs[0].in_features();
+        for (i, spec) in self.specs.iter().enumerate() {
+            if let (Some(out), Some(inp), true) = (features, spec.in_features(), i > 0) {
                 if out != inp {
                     return Err(Error::shape(
                         "Sequential",
                         format!(
-                            "layer {i} outputs {out} features but layer {} expects {inp}",
-                            i + 1
+                            "layer {} outputs {out} features but layer {i} expects {inp}",
+                            i - 1
                         ),
                     ));
                 }
             }
+            features = spec.output_features(features);
         }
         self.specs
             .iter()
@@ -258,17 +261,29 @@ impl Sequential {
         self.specs.last().and_then(|s| s.output_activation())
     }
 
-    /// Number of outputs the last layer produces, if known.
+    /// Number of outputs the last layer produces, if known (followed through the layers
+    /// that keep the size, e.g. a final `Softmax` layer).
     pub fn out_features(&self) -> Option<usize> {
-        self.specs.last().and_then(|s| s.out_features())
+        self.specs
+            .iter()
+            .fold(self.in_features(), |features, spec| {
+                spec.output_features(features)
+            })
     }
 
     /// A Keras-like summary: one line per layer and the parameter count.
     pub fn summary(&self) -> Result<String> {
+        let layers = self.layers()?;
+        let width = layers
+            .iter()
+            .map(|l| l.describe().chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(36);
         let mut out = String::new();
-        for (i, layer) in self.layers()?.iter().enumerate() {
+        for (i, layer) in layers.iter().enumerate() {
             let n: usize = layer.parameters().iter().map(Tensor::numel).sum();
-            out += &format!("{i:>3}  {:<36} {n:>10} params\n", layer.describe());
+            out += &format!("{i:>3}  {:<width$} {n:>10} params\n", layer.describe());
         }
         out += &format!(
             "total {} trainable parameters on {}",
