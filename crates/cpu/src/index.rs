@@ -43,27 +43,46 @@ impl IndexOps for CpuBackend {
     ) -> Result<Storage> {
         let out = check::check_pad(x, shape, padding)?;
         let x = read(x)?;
-        let n = out.numel();
-        let mut result = alloc("pad", n)?;
-        let dims = shape.dims();
-        let strides = shape.strides();
-        // Walk the output; an output coordinate c reads input coordinate c − before.
-        let mut coord = vec![0usize; out.rank()];
-        for _ in 0..n {
-            let mut offset = 0usize;
-            let mut inside = true;
+        let mut result = alloc("pad", out.numel())?;
+        let Some((&out_last, out_rows)) = out.dims().split_last() else {
+            result.push(x[0]); // a scalar: nothing to pad
+            return Ok(new_storage(result));
+        };
+        if out.numel() == 0 {
+            return Ok(new_storage(result));
+        }
+        let (dims, strides) = (shape.dims(), shape.strides());
+        let last = dims.len() - 1;
+        // Output column c of a row reads input column c − before: columns lo..hi exist.
+        let before = padding[last].0;
+        let lo = before.clamp(0, out_last as i64);
+        let hi = (dims[last] as i64 + before).clamp(lo, out_last as i64);
+        let (lo, hi) = (lo as usize, hi as usize);
+        let mut coord = vec![0usize; last];
+        for _ in 0..out_rows.iter().product::<usize>() {
+            // The row's input offset, if every outer coordinate lands inside the input.
+            let mut offset = Some(0usize);
             for (d, &c) in coord.iter().enumerate() {
                 let source = c as i64 - padding[d].0;
-                if source < 0 || source >= dims[d] as i64 {
-                    inside = false;
-                    break;
-                }
-                offset += source as usize * strides[d];
+                offset = offset
+                    .filter(|_| (0..dims[d] as i64).contains(&source))
+                    .map(|o| o + source as usize * strides[d]);
             }
-            result.push(if inside { x[offset] } else { value });
-            for d in (0..coord.len()).rev() {
+            match offset {
+                Some(o) => {
+                    result.extend(std::iter::repeat_n(value, lo));
+                    if hi > lo {
+                        // Then lo >= before (lo < out_last, so lo = max(before, 0)).
+                        let start = o + (lo as i64 - before) as usize;
+                        result.extend_from_slice(&x[start..start + (hi - lo)]);
+                    }
+                    result.extend(std::iter::repeat_n(value, out_last - hi));
+                }
+                None => result.extend(std::iter::repeat_n(value, out_last)),
+            }
+            for d in (0..last).rev() {
                 coord[d] += 1;
-                if coord[d] < out.dims()[d] {
+                if coord[d] < out_rows[d] {
                     break;
                 }
                 coord[d] = 0;
