@@ -87,7 +87,7 @@ impl NormOps for CpuBackend {
             Some((g, axis)) => Some((read(g)?, axis)),
             None => None,
         };
-        let plen = affine.map_or(0, |(_, axis)| axis.len(dims));
+        let plen = affine.map_or(0, |(_, axis)| axis.params(dims));
         let mut dx = filled("norm_backward", n, 0.0f32)?;
         let (mut dgamma, mut dbeta) = (
             filled("norm_backward", plen, 0.0f64)?,

@@ -49,17 +49,11 @@ pub enum AffineAxis {
 
 impl AffineAxis {
     /// The length `γ` and `β` must have for `dims`.
-    pub fn len(&self, dims: NormDims) -> usize {
+    pub fn params(&self, dims: NormDims) -> usize {
         match self {
             AffineAxis::Channel => dims.channels,
             AffineAxis::Inner => dims.inner,
         }
-    }
-
-    /// Always false: an axis has at least one position for non-empty dims (for clippy's
-    /// `len` without `is_empty`).
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
@@ -173,8 +167,8 @@ pub fn norm_forward(
     let n = dims.elements()?;
     len(OP, "x [outer, channels, inner]", x, n)?;
     if let Some(a) = affine {
-        len(OP, "gamma", a.gamma, a.axis.len(dims))?;
-        len(OP, "beta", a.beta, a.axis.len(dims))?;
+        len(OP, "gamma", a.gamma, a.axis.params(dims))?;
+        len(OP, "beta", a.beta, a.axis.params(dims))?;
     }
     Ok(n)
 }
@@ -195,7 +189,7 @@ pub fn norm_backward(
     len(OP, "mean [channels]", mean, dims.channels)?;
     len(OP, "rstd [channels]", rstd, dims.channels)?;
     if let Some((gamma, axis)) = affine {
-        len(OP, "gamma", gamma, axis.len(dims))?;
+        len(OP, "gamma", gamma, axis.params(dims))?;
     }
     Ok(n)
 }
