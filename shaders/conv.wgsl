@@ -27,7 +27,11 @@ struct Conv {
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> c: Conv;
+// The geometry is read from a storage buffer, not the uniform slot: lavapipe (Mesa 22)
+// "inlines" uniforms that loop bounds and branches test, recompiling the kernel with LLVM
+// at every dispatch when that shrinks it (docs/PERFORMANCE.md, "Memory over long runs").
+// These loops over kernel taps and channels did: 13–156 ms a dispatch instead of < 1 ms.
+@group(0) @binding(1) var<storage, read> c: Conv;
 
 // The input value at padded coordinates (py, px) of plane `plane`, 0 in the padding.
 fn input_at(plane: u32, py: u32, px: u32) -> f32 {
@@ -38,10 +42,10 @@ fn input_at(plane: u32, py: u32, px: u32) -> f32 {
 }
 
 // ---- forward: y[n, co, oy, ox] = Σ_{ci, i, j} w[co, ci, i, j] · x_padded[n, g·cig + ci, oy·s + i·d, ...] + b[co]
-@group(0) @binding(1) var<storage, read> fx: array<f32>;
-@group(0) @binding(2) var<storage, read> fw: array<f32>;
-@group(0) @binding(3) var<storage, read> fbias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> fy: array<f32>;
+@group(0) @binding(2) var<storage, read> fx: array<f32>;
+@group(0) @binding(3) var<storage, read> fw: array<f32>;
+@group(0) @binding(4) var<storage, read> fbias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> fy: array<f32>;
 
 @compute @workgroup_size(256)
 fn conv2d_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -75,9 +79,9 @@ fn conv2d_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 
 // ---- input gradient: dx[n, ci, iy, ix] = Σ over the taps (i, j) and output pixels that read
 // it, Σ_co dy[n, co, oy, ox] · w[co, ci, i, j]
-@group(0) @binding(1) var<storage, read> bdy: array<f32>;
-@group(0) @binding(2) var<storage, read> bw: array<f32>;
-@group(0) @binding(3) var<storage, read_write> bdx: array<f32>;
+@group(0) @binding(2) var<storage, read> bdy: array<f32>;
+@group(0) @binding(3) var<storage, read> bw: array<f32>;
+@group(0) @binding(4) var<storage, read_write> bdx: array<f32>;
 
 // The output index along one axis whose tap `k` reads padded position `p`, or `limit`.
 fn source(p: u32, k: u32, stride: u32, dilation: u32, limit: u32) -> u32 {
@@ -124,10 +128,10 @@ fn conv2d_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
 
 // ---- weight and bias gradients: one workgroup per weight element (then one per bias
 // element), 64 invocations striding over the N·OH·OW output pixels, then a tree.
-@group(0) @binding(1) var<storage, read> wx: array<f32>;
-@group(0) @binding(2) var<storage, read> wdy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> wdw: array<f32>;
-@group(0) @binding(4) var<storage, read_write> wdb: array<f32>;
+@group(0) @binding(2) var<storage, read> wx: array<f32>;
+@group(0) @binding(3) var<storage, read> wdy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> wdw: array<f32>;
+@group(0) @binding(5) var<storage, read_write> wdb: array<f32>;
 
 var<workgroup> partial: array<f32, 64>;
 
@@ -188,4 +192,141 @@ fn conv2d_backward_weight(
             wdw[e] = partial[0];
         }
     }
+}
+
+// ---- the matrix form (one group). With rows = N·OH·OW output pixels and taps =
+// C_in·KH·KW, the forward is y' [C_out, rows] = W [C_out, taps] · col [taps, rows], the
+// input gradient dcol = Wᵀ · dy', the weight gradient dW = dy' · colT (colT [rows, taps]):
+// the tuned matmul does the work, these kernels only move data. Each im2col invocation
+// handles one output pixel: its coordinates are decoded once (integer division is slow on
+// CPU adapters) and its taps walked with increments.
+
+// The padded input at the tap (i, j) of output pixel (oy, ox) of sample n, channel ci.
+fn tap_value(n: u32, ci: u32, py: u32, px: u32) -> f32 {
+    if (py < c.pad_top || py - c.pad_top >= c.in_h || px < c.pad_left || px - c.pad_left >= c.in_w) {
+        return 0.0;
+    }
+    return ix_in[((n * c.in_channels + ci) * c.in_h + py - c.pad_top) * c.in_w + px - c.pad_left];
+}
+
+@group(0) @binding(2) var<storage, read> ix_in: array<f32>;
+@group(0) @binding(3) var<storage, read_write> ix_col: array<f32>;
+
+// col [taps, rows]: column r holds the taps of pixel r (consecutive invocations write
+// consecutive elements).
+@compute @workgroup_size(64)
+fn im2col_taps(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let rows = c.batch * c.out_h * c.out_w;
+    let r = gid.x + gid.y * nwg.x * 64u;
+    if (r >= rows) {
+        return;
+    }
+    let ox = r % c.out_w;
+    let oy = (r / c.out_w) % c.out_h;
+    let n = r / (c.out_w * c.out_h);
+    var at = r;
+    for (var ci = 0u; ci < c.in_channels; ci++) {
+        for (var i = 0u; i < c.kernel_h; i++) {
+            let py = oy * c.stride_h + i * c.dilation_h;
+            for (var j = 0u; j < c.kernel_w; j++) {
+                ix_col[at] = tap_value(n, ci, py, ox * c.stride_w + j * c.dilation_w);
+                at += rows;
+            }
+        }
+    }
+}
+
+// colT [rows, taps]: row r holds the taps of pixel r.
+@compute @workgroup_size(64)
+fn im2col_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = gid.x + gid.y * nwg.x * 64u;
+    if (r >= c.batch * c.out_h * c.out_w) {
+        return;
+    }
+    let ox = r % c.out_w;
+    let oy = (r / c.out_w) % c.out_h;
+    let n = r / (c.out_w * c.out_h);
+    var at = r * c.in_channels * c.kernel_h * c.kernel_w;
+    for (var ci = 0u; ci < c.in_channels; ci++) {
+        for (var i = 0u; i < c.kernel_h; i++) {
+            let py = oy * c.stride_h + i * c.dilation_h;
+            for (var j = 0u; j < c.kernel_w; j++) {
+                ix_col[at] = tap_value(n, ci, py, ox * c.stride_w + j * c.dilation_w);
+                at += 1u;
+            }
+        }
+    }
+}
+
+// col2im: dx from dcol [taps, rows]; each input element gathers the entries of the taps
+// that read it (a fixed order, no atomics).
+@group(0) @binding(2) var<storage, read> cx_col: array<f32>;
+@group(0) @binding(3) var<storage, read_write> cx_dx: array<f32>;
+
+@compute @workgroup_size(256)
+fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = gid.x + gid.y * nwg.x * 256u;
+    if (o >= c.batch * c.in_channels * c.in_h * c.in_w) {
+        return;
+    }
+    let ix = o % c.in_w;
+    let iy = (o / c.in_w) % c.in_h;
+    let ci = (o / (c.in_w * c.in_h)) % c.in_channels;
+    let n = o / (c.in_w * c.in_h * c.in_channels);
+    let rows = c.batch * c.out_h * c.out_w;
+    var acc = 0.0;
+    for (var i = 0u; i < c.kernel_h; i++) {
+        let oy = source(iy + c.pad_top, i, c.stride_h, c.dilation_h, c.out_h);
+        if (oy >= c.out_h) {
+            continue;
+        }
+        for (var j = 0u; j < c.kernel_w; j++) {
+            let ox = source(ix + c.pad_left, j, c.stride_w, c.dilation_w, c.out_w);
+            if (ox >= c.out_w) {
+                continue;
+            }
+            let tap = (ci * c.kernel_h + i) * c.kernel_w + j;
+            acc += cx_col[tap * rows + (n * c.out_h + oy) * c.out_w + ox];
+        }
+    }
+    cx_dx[o] = acc;
+}
+
+// [N, C_out, OH·OW] ↔ [C_out, N·OH·OW]: the output's layout and the matrix form's.
+@group(0) @binding(2) var<storage, read> lx: array<f32>;
+@group(0) @binding(3) var<storage, read> lbias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> ly: array<f32>;
+
+// y [N, C_out, P] = y' [C_out, N·P] + b
+@compute @workgroup_size(256)
+fn conv_output(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = gid.x + gid.y * nwg.x * 256u;
+    let pixels = c.out_h * c.out_w;
+    if (o >= c.batch * c.out_channels * pixels) {
+        return;
+    }
+    let p = o % pixels;
+    let co = (o / pixels) % c.out_channels;
+    let n = o / (pixels * c.out_channels);
+    var v = lx[(co * c.batch + n) * pixels + p];
+    if (c.has_bias != 0u) {
+        v += lbias[co];
+    }
+    ly[o] = v;
+}
+
+@group(0) @binding(3) var<storage, read_write> lrows: array<f32>;
+
+// dy' [C_out, N·P] from dy [N, C_out, P]
+@compute @workgroup_size(256)
+fn channel_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = gid.x + gid.y * nwg.x * 256u;
+    let pixels = c.out_h * c.out_w;
+    if (o >= c.batch * c.out_channels * pixels) {
+        return;
+    }
+    let p = o % pixels;
+    let n = (o / pixels) % c.batch;
+    let co = o / (pixels * c.batch);
+    lrows[o] = lx[(n * c.out_channels + co) * pixels + p];
 }
