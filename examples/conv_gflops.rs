@@ -25,8 +25,17 @@ fn dims(c_in: usize, side: usize, c_out: usize) -> Conv2dDims {
     }
 }
 
-/// Seconds per forward + backward, the median of `rounds` timings of `reps` steps each.
-fn time(device: &Device, d: &Conv2dDims, reps: usize, rounds: usize) -> Result<f64> {
+/// Which part of the step to time.
+#[derive(Clone, Copy, PartialEq)]
+enum Part {
+    Forward,
+    InputGradient,
+    WeightGradient,
+    All,
+}
+
+/// Seconds per call of `part`, the median of `rounds` timings of `reps` calls each.
+fn time(device: &Device, d: &Conv2dDims, part: Part, reps: usize, rounds: usize) -> Result<f64> {
     let be = device.backend();
     let (h, w) = d.in_size;
     let x = be.full(d.batch * d.in_channels * h * w, 0.5)?;
@@ -34,9 +43,17 @@ fn time(device: &Device, d: &Conv2dDims, reps: usize, rounds: usize) -> Result<f
     let b = be.full(d.out_channels, 0.0)?;
     let dy = be.full(d.batch * d.out_channels * h * w, 1.0)?;
     let step = || -> Result<Storage> {
-        let _y = be.conv2d(&x, &wt, Some(&b), d)?;
-        let _dx = be.conv2d_backward_input(&dy, &wt, d)?;
-        Ok(be.conv2d_backward_weight(&x, &dy, d, true)?.0)
+        let mut last = None;
+        if matches!(part, Part::Forward | Part::All) {
+            last = Some(be.conv2d(&x, &wt, Some(&b), d)?);
+        }
+        if matches!(part, Part::InputGradient | Part::All) {
+            last = Some(be.conv2d_backward_input(&dy, &wt, d)?);
+        }
+        if matches!(part, Part::WeightGradient | Part::All) {
+            last = Some(be.conv2d_backward_weight(&x, &dy, d, true)?.0);
+        }
+        Ok(last.expect("a part ran"))
     };
     be.download(&step()?)?; // warm-up: pipelines, buffers in the pool
     let mut times = Vec::new();
@@ -70,11 +87,18 @@ fn main() -> Result<()> {
         for (name, d) in &shapes {
             let (h, w) = d.in_size;
             let flops = 3.0 * 2.0 * (d.batch * d.out_channels * h * w * d.in_channels * 9) as f64;
-            let seconds = time(device, d, 50, 7)?;
+            let seconds = time(device, d, Part::All, 30, 7)?;
+            let parts = [Part::Forward, Part::InputGradient, Part::WeightGradient]
+                .map(|p| time(device, d, p, 30, 5).map(|s| s * 1e6));
+            let [fwd, dx, dw] = parts;
             println!(
-                "  conv2d {name}: forward + backward {:.1} µs, {:.2} GFLOP/s",
+                "  conv2d {name}: forward + backward {:.1} µs, {:.2} GFLOP/s \
+                 (forward {:.0} µs, input gradient {:.0} µs, weight + bias gradient {:.0} µs)",
                 seconds * 1e6,
-                flops / seconds / 1e9
+                flops / seconds / 1e9,
+                fwd?,
+                dx?,
+                dw?
             );
         }
     }

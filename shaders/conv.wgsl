@@ -86,7 +86,13 @@ fn conv2d_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 // The output index along one axis whose tap `k` reads padded position `p`, or `limit`.
 fn source(p: u32, k: u32, stride: u32, dilation: u32, limit: u32) -> u32 {
     let reach = k * dilation;
-    if (p < reach || (p - reach) % stride != 0u) {
+    if (p < reach) {
+        return limit;
+    }
+    if (stride == 1u) {
+        return min(p - reach, limit); // no division: the common case, and slow on CPU adapters
+    }
+    if ((p - reach) % stride != 0u) {
         return limit;
     }
     return min((p - reach) / stride, limit);
@@ -297,36 +303,43 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 @group(0) @binding(3) var<storage, read> lbias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> ly: array<f32>;
 
-// y [N, C_out, P] = y' [C_out, N·P] + b
-@compute @workgroup_size(256)
+// y [N, C_out, P] = y' [C_out, N·P] + b. One invocation per plane (n, co), walking its
+// pixels: one division per invocation, not three per element (slow on CPU adapters).
+@compute @workgroup_size(64)
 fn conv_output(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let o = gid.x + gid.y * nwg.x * 256u;
-    let pixels = c.out_h * c.out_w;
-    if (o >= c.batch * c.out_channels * pixels) {
+    let plane = gid.x + gid.y * nwg.x * 64u;
+    if (plane >= c.batch * c.out_channels) {
         return;
     }
-    let p = o % pixels;
-    let co = (o / pixels) % c.out_channels;
-    let n = o / (pixels * c.out_channels);
-    var v = lx[(co * c.batch + n) * pixels + p];
+    let pixels = c.out_h * c.out_w;
+    let co = plane % c.out_channels;
+    let n = plane / c.out_channels;
+    var b = 0.0;
     if (c.has_bias != 0u) {
-        v += lbias[co];
+        b = lbias[co];
     }
-    ly[o] = v;
+    let src = (co * c.batch + n) * pixels;
+    let dst = plane * pixels;
+    for (var p = 0u; p < pixels; p++) {
+        ly[dst + p] = lx[src + p] + b;
+    }
 }
 
 @group(0) @binding(3) var<storage, read_write> lrows: array<f32>;
 
-// dy' [C_out, N·P] from dy [N, C_out, P]
-@compute @workgroup_size(256)
+// dy' [C_out, N·P] from dy [N, C_out, P], one invocation per plane as conv_output.
+@compute @workgroup_size(64)
 fn channel_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let o = gid.x + gid.y * nwg.x * 256u;
-    let pixels = c.out_h * c.out_w;
-    if (o >= c.batch * c.out_channels * pixels) {
+    let plane = gid.x + gid.y * nwg.x * 64u;
+    if (plane >= c.batch * c.out_channels) {
         return;
     }
-    let p = o % pixels;
-    let n = (o / pixels) % c.batch;
-    let co = o / (pixels * c.batch);
-    lrows[o] = lx[(n * c.out_channels + co) * pixels + p];
+    let pixels = c.out_h * c.out_w;
+    let co = plane % c.out_channels;
+    let n = plane / c.out_channels;
+    let src = plane * pixels;
+    let dst = (co * c.batch + n) * pixels;
+    for (var p = 0u; p < pixels; p++) {
+        lrows[dst + p] = lx[src + p];
+    }
 }

@@ -200,7 +200,8 @@ impl GpuBackend {
     /// `dy [N, C_out, OH·OW]` as `[C_out, N·OH·OW]`, one row per output channel.
     fn channel_rows(&self, dy: &Storage, params: &ConvParams) -> Result<Storage> {
         let rows = self.rec.pool.storage(dy.len())?;
-        let groups = groups_for(dy.len() as u32);
+        // One invocation per (sample, channel) plane, 64 per workgroup.
+        let groups = (params.batch * params.out_channels).div_ceil(64);
         self.launch(&kernels::CHANNEL_ROWS, params, &[dy, &rows], groups)?;
         Ok(rows)
     }
@@ -229,7 +230,7 @@ impl ConvOps for GpuBackend {
             let y_rows = Backend::matmul(self, w, &col, dims)?;
             let y = self.rec.pool.storage(s.output)?;
             let bias = bias.unwrap_or(&self.dummy);
-            let groups = groups_for(s.output as u32);
+            let groups = (params.batch * params.out_channels).div_ceil(64);
             self.launch(&kernels::CONV_OUTPUT, &params, &[&y_rows, bias, &y], groups)?;
             return Ok(y);
         }
