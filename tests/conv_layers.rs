@@ -326,3 +326,25 @@ fn gpu_conv_and_pools_take_a_fixed_number_of_dispatches_at_any_size() -> Result<
     assert_eq!(got, [3, 3, 4, 1, 1, 1, 1], "{:?}", plain[0]);
     Ok(())
 }
+
+#[test]
+fn conv_and_pool_layers_stack_in_a_sequential_model() -> Result<()> {
+    for device in devices() {
+        let model = Sequential::new(&device)
+            .seed(3)
+            .layer(Conv2d::new(1, 8, 3).padding(Padding::Same))
+            .layer(MaxPool2d::new(2))
+            .layer(Conv2d::new(8, 16, 3).padding(Padding::Explicit(1, 1)))
+            .layer(AvgPool2d::new(2))
+            .layer(GlobalAvgPool2d::new())
+            .layer(Dense::new(16, 10));
+        let x = device.tensor(vec![0.25; 5 * 64], [5, 1, 8, 8])?;
+        assert_eq!(model.forward(&x)?.dims(), [5, 10]);
+        // 8·9 + 8, 16·8·9 + 16, 16·10 + 10
+        assert_eq!(model.num_parameters()?, 80 + 1168 + 170);
+        let summary = model.summary()?;
+        assert!(summary.contains("Conv2d(1 -> 8"), "{summary}");
+        assert!(summary.contains("GlobalAvgPool2d"), "{summary}");
+    }
+    Ok(())
+}

@@ -1,4 +1,5 @@
-//! Layers: `Dense` and the `Sequential` container, plus activations and initialisers.
+//! Layers: `Dense`, the convolutions and pools, and the `Sequential` container, plus
+//! activations and initialisers.
 
 mod activation;
 mod conv;
