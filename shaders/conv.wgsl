@@ -160,14 +160,18 @@ fn conv2d_backward_weight(
     if (is_bias && (c.has_bias == 0u || e - c.weights >= c.out_channels)) {
         return;
     }
-    let pixels = c.out_h * c.out_w;
-    let count = c.batch * pixels;
+    // Invocation li takes the output rows (n, oy) li, li + 64, ...: one division per row,
+    // none per pixel (integer division is slow on CPU adapters).
+    let out_rows = c.batch * c.out_h;
     let cig = c.in_channels / c.groups;
     var acc = 0.0;
     if (is_bias) {
         let co = e - c.weights;
-        for (var p = li; p < count; p += 64u) {
-            acc += wdy[((p / pixels) * c.out_channels + co) * pixels + p % pixels];
+        for (var r = li; r < out_rows; r += 64u) {
+            let base = (((r / c.out_h) * c.out_channels + co) * c.out_h + r % c.out_h) * c.out_w;
+            for (var ox = 0u; ox < c.out_w; ox++) {
+                acc += wdy[base + ox];
+            }
         }
     } else {
         let j = e % c.kernel_w;
@@ -175,12 +179,15 @@ fn conv2d_backward_weight(
         let ci_local = (e / (c.kernel_w * c.kernel_h)) % cig;
         let co = e / (c.kernel_w * c.kernel_h * cig);
         let ci = (co / (c.out_channels / c.groups)) * cig + ci_local;
-        for (var p = li; p < count; p += 64u) {
-            let n = p / pixels;
-            let ox = p % c.out_w;
-            let oy = (p / c.out_w) % c.out_h;
-            let v = wx_at(n * c.in_channels + ci, oy * c.stride_h + i * c.dilation_h, ox * c.stride_w + j * c.dilation_w);
-            acc += wdy[(n * c.out_channels + co) * pixels + p % pixels] * v;
+        for (var r = li; r < out_rows; r += 64u) {
+            let n = r / c.out_h;
+            let oy = r % c.out_h;
+            let base = ((n * c.out_channels + co) * c.out_h + oy) * c.out_w;
+            let py = oy * c.stride_h + i * c.dilation_h;
+            for (var ox = 0u; ox < c.out_w; ox++) {
+                let v = wx_at(n * c.in_channels + ci, py, ox * c.stride_w + j * c.dilation_w);
+                acc += wdy[base + ox] * v;
+            }
         }
     }
     partial[li] = acc;

@@ -15,7 +15,7 @@ use crate::kernels;
 use crate::GpuBackend;
 use bytemuck::{Pod, Zeroable};
 use downhill_core::backend::conv::{self as check, Conv2dDims, Conv2dSizes, ConvOps, Pool2dDims};
-use downhill_core::{Backend, MatmulDims, Result, Shape, Storage};
+use downhill_core::{Backend, MatmulDims, Result, Storage};
 
 /// Mirrors `Conv` in conv.wgsl.
 #[repr(C)]
@@ -167,7 +167,6 @@ impl GpuBackend {
 struct Columns {
     rows: usize,
     taps: usize,
-    pixels: usize,
 }
 
 impl GpuBackend {
@@ -180,7 +179,7 @@ impl GpuBackend {
         let taps = d.in_channels * d.kernel.0 * d.kernel.1;
         let bytes = rows.checked_mul(taps)?.checked_mul(4)?;
         (d.groups == 1 && bytes as u64 <= self.rec.pool.max_bytes() && u32::try_from(bytes).is_ok())
-            .then_some(Columns { rows, taps, pixels })
+            .then_some(Columns { rows, taps })
     }
 
     /// The columns of `x` by `kernel` (taps first or pixels first).
@@ -195,6 +194,27 @@ impl GpuBackend {
         let groups = m.rows.div_ceil(64) as u32;
         self.launch(kernel, params, &[x, &col], groups)?;
         Ok(col)
+    }
+
+    /// `db[c] = Σ dy[:, c, :, :]`: the direct weight-gradient kernel with no weight
+    /// elements, one workgroup per channel (a fixed order: the same bits every run).
+    fn bias_gradient(&self, dy: &Storage, d: &Conv2dDims, params: &ConvParams) -> Result<Storage> {
+        let db = self.rec.pool.storage(d.out_channels)?;
+        let bias_only = ConvParams {
+            weights: 0,
+            has_bias: 1,
+            ..*params
+        };
+        // x is not read, nor the weight gradient written (its binding must still be a
+        // writable buffer apart from the read-only ones).
+        let no_weights = self.rec.pool.storage(1)?;
+        self.launch(
+            &kernels::CONV2D_BACKWARD_WEIGHT,
+            &bias_only,
+            &[&self.dummy, dy, &no_weights, &db],
+            params.out_channels,
+        )?;
+        Ok(db)
     }
 
     /// `dy [N, C_out, OH·OW]` as `[C_out, N·OH·OW]`, one row per output channel.
@@ -292,10 +312,7 @@ impl ConvOps for GpuBackend {
             };
             let dw = Backend::matmul(self, &dy_rows, &col, dims)?;
             let db = bias
-                .then(|| {
-                    let from = Shape::new([d.batch, d.out_channels, m.pixels]);
-                    Backend::sum_to(self, dy, &from, &Shape::new([d.out_channels, 1]))
-                })
+                .then(|| self.bias_gradient(dy, d, &params))
                 .transpose()?;
             return Ok((dw, db));
         }
