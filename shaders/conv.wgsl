@@ -1,7 +1,9 @@
-// 2-D convolution of NCHW tensors (PyTorch's F.conv2d) and its two backward passes, as
-// direct kernels: every output element gathers what reaches it in a fixed order, so no
-// atomics are needed and results are the same run to run. Padding taps read 0 and are
-// still multiplied (0·inf = NaN, as a convolution of the zero-padded input gives).
+// 2-D convolution of NCHW tensors (PyTorch's F.conv2d) and its two backward passes: direct
+// kernels (grouped convolutions, or columns too large to bind) and, further down, the
+// layout kernels of the matrix form around the matmul (one group). Every output element
+// gathers what reaches it in a fixed order, so no atomics are needed and results are the
+// same run to run. Padding taps read 0 and are still multiplied (0·inf = NaN, as a
+// convolution of the zero-padded input gives).
 
 struct Conv {
     batch: u32,
@@ -29,8 +31,9 @@ struct Conv {
 
 // The geometry is read from a storage buffer, not the uniform slot: lavapipe (Mesa 22)
 // "inlines" uniforms that loop bounds and branches test, recompiling the kernel with LLVM
-// at every dispatch when that shrinks it (docs/PERFORMANCE.md, "Memory over long runs").
-// These loops over kernel taps and channels did: 13–156 ms a dispatch instead of < 1 ms.
+// (and leaking it) at every dispatch when that shrinks it (docs/PERFORMANCE.md, "Memory
+// over long runs"). Every loop bound here is geometry, so none is left for it to fold: a
+// precaution, not a measured speed-up.
 @group(0) @binding(1) var<storage, read> c: Conv;
 
 // The input value at padded coordinates (py, px) of plane `plane`, 0 in the padding.
