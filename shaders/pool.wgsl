@@ -23,10 +23,12 @@ struct Pool {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var<uniform> pool: Pool;
+// Read from a storage buffer, not the uniform slot, so lavapipe cannot inline the
+// geometry and recompile at every dispatch (see conv.wgsl).
+@group(0) @binding(1) var<storage, read> pool: Pool;
 
 // x (max pool forward and backward, avg pool forward)
-@group(0) @binding(1) var<storage, read> px: array<f32>;
+@group(0) @binding(2) var<storage, read> px: array<f32>;
 
 struct Best {
     found: bool,
@@ -69,7 +71,7 @@ fn window_of(p: u32, k: u32, stride: u32, dilation: u32, limit: u32) -> u32 {
     return min((p - reach) / stride, limit);
 }
 
-@group(0) @binding(2) var<storage, read_write> max_y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> max_y: array<f32>;
 
 @compute @workgroup_size(256)
 fn max_pool2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -83,8 +85,8 @@ fn max_pool2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     max_y[o] = window_max(o / per_plane, oy, ox).value;
 }
 
-@group(0) @binding(2) var<storage, read> max_dy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> max_dx: array<f32>;
+@group(0) @binding(3) var<storage, read> max_dy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> max_dx: array<f32>;
 
 @compute @workgroup_size(256)
 fn max_pool2d_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -117,7 +119,7 @@ fn max_pool2d_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     max_dx[o] = acc;
 }
 
-@group(0) @binding(2) var<storage, read_write> avg_y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> avg_y: array<f32>;
 
 @compute @workgroup_size(256)
 fn avg_pool2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -146,8 +148,8 @@ fn avg_pool2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     avg_y[o] = sum / f32(pool.kernel_h * pool.kernel_w);
 }
 
-@group(0) @binding(1) var<storage, read> avg_dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> avg_dx: array<f32>;
+@group(0) @binding(2) var<storage, read> avg_dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> avg_dx: array<f32>;
 
 @compute @workgroup_size(256)
 fn avg_pool2d_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -1,7 +1,7 @@
 //! The convolution and pooling layers: PyTorch's default initialisation, 'same' padding as
 //! PyTorch splits it, shapes, typed errors, a conv-relu-pool-flatten-dense model that
-//! learns on both devices, and dispatch counts of the GPU kernels that do not grow with
-//! the tensors.
+//! learns on both devices, and dispatch counts of the GPU ops that do not grow with the
+//! tensors.
 
 mod common;
 
@@ -233,7 +233,7 @@ fn a_conv_relu_pool_dense_model_learns_on_both_devices() -> Result<()> {
     Ok(())
 }
 
-fn conv_dims(batch: usize, side: usize) -> Conv2dDims {
+fn conv_dims(batch: usize, side: usize, groups: usize) -> Conv2dDims {
     Conv2dDims {
         batch,
         in_channels: 4,
@@ -244,24 +244,21 @@ fn conv_dims(batch: usize, side: usize) -> Conv2dDims {
         pad_h: (1, 1),
         pad_w: (1, 1),
         dilation: (1, 1),
-        groups: 2,
+        groups,
     }
 }
 
 /// One backend call, run for its dispatch count.
 type Op<'a> = Box<dyn Fn() -> Result<()> + 'a>;
 
-#[test]
-fn gpu_conv_and_pools_take_one_dispatch_each_at_any_size() -> Result<()> {
-    let Some(device) = common::private_gpu() else {
-        return Ok(());
-    };
+/// Dispatches of each conv and pool op at a small and a large size, with `groups`.
+fn dispatch_counts(device: &Device, groups: usize) -> Result<Vec<Vec<(&'static str, u64)>>> {
     let be = device.backend();
     let mut counts = Vec::new();
     for (batch, side) in [(1, 3), (16, 40)] {
-        let d = conv_dims(batch, side);
+        let d = conv_dims(batch, side, groups);
         let x = be.full(batch * 4 * side * side, 0.5)?;
-        let w = be.full(8 * 2 * 9, 0.25)?;
+        let w = be.full(8 * 4 / groups * 9, 0.25)?;
         let b = be.full(8, 0.1)?;
         let dy = be.full(batch * 8 * side * side, 1.0)?;
         let p = Pool2dDims {
@@ -306,10 +303,48 @@ fn gpu_conv_and_pools_take_one_dispatch_each_at_any_size() -> Result<()> {
         }
         counts.push(these);
     }
+    Ok(counts)
+}
+
+#[test]
+fn gpu_conv_and_pools_take_a_fixed_number_of_dispatches_at_any_size() -> Result<()> {
+    let Some(device) = common::private_gpu() else {
+        return Ok(());
+    };
+    // Grouped: the direct kernels, one dispatch per op.
+    let grouped = dispatch_counts(&device, 2)?;
     assert_eq!(
-        counts[0], counts[1],
+        grouped[0], grouped[1],
         "dispatch counts changed with the size"
     );
-    assert!(counts[0].iter().all(|(_, n)| *n == 1), "{:?}", counts[0]);
+    assert!(grouped[0].iter().all(|(_, n)| *n == 1), "{:?}", grouped[0]);
+    // One group: the matrix form, a layout kernel + matmul + a layout kernel (and the
+    // bias's sum for the weight gradient); the pools stay at one.
+    let plain = dispatch_counts(&device, 1)?;
+    assert_eq!(plain[0], plain[1], "dispatch counts changed with the size");
+    let got: Vec<u64> = plain[0].iter().map(|(_, n)| *n).collect();
+    assert_eq!(got, [3, 3, 4, 1, 1, 1, 1], "{:?}", plain[0]);
+    Ok(())
+}
+
+#[test]
+fn conv_and_pool_layers_stack_in_a_sequential_model() -> Result<()> {
+    for device in devices() {
+        let model = Sequential::new(&device)
+            .seed(3)
+            .layer(Conv2d::new(1, 8, 3).padding(Padding::Same))
+            .layer(MaxPool2d::new(2))
+            .layer(Conv2d::new(8, 16, 3).padding(Padding::Explicit(1, 1)))
+            .layer(AvgPool2d::new(2))
+            .layer(GlobalAvgPool2d::new())
+            .layer(Dense::new(16, 10));
+        let x = device.tensor(vec![0.25; 5 * 64], [5, 1, 8, 8])?;
+        assert_eq!(model.forward(&x)?.dims(), [5, 10]);
+        // 8·9 + 8, 16·8·9 + 16, 16·10 + 10
+        assert_eq!(model.num_parameters()?, 80 + 1168 + 170);
+        let summary = model.summary()?;
+        assert!(summary.contains("Conv2d(1 -> 8"), "{summary}");
+        assert!(summary.contains("GlobalAvgPool2d"), "{summary}");
+    }
     Ok(())
 }

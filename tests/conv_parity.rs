@@ -242,3 +242,42 @@ fn conv1d_is_conv2d_at_height_one() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn an_empty_batch_gives_empty_outputs_and_zero_weight_gradients() -> Result<()> {
+    for device in devices() {
+        for groups in [1, 2] {
+            let options = Conv2dOptions {
+                pad_h: (1, 1),
+                pad_w: (1, 1),
+                groups,
+                ..Default::default()
+            };
+            let x = device.zeros([0, 4, 5, 5])?;
+            let w = device.tensor(random(1, 6 * 4 / groups * 9), [6, 4 / groups, 3, 3])?;
+            let b = device.tensor(random(2, 6), [6])?.param();
+            let w = w.param();
+            let y = x.conv2d(&w, Some(&b), options)?;
+            assert_eq!(y.dims(), [0, 6, 5, 5]);
+            let be = device.backend();
+            let dims = downhill::Conv2dDims {
+                batch: 0,
+                in_channels: 4,
+                in_size: (5, 5),
+                out_channels: 6,
+                kernel: (3, 3),
+                stride: (1, 1),
+                pad_h: (1, 1),
+                pad_w: (1, 1),
+                dilation: (1, 1),
+                groups,
+            };
+            let (dw, db) = be.conv2d_backward_weight(&x.storage(), &y.storage(), &dims, true)?;
+            assert_eq!(be.download(&dw)?, vec![0.0; 6 * 4 / groups * 9]);
+            assert_eq!(be.download(&db.expect("asked for"))?, vec![0.0; 6]);
+            let dx = be.conv2d_backward_input(&y.storage(), &w.storage(), &dims)?;
+            assert!(dx.is_empty());
+        }
+    }
+    Ok(())
+}

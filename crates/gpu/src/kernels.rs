@@ -267,35 +267,39 @@ pub const ARGMIN: Kernel = k("argmin", INDEX, "argmin", &[R, W]);
 /// `torch.where(cond, a, b)` with broadcasting.
 pub const WHERE_COND: Kernel = k("where_cond", INDEX, "where_cond", &[R, R, R, W]);
 /// 2-D convolution plus bias, one invocation per output element.
-pub const CONV2D_FORWARD: Kernel = k("conv2d_forward", CONV, "conv2d_forward", &[R, R, R, W]);
+pub const CONV2D_FORWARD: Kernel = k("conv2d_forward", CONV, "conv2d_forward", &[R, R, R, R, W]);
 /// The convolution's input gradient, one invocation per input element (a gather).
 pub const CONV2D_BACKWARD_INPUT: Kernel = k(
     "conv2d_backward_input",
     CONV,
     "conv2d_backward_input",
-    &[R, R, W],
+    &[R, R, R, W],
 );
 /// The convolution's weight and bias gradients, one workgroup per element.
 pub const CONV2D_BACKWARD_WEIGHT: Kernel = k(
     "conv2d_backward_weight",
     CONV,
     "conv2d_backward_weight",
-    &[R, R, W, W],
+    &[R, R, R, W, W],
 );
 /// Max pooling, one invocation per output element.
-pub const MAX_POOL2D: Kernel = k("max_pool2d", POOL, "max_pool2d", &[R, W]);
+pub const MAX_POOL2D: Kernel = k("max_pool2d", POOL, "max_pool2d", &[R, R, W]);
 /// Max pooling's backward, one invocation per input element (a gather).
 pub const MAX_POOL2D_BACKWARD: Kernel = k(
     "max_pool2d_backward",
     POOL,
     "max_pool2d_backward",
-    &[R, R, W],
+    &[R, R, R, W],
 );
 /// Average pooling, one invocation per output element.
-pub const AVG_POOL2D: Kernel = k("avg_pool2d", POOL, "avg_pool2d", &[R, W]);
+pub const AVG_POOL2D: Kernel = k("avg_pool2d", POOL, "avg_pool2d", &[R, R, W]);
 /// Average pooling's backward, one invocation per input element (a gather).
-pub const AVG_POOL2D_BACKWARD: Kernel =
-    k("avg_pool2d_backward", POOL, "avg_pool2d_backward", &[R, W]);
+pub const AVG_POOL2D_BACKWARD: Kernel = k(
+    "avg_pool2d_backward",
+    POOL,
+    "avg_pool2d_backward",
+    &[R, R, W],
+);
 /// Normalisation forward, one workgroup per channel: statistics and `x̂·γ + β`.
 pub const NORM_FORWARD: Kernel = k("norm_forward", NORM, "norm_forward", &[R, R, R, W, W, W]);
 /// Normalisation backward, one workgroup per channel: `dx`, and `dγ`, `dβ` per channel.
@@ -342,6 +346,17 @@ pub const NORM_AFFINE_BACKWARD_SERIAL: Kernel = k(
 );
 /// Inverted dropout with a Philox4x32-10 mask (its own backward).
 pub const DROPOUT: Kernel = k("dropout", DROPOUT_SOURCE, "dropout", &[R, W]);
+
+/// A convolution's columns `[C_in·KH·KW, N·OH·OW]` (taps first), zero padded.
+pub const IM2COL_TAPS: Kernel = k("im2col_taps", CONV, "im2col_taps", &[R, R, W]);
+/// A convolution's columns `[N·OH·OW, C_in·KH·KW]` (pixels first), zero padded.
+pub const IM2COL_ROWS: Kernel = k("im2col_rows", CONV, "im2col_rows", &[R, R, W]);
+/// The input gradient from the taps-first columns' gradient (a gather).
+pub const COL2IM: Kernel = k("col2im", CONV, "col2im", &[R, R, W]);
+/// `[C_out, N·OH·OW]` plus the bias into the NCHW output.
+pub const CONV_OUTPUT: Kernel = k("conv_output", CONV, "conv_output", &[R, R, R, W]);
+/// NCHW `dy` into `[C_out, N·OH·OW]`.
+pub const CHANNEL_ROWS: Kernel = k("channel_rows", CONV, "channel_rows", &[R, R, W]);
 
 /// Every kernel, so a device can build all pipelines up front.
 pub const ALL_KERNELS: &[&Kernel] = &[
@@ -403,6 +418,11 @@ pub const ALL_KERNELS: &[&Kernel] = &[
     &NORM_FORWARD_SERIAL,
     &NORM_BACKWARD_SERIAL,
     &NORM_AFFINE_BACKWARD_SERIAL,
+    &IM2COL_TAPS,
+    &IM2COL_ROWS,
+    &COL2IM,
+    &CONV_OUTPUT,
+    &CHANNEL_ROWS,
 ];
 
 /// A built pipeline and the layout its bind groups follow.

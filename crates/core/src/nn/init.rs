@@ -1,4 +1,5 @@
-//! Weight initialisers, as Keras defines them.
+//! Weight initialisers, as Keras defines them, plus PyTorch's `kaiming_uniform_` and
+//! `uniform_` (the default of its convolutions).
 
 use crate::error::{Error, Result};
 use crate::memory;

@@ -1,5 +1,6 @@
-//! Layers: `Dense`, activations as layers, `Reshape`, the `Sequential` container and the
-//! functional `Graph` (with `Residual` and `Chain` built on it), plus initialisers.
+//! Layers: `Dense`, convolutions and pools, normalisation, dropout, embeddings,
+//! activations as layers, `Reshape`, the `Sequential` container and the functional `Graph`
+//! (with `Residual` and `Chain` built on it), plus initialisers.
 
 mod activation;
 mod activation_layers;
