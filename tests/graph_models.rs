@@ -272,3 +272,41 @@ fn activation_layers_and_reshape() {
         .unwrap_err();
     assert!(err.to_string().contains("gives 4"), "{err}");
 }
+
+#[test]
+fn sizes_are_followed_through_dropout_and_norms() {
+    let device = common::cpu();
+    let err = Sequential::new(&device)
+        .dense(3, 4, Activation::Linear)
+        .layer(Dropout::new(0.5))
+        .layer(BatchNorm1d::new(4))
+        .layer(LayerNorm::new(&[4]))
+        .dense(5, 1, Activation::Linear)
+        .parameters()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("layer 3 outputs 4 features but layer 4 expects 5"),
+        "{err}"
+    );
+    let err = Sequential::new(&device)
+        .dense(3, 4, Activation::Linear)
+        .layer(Dropout::new(0.5))
+        .layer(BatchNorm1d::new(6))
+        .parameters()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("layer 1 outputs 4 features but layer 2 expects 6"),
+        "{err}"
+    );
+    let model = Sequential::new(&device)
+        .dense(3, 4, Activation::Linear)
+        .layer(Dropout::new(0.5))
+        .layer(Activation::Softmax);
+    assert_eq!(
+        model.out_features(),
+        Some(4),
+        "a final softmax layer keeps the size"
+    );
+}

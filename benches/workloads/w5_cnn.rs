@@ -7,7 +7,7 @@
 //! (forward and the backward the model needs: weight and bias gradients for both, the
 //! input gradient for the second only), each timed to a one-element read-back.
 
-use super::{backend_label, round, sync, Record, Res};
+use super::{backend_label, counters_per, round, sync, Record, Res};
 use downhill::data::{digits, Split};
 use downhill::prelude::*;
 use downhill::{BackendKind, BatchNorm2d, Conv2d, Dropout, Flatten, MaxPool2d, Padding};
@@ -84,7 +84,8 @@ fn conv_seconds_per_step(device: &Device) -> Res<f64> {
     Ok(started.elapsed().as_secs_f64() / STEPS as f64)
 }
 
-fn model_seconds_per_step(device: &Device, train: &Dataset) -> Res<f64> {
+/// Seconds per training step of the whole model, and the work counters per step.
+fn model_step(device: &Device, train: &Dataset) -> Res<(f64, serde_json::Value)> {
     let model = cnn(device);
     let params = model.parameters()?;
     let mut opt = Adam::new(2e-3).build(&params.iter().collect::<Vec<_>>())?;
@@ -98,11 +99,13 @@ fn model_seconds_per_step(device: &Device, train: &Dataset) -> Res<f64> {
         sync(&loss)
     };
     step()?;
+    let before = device.stats();
     let started = Instant::now();
     for _ in 0..STEPS {
         step()?;
     }
-    Ok(started.elapsed().as_secs_f64() / STEPS as f64)
+    let seconds = started.elapsed().as_secs_f64() / STEPS as f64;
+    Ok((seconds, counters_per(&device.stats().since(&before), STEPS)))
 }
 
 pub fn w5_cnn(device: &Device) -> Res<Record> {
@@ -132,8 +135,8 @@ pub fn w5_cnn(device: &Device) -> Res<Record> {
     let images_per_s = (train.len() * (epochs - 1)) as f64 / steady;
 
     let conv = conv_seconds_per_step(device)?;
-    let step = model_seconds_per_step(device, &train)?;
-    let extra = json!({
+    let (step, counters) = model_step(device, &train)?;
+    let mut extra = json!({
         "epochs_timed": epochs - 1,
         "seconds_per_epoch": round(steady / (epochs - 1) as f64, 4),
         "step_ms": round(step * 1e3, 4),
@@ -141,6 +144,10 @@ pub fn w5_cnn(device: &Device) -> Res<Record> {
         "conv2d_share": round(conv / step, 3),
         "conv2d_gflop_per_s": round(conv_flops() / conv / 1e9, 4),
     });
+    if gpu {
+        // Each step here also reads the loss back (one extra submission per step).
+        extra["per_step"] = counters;
+    }
     Ok(Record {
         workload: "w5_cnn",
         backend: backend_label(device),

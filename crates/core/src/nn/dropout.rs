@@ -33,6 +33,9 @@ impl LayerSpec for Dropout {
     fn out_features(&self) -> Option<usize> {
         None
     }
+    fn output_features(&self, input: Option<usize>) -> Option<usize> {
+        input
+    }
     fn build(&self, _device: &Device, seed: u64) -> Result<Box<dyn Layer>> {
         if !(0.0..=1.0).contains(&self.p) {
             return Err(Error::Config(format!(
