@@ -1,6 +1,9 @@
 //! A small convolutional network on the 8×8 handwritten digits that ship with downhill
 //! (UCI optical digits, 1,797 images, CC BY 4.0: `data/digits/README.md`).
 //!
+//! The network (`examples/common/digits_cnn.rs`, shared with the W5 benchmark and the
+//! test that holds it to 98 %):
+//!
 //! ```text
 //! [N, 64] -> Reshape [N, 1, 8, 8]
 //!   -> Conv2d 1->16, 3×3 same -> BatchNorm2d -> ReLU -> MaxPool 2   [N, 16, 4, 4]
@@ -14,29 +17,13 @@
 //!
 //! Run: `cargo run --release --example cnn_digits` (`--device cpu|gpu|both`, `--epochs N`).
 
-use downhill::data::{digits, Split};
+#[path = "common/digits_cnn.rs"]
+mod digits_cnn;
+
+use digits_cnn::{cnn, digits_split, BATCH, LEARNING_RATE};
 use downhill::prelude::*;
-use downhill::{BatchNorm2d, Conv2d, Dropout, Flatten, MaxPool2d, Padding};
 
 const EPOCHS: usize = 30;
-
-fn cnn(device: &Device) -> Sequential {
-    Sequential::new(device)
-        .seed(1)
-        .layer(Reshape::new([1, 8, 8]))
-        .layer(Conv2d::new(1, 16, 3).padding(Padding::Same))
-        .layer(BatchNorm2d::new(16))
-        .layer(Activation::Relu)
-        .layer(MaxPool2d::new(2))
-        .layer(Conv2d::new(16, 32, 3).padding(Padding::Same))
-        .layer(BatchNorm2d::new(32))
-        .layer(Activation::Relu)
-        .layer(MaxPool2d::new(2))
-        .layer(Flatten::new())
-        .dense(128, 64, Activation::Relu)
-        .layer(Dropout::new(0.25))
-        .dense(64, 10, Activation::Linear)
-}
 
 fn run(device: &Device, epochs: usize, train: &Dataset, test: &Dataset) -> anyhow::Result<f32> {
     println!("\ndevice: {}", device.describe());
@@ -45,10 +32,10 @@ fn run(device: &Device, epochs: usize, train: &Dataset, test: &Dataset) -> anyho
     let history = model.fit(
         train,
         Loss::SparseCategoricalCrossEntropy,
-        Adam::new(2e-3),
+        Adam::new(LEARNING_RATE),
         FitConfig {
             epochs,
-            batch_size: 32,
+            batch_size: BATCH,
             metrics: vec![Metric::Accuracy],
             verbose: 0,
             ..FitConfig::default()
@@ -106,13 +93,7 @@ fn main() -> anyhow::Result<()> {
         _ => vec![Device::best()?],
     };
 
-    let all = digits()?;
-    let scaled = Dataset::new(all.x() / 16.0, all.y().clone())?;
-    let (train, test) = scaled.train_test_split(Split {
-        test_size: 0.2,
-        seed: 0,
-        stratify: true,
-    })?;
+    let (train, test) = digits_split()?;
     println!(
         "digits: {} training and {} held-out 8×8 images (seeded stratified split)",
         train.len(),

@@ -1,41 +1,19 @@
 //! The two networks of issue 9 as tests, on the digits that ship with downhill: the
 //! `cnn_digits` CNN must reach 98 % held-out accuracy on both devices, and the
 //! `deep_sigmoid` nets must show vanishing gradients in the plain 20-layer sigmoid net and
-//! train with each fix. The models are those of the examples (kept in step by hand).
+//! train with each fix. The CNN is the example's own (`examples/common/digits_cnn.rs`); the
+//! deep nets are `deep_sigmoid`'s, kept in step by hand.
 
 mod common;
 
-use downhill::data::{digits, Split};
+#[path = "../examples/common/digits_cnn.rs"]
+mod digits_cnn;
+
+use digits_cnn::{cnn, digits_split, BATCH, LEARNING_RATE};
 use downhill::prelude::*;
 
 fn split() -> (Dataset, Dataset) {
-    let all = digits().unwrap();
-    let scaled = Dataset::new(all.x() / 16.0, all.y().clone()).unwrap();
-    scaled
-        .train_test_split(Split {
-            test_size: 0.2,
-            seed: 0,
-            stratify: true,
-        })
-        .unwrap()
-}
-
-fn cnn(device: &Device) -> Sequential {
-    Sequential::new(device)
-        .seed(1)
-        .layer(Reshape::new([1, 8, 8]))
-        .layer(Conv2d::new(1, 16, 3).padding(Padding::Same))
-        .layer(BatchNorm2d::new(16))
-        .layer(Activation::Relu)
-        .layer(MaxPool2d::new(2))
-        .layer(Conv2d::new(16, 32, 3).padding(Padding::Same))
-        .layer(BatchNorm2d::new(32))
-        .layer(Activation::Relu)
-        .layer(MaxPool2d::new(2))
-        .layer(Flatten::new())
-        .dense(128, 64, Activation::Relu)
-        .layer(Dropout::new(0.25))
-        .dense(64, 10, Activation::Linear)
+    digits_split().unwrap()
 }
 
 #[test]
@@ -48,12 +26,14 @@ fn cnn_digits_reaches_98_percent_on_both_devices() {
         let mut model = cnn(&device);
         let config = FitConfig {
             epochs: 30,
-            batch_size: 32,
+            batch_size: BATCH,
             verbose: 0,
             ..FitConfig::default()
         };
         let loss = Loss::SparseCategoricalCrossEntropy;
-        model.fit(&train, loss, Adam::new(2e-3), config).unwrap();
+        model
+            .fit(&train, loss, Adam::new(LEARNING_RATE), config)
+            .unwrap();
         let eval = model.evaluate(&test, loss, &[Metric::Accuracy]).unwrap();
         let accuracy = eval.metrics[0].1;
         assert!(accuracy >= 0.98, "{}: {accuracy}", device.name());

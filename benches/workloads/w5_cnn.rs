@@ -7,33 +7,17 @@
 //! (forward and the backward the model needs: weight and bias gradients for both, the
 //! input gradient for the second only), each timed to a one-element read-back.
 
+#[path = "../../examples/common/digits_cnn.rs"]
+mod digits_cnn;
+
 use super::{backend_label, counters_per, round, sync, Record, Res};
-use downhill::data::{digits, Split};
+use digits_cnn::{cnn, digits_split, BATCH, LEARNING_RATE};
 use downhill::prelude::*;
-use downhill::{BackendKind, BatchNorm2d, Conv2d, Dropout, Flatten, MaxPool2d, Padding};
+use downhill::BackendKind;
 use serde_json::json;
 use std::time::Instant;
 
-const BATCH: usize = 32;
 const STEPS: usize = 20;
-
-fn cnn(device: &Device) -> Sequential {
-    Sequential::new(device)
-        .seed(1)
-        .layer(Reshape::new([1, 8, 8]))
-        .layer(Conv2d::new(1, 16, 3).padding(Padding::Same))
-        .layer(BatchNorm2d::new(16))
-        .layer(Activation::Relu)
-        .layer(MaxPool2d::new(2))
-        .layer(Conv2d::new(16, 32, 3).padding(Padding::Same))
-        .layer(BatchNorm2d::new(32))
-        .layer(Activation::Relu)
-        .layer(MaxPool2d::new(2))
-        .layer(Flatten::new())
-        .dense(128, 64, Activation::Relu)
-        .layer(Dropout::new(0.25))
-        .dense(64, 10, Activation::Linear)
-}
 
 /// `(input [N, C, H, W], C_out)` of the model's two convolutions (3×3, same padding).
 const CONVS: [([usize; 4], usize); 2] = [([BATCH, 1, 8, 8], 16), ([BATCH, 16, 4, 4], 32)];
@@ -88,7 +72,7 @@ fn conv_seconds_per_step(device: &Device) -> Res<f64> {
 fn model_step(device: &Device, train: &Dataset) -> Res<(f64, serde_json::Value)> {
     let model = cnn(device);
     let params = model.parameters()?;
-    let mut opt = Adam::new(2e-3).build(&params.iter().collect::<Vec<_>>())?;
+    let mut opt = Adam::new(LEARNING_RATE).build(&params.iter().collect::<Vec<_>>())?;
     let rows: Vec<usize> = (0..BATCH).collect();
     let batch = train.select(&rows)?;
     let x = Tensor::from_array(device, batch.x())?;
@@ -109,20 +93,14 @@ fn model_step(device: &Device, train: &Dataset) -> Res<(f64, serde_json::Value)>
 }
 
 pub fn w5_cnn(device: &Device) -> Res<Record> {
-    let all = digits()?;
-    let scaled = Dataset::new(all.x() / 16.0, all.y().clone())?;
-    let (train, _) = scaled.train_test_split(Split {
-        test_size: 0.2,
-        seed: 0,
-        stratify: true,
-    })?;
+    let (train, _) = digits_split()?;
     let gpu = device.kind() == BackendKind::Gpu;
     let epochs = if gpu { 2 } else { 4 };
     let mut model = cnn(device);
     let history = model.fit(
         &train,
         Loss::SparseCategoricalCrossEntropy,
-        Adam::new(2e-3),
+        Adam::new(LEARNING_RATE),
         FitConfig {
             epochs,
             batch_size: BATCH,
