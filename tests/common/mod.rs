@@ -5,6 +5,7 @@
 use downhill::prelude::*;
 
 pub mod fuzz;
+pub mod gradcheck;
 pub mod norm;
 pub mod runs;
 pub mod tolerance;
