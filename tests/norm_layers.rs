@@ -32,36 +32,6 @@ fn buffer(layer: &dyn Layer, name: &str) -> Vec<f32> {
     t.to_vec().unwrap()
 }
 
-/// A ReLU layer for Sequential (the network of the brief puts the activation after the
-/// batch norm, not inside the Dense).
-struct Relu;
-
-struct ReluLayer;
-
-impl LayerSpec for Relu {
-    fn in_features(&self) -> Option<usize> {
-        None
-    }
-    fn out_features(&self) -> Option<usize> {
-        None
-    }
-    fn build(&self, _: &Device, _: u64) -> downhill::Result<Box<dyn Layer>> {
-        Ok(Box::new(ReluLayer))
-    }
-}
-
-impl Layer for ReluLayer {
-    fn forward(&self, x: &Tensor) -> downhill::Result<Tensor> {
-        x.relu()
-    }
-    fn parameters(&self) -> Vec<Tensor> {
-        Vec::new()
-    }
-    fn describe(&self) -> String {
-        "ReLU".into()
-    }
-}
-
 #[test]
 fn batch_norm_has_pytorchs_defaults_parameters_and_buffers() {
     for device in devices() {
@@ -330,7 +300,7 @@ fn dense_batch_norm_relu_dense_trains_and_evaluates_with_running_statistics() {
             .seed(9)
             .layer(Dense::new(3, 32))
             .layer(BatchNorm1d::new(32))
-            .layer(Relu)
+            .layer(Activation::Relu)
             .layer(Dense::new(32, 1));
         let params = model.parameters().unwrap();
         assert_eq!(params.len(), 6);
