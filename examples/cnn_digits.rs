@@ -16,27 +16,12 @@
 
 use downhill::data::{digits, Split};
 use downhill::prelude::*;
-use downhill::{BatchNorm2d, Conv2d, Dropout, Flatten, MaxPool2d, Padding};
+#[path = "models/digits_cnn.rs"]
+mod digits_cnn;
+
+use digits_cnn::cnn;
 
 const EPOCHS: usize = 30;
-
-fn cnn(device: &Device) -> Sequential {
-    Sequential::new(device)
-        .seed(1)
-        .layer(Reshape::new([1, 8, 8]))
-        .layer(Conv2d::new(1, 16, 3).padding(Padding::Same))
-        .layer(BatchNorm2d::new(16))
-        .layer(Activation::Relu)
-        .layer(MaxPool2d::new(2))
-        .layer(Conv2d::new(16, 32, 3).padding(Padding::Same))
-        .layer(BatchNorm2d::new(32))
-        .layer(Activation::Relu)
-        .layer(MaxPool2d::new(2))
-        .layer(Flatten::new())
-        .dense(128, 64, Activation::Relu)
-        .layer(Dropout::new(0.25))
-        .dense(64, 10, Activation::Linear)
-}
 
 fn run(device: &Device, epochs: usize, train: &Dataset, test: &Dataset) -> anyhow::Result<f32> {
     println!("\ndevice: {}", device.describe());

@@ -1,9 +1,14 @@
 //! The two networks of issue 9 as tests, on the digits that ship with downhill: the
 //! `cnn_digits` CNN must reach 98 % held-out accuracy on both devices, and the
 //! `deep_sigmoid` nets must show vanishing gradients in the plain 20-layer sigmoid net and
-//! train with each fix. The models are those of the examples (kept in step by hand).
+//! train with each fix. The CNN is the example's own (`examples/models/digits_cnn.rs`);
+//! the deep nets follow `examples/deep_sigmoid.rs` (kept in step by hand).
 
 mod common;
+#[path = "../examples/models/digits_cnn.rs"]
+mod digits_cnn;
+
+use digits_cnn::cnn;
 
 use downhill::data::{digits, Split};
 use downhill::prelude::*;
@@ -18,24 +23,6 @@ fn split() -> (Dataset, Dataset) {
             stratify: true,
         })
         .unwrap()
-}
-
-fn cnn(device: &Device) -> Sequential {
-    Sequential::new(device)
-        .seed(1)
-        .layer(Reshape::new([1, 8, 8]))
-        .layer(Conv2d::new(1, 16, 3).padding(Padding::Same))
-        .layer(BatchNorm2d::new(16))
-        .layer(Activation::Relu)
-        .layer(MaxPool2d::new(2))
-        .layer(Conv2d::new(16, 32, 3).padding(Padding::Same))
-        .layer(BatchNorm2d::new(32))
-        .layer(Activation::Relu)
-        .layer(MaxPool2d::new(2))
-        .layer(Flatten::new())
-        .dense(128, 64, Activation::Relu)
-        .layer(Dropout::new(0.25))
-        .dense(64, 10, Activation::Linear)
 }
 
 #[test]

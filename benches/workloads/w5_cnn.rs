@@ -7,33 +7,16 @@
 //! (forward and the backward the model needs: weight and bias gradients for both, the
 //! input gradient for the second only), each timed to a one-element read-back.
 
+use super::digits_cnn::cnn;
 use super::{backend_label, counters_per, round, sync, Record, Res};
 use downhill::data::{digits, Split};
 use downhill::prelude::*;
-use downhill::{BackendKind, BatchNorm2d, Conv2d, Dropout, Flatten, MaxPool2d, Padding};
+use downhill::BackendKind;
 use serde_json::json;
 use std::time::Instant;
 
 const BATCH: usize = 32;
 const STEPS: usize = 20;
-
-fn cnn(device: &Device) -> Sequential {
-    Sequential::new(device)
-        .seed(1)
-        .layer(Reshape::new([1, 8, 8]))
-        .layer(Conv2d::new(1, 16, 3).padding(Padding::Same))
-        .layer(BatchNorm2d::new(16))
-        .layer(Activation::Relu)
-        .layer(MaxPool2d::new(2))
-        .layer(Conv2d::new(16, 32, 3).padding(Padding::Same))
-        .layer(BatchNorm2d::new(32))
-        .layer(Activation::Relu)
-        .layer(MaxPool2d::new(2))
-        .layer(Flatten::new())
-        .dense(128, 64, Activation::Relu)
-        .layer(Dropout::new(0.25))
-        .dense(64, 10, Activation::Linear)
-}
 
 /// `(input [N, C, H, W], C_out)` of the model's two convolutions (3×3, same padding).
 const CONVS: [([usize; 4], usize); 2] = [([BATCH, 1, 8, 8], 16), ([BATCH, 16, 4, 4], 32)];
