@@ -6,15 +6,11 @@
 
 mod common;
 
+use common::devices;
+
 use common::tolerance::{assert_close, EPS};
 use downhill::prelude::*;
 use downhill::{BatchNorm1d, BatchNorm2d, Dropout, Layer, LayerNorm, LayerSpec};
-
-fn devices() -> Vec<Device> {
-    let mut d = vec![common::cpu()];
-    d.extend(common::gpu());
-    d
-}
 
 fn data(device: &Device, shape: &[usize], mean: f32, std: f32, seed: u64) -> Tensor {
     let host = Tensor::rand_normal(&common::cpu(), shape.to_vec(), mean, std, seed).unwrap();

@@ -19,17 +19,13 @@
 
 mod common;
 
+use common::devices;
+
 use common::norm::norm_tolerances;
 use common::tolerance::*;
 use downhill::philox::{dropout_bits, philox4x32_10};
 use downhill::prelude::*;
 use downhill::{BatchNormConfig, NormDims, RunningStats};
-
-fn devices() -> Vec<Device> {
-    let mut d = vec![common::cpu()];
-    d.extend(common::gpu());
-    d
-}
 
 fn data(n: usize, mean: f32, std: f32, seed: u64) -> Vec<f32> {
     Tensor::rand_normal(&common::cpu(), [n], mean, std, seed)
@@ -115,6 +111,42 @@ fn reference(
     }
 }
 
+impl Reference {
+    /// Fails unless `y` and the gradients of `x`, `γ` and `β` (in that order) match the
+    /// reference: `y` and `dx` within `tol[0]` and `tol[1]`, `dγ` and `dβ` within the
+    /// absolute bounds `tol[2]` and `tol[3]`.
+    fn assert_matches(
+        &self,
+        name: &str,
+        y: &Tensor,
+        grads: &Gradients,
+        [x, gamma, beta]: [&Tensor; 3],
+        tol: &[Tol; 4],
+    ) {
+        let grad = |t: &Tensor| grads.to_vec(t).unwrap().unwrap();
+        let y = y.to_vec().unwrap();
+        assert_close(&format!("{name} y"), &self.y, &y, tol[0].atol, tol[0].rtol);
+        let dx = grad(x);
+        assert_close(
+            &format!("{name} dx"),
+            &self.dx,
+            &dx,
+            tol[1].atol,
+            tol[1].rtol,
+        );
+        let dg = grad(gamma);
+        assert_close(
+            &format!("{name} dgamma"),
+            &self.dgamma,
+            &dg,
+            tol[2].atol,
+            0.0,
+        );
+        let db = grad(beta);
+        assert_close(&format!("{name} dbeta"), &self.dbeta, &db, tol[3].atol, 0.0);
+    }
+}
+
 #[test]
 fn batch_norm_training_matches_the_f64_reference() {
     for shape in [vec![9usize, 4], vec![5, 3, 7], vec![3, 2, 5, 4]] {
@@ -140,31 +172,7 @@ fn batch_norm_training_matches_the_f64_reference() {
             let r = device.tensor(dy.clone(), shape.clone()).unwrap();
             let grads = y.mul(&r).unwrap().sum().unwrap().backward().unwrap();
             let name = format!("batch_norm {shape:?} on {}", device.name());
-            let got = [&y.to_vec().unwrap(), &grads.to_vec(&xt).unwrap().unwrap()];
-            assert_close(
-                &format!("{name} y"),
-                &want.y,
-                got[0],
-                tol[0].atol,
-                tol[0].rtol,
-            );
-            assert_close(
-                &format!("{name} dx"),
-                &want.dx,
-                got[1],
-                tol[1].atol,
-                tol[1].rtol,
-            );
-            let dg = grads.to_vec(&g).unwrap().unwrap();
-            assert_close(
-                &format!("{name} dgamma"),
-                &want.dgamma,
-                &dg,
-                tol[2].atol,
-                0.0,
-            );
-            let db = grads.to_vec(&b).unwrap().unwrap();
-            assert_close(&format!("{name} dbeta"), &want.dbeta, &db, tol[3].atol, 0.0);
+            want.assert_matches(&name, &y, &grads, [&xt, &g, &b], &tol);
         }
     }
 }
@@ -202,25 +210,7 @@ fn layer_norm_matches_the_f64_reference() {
             let r = device.tensor(dy.clone(), shape.clone()).unwrap();
             let grads = y.mul(&r).unwrap().sum().unwrap().backward().unwrap();
             let name = format!("layer_norm {shape:?} on {}", device.name());
-            let (yv, dx) = (y.to_vec().unwrap(), grads.to_vec(&xt).unwrap().unwrap());
-            assert_close(&format!("{name} y"), &want.y, &yv, tol[0].atol, tol[0].rtol);
-            assert_close(
-                &format!("{name} dx"),
-                &want.dx,
-                &dx,
-                tol[1].atol,
-                tol[1].rtol,
-            );
-            let dg = grads.to_vec(&g).unwrap().unwrap();
-            assert_close(
-                &format!("{name} dgamma"),
-                &want.dgamma,
-                &dg,
-                tol[2].atol,
-                0.0,
-            );
-            let db = grads.to_vec(&b).unwrap().unwrap();
-            assert_close(&format!("{name} dbeta"), &want.dbeta, &db, tol[3].atol, 0.0);
+            want.assert_matches(&name, &y, &grads, [&xt, &g, &b], &tol);
         }
     }
 }

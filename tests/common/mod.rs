@@ -38,3 +38,10 @@ pub fn private_gpu() -> Option<Device> {
 pub fn cpu() -> Device {
     Device::cpu()
 }
+
+/// The CPU device and, where there is one, the GPU device (as [`gpu`] decides).
+pub fn devices() -> Vec<Device> {
+    let mut all = vec![cpu()];
+    all.extend(gpu());
+    all
+}
