@@ -10,16 +10,10 @@
 
 mod common;
 
+use common::rss_kib;
+
 use downhill::prelude::*;
 use downhill::{BatchNorm1d, Dropout, LayerNorm};
-
-fn rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
 
 #[test]
 fn gpu_norm_training_keeps_rss_flat() {

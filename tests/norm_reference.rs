@@ -21,25 +21,11 @@ mod common;
 
 use common::devices;
 
-use common::norm::norm_tolerances;
+use common::norm::{norm_tolerances, normal, uniform};
 use common::tolerance::*;
 use downhill::philox::{dropout_bits, philox4x32_10};
 use downhill::prelude::*;
 use downhill::{BatchNormConfig, NormDims, RunningStats};
-
-fn data(n: usize, mean: f32, std: f32, seed: u64) -> Vec<f32> {
-    Tensor::rand_normal(&common::cpu(), [n], mean, std, seed)
-        .unwrap()
-        .to_vec()
-        .unwrap()
-}
-
-fn uniform(n: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
-    Tensor::rand_uniform(&common::cpu(), [n], lo, hi, seed)
-        .unwrap()
-        .to_vec()
-        .unwrap()
-}
 
 // ---------------------------------------------------------------- naive f64 normalisation
 
@@ -156,7 +142,7 @@ fn batch_norm_training_matches_the_f64_reference() {
             inner: shape[2..].iter().product(),
         };
         let n: usize = shape.iter().product();
-        let x = data(n, -4.0, 3.0, 1);
+        let x = normal(n, -4.0, 3.0, 1);
         let gamma = uniform(d.channels, 0.5, 1.5, 2);
         let beta = uniform(d.channels, -1.0, 1.0, 3);
         let dy = uniform(n, -1.0, 1.0, 4);
@@ -188,7 +174,7 @@ fn layer_norm_matches_the_f64_reference() {
             inner,
         };
         let normalized = shape[shape.len() - k..].to_vec();
-        let x = data(n, 5.0, 0.5, 11);
+        let x = normal(n, 5.0, 0.5, 11);
         let gamma = uniform(inner, 0.5, 1.5, 12);
         let beta = uniform(inner, -1.0, 1.0, 13);
         let dy = uniform(n, -1.0, 1.0, 14);
@@ -220,7 +206,7 @@ fn identical_values_normalise_to_zero_and_nan_stays_in_its_row() {
     // Row 0: all 2.5 (variance exactly 0: x̂ = 0, so y = β); row 1: a NaN; row 2: finite.
     let mut x = vec![2.5f32; 7];
     x.extend([1.0, f32::NAN, 3.0, 0.0, 2.0, 5.0, -1.0]);
-    x.extend(data(7, 0.0, 1.0, 5));
+    x.extend(normal(7, 0.0, 1.0, 5));
     let beta = uniform(7, -1.0, 1.0, 6);
     for device in devices() {
         let xt = device.tensor(x.clone(), [3, 7]).unwrap().param();
@@ -256,7 +242,7 @@ fn identical_values_normalise_to_zero_and_nan_stays_in_its_row() {
 #[test]
 fn evaluation_mode_uses_the_running_statistics() {
     let (n, c, l) = (4usize, 3usize, 5usize);
-    let x = data(n * c * l, 1.0, 2.0, 21);
+    let x = normal(n * c * l, 1.0, 2.0, 21);
     let rm = vec![0.5f32, -1.0, 2.0];
     let rv = vec![0.25f32, 4.0, 1.5];
     let gamma = vec![1.5f32, -0.5, 0.8];
@@ -324,7 +310,7 @@ fn running_statistics_follow_pytorch_over_three_steps() {
     let (n, c) = (10usize, 4usize);
     for momentum in [Some(0.1f32), Some(0.7), None] {
         let batches: Vec<Vec<f32>> = (0..3)
-            .map(|s| data(n * c, s as f32, 1.0 + s as f32, 30 + s))
+            .map(|s| normal(n * c, s as f32, 1.0 + s as f32, 30 + s))
             .collect();
         // The reference: PyTorch's update in f64.
         let (mut rm, mut rv) = (vec![0.0f64; c], vec![1.0f64; c]);
@@ -490,7 +476,7 @@ fn dropout_mask_follows_philox_and_keeps_one_minus_p() {
 
 #[test]
 fn dropout_of_zero_is_the_identity_and_of_one_is_zero() {
-    let x = data(1001, 0.0, 3.0, 50);
+    let x = normal(1001, 0.0, 3.0, 50);
     for device in devices() {
         let t = device.tensor(x.clone(), [7, 143]).unwrap();
         assert_eq!(t.dropout(0.0, 1, 2).unwrap().to_vec().unwrap(), x);

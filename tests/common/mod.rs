@@ -45,3 +45,13 @@ pub fn devices() -> Vec<Device> {
     all.extend(gpu());
     all
 }
+
+/// This process's resident set size in KiB (`VmRSS` of `/proc/self/status`), `None` where
+/// there is no such file.
+pub fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
