@@ -14,12 +14,11 @@
 //!
 //! Run: `cargo run --release --example cnn_digits` (`--device cpu|gpu|both`, `--epochs N`).
 
-use downhill::data::{digits, Split};
 use downhill::prelude::*;
-#[path = "models/digits_cnn.rs"]
-mod digits_cnn;
+#[path = "models/digits.rs"]
+mod digits;
 
-use digits_cnn::cnn;
+use digits::{cnn, split};
 
 const EPOCHS: usize = 30;
 
@@ -91,13 +90,7 @@ fn main() -> anyhow::Result<()> {
         _ => vec![Device::best()?],
     };
 
-    let all = digits()?;
-    let scaled = Dataset::new(all.x() / 16.0, all.y().clone())?;
-    let (train, test) = scaled.train_test_split(Split {
-        test_size: 0.2,
-        seed: 0,
-        stratify: true,
-    })?;
+    let (train, test) = split()?;
     println!(
         "digits: {} training and {} held-out 8×8 images (seeded stratified split)",
         train.len(),

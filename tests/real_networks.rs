@@ -1,33 +1,20 @@
 //! The two networks of issue 9 as tests, on the digits that ship with downhill: the
 //! `cnn_digits` CNN must reach 98 % held-out accuracy on both devices, and the
 //! `deep_sigmoid` nets must show vanishing gradients in the plain 20-layer sigmoid net and
-//! train with each fix. The CNN is the example's own (`examples/models/digits_cnn.rs`);
+//! train with each fix. The CNN is the example's own (`examples/models/digits.rs`);
 //! the deep nets follow `examples/deep_sigmoid.rs` (kept in step by hand).
 
 mod common;
-#[path = "../examples/models/digits_cnn.rs"]
-mod digits_cnn;
+#[path = "../examples/models/digits.rs"]
+mod digits;
 
-use digits_cnn::cnn;
+use digits::{cnn, split};
 
-use downhill::data::{digits, Split};
 use downhill::prelude::*;
-
-fn split() -> (Dataset, Dataset) {
-    let all = digits().unwrap();
-    let scaled = Dataset::new(all.x() / 16.0, all.y().clone()).unwrap();
-    scaled
-        .train_test_split(Split {
-            test_size: 0.2,
-            seed: 0,
-            stratify: true,
-        })
-        .unwrap()
-}
 
 #[test]
 fn cnn_digits_reaches_98_percent_on_both_devices() {
-    let (train, test) = split();
+    let (train, test) = split().unwrap();
     let mut devices = vec![common::cpu()];
     devices.extend(common::gpu());
     let mut accuracies = Vec::new();
@@ -114,7 +101,7 @@ fn held_out_accuracy(mut model: Sequential, train: &Dataset, test: &Dataset) -> 
 
 #[test]
 fn a_deep_sigmoid_net_vanishes_and_each_fix_trains() {
-    let (train, test) = split();
+    let (train, test) = split().unwrap();
     let relu_he = || {
         deep(|m, i| {
             m.layer(

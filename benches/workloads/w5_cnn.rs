@@ -7,9 +7,8 @@
 //! (forward and the backward the model needs: weight and bias gradients for both, the
 //! input gradient for the second only), each timed to a one-element read-back.
 
-use super::digits_cnn::cnn;
+use super::digits::cnn;
 use super::{backend_label, counters_per, round, sync, Record, Res};
-use downhill::data::{digits, Split};
 use downhill::prelude::*;
 use downhill::BackendKind;
 use serde_json::json;
@@ -92,13 +91,7 @@ fn model_step(device: &Device, train: &Dataset) -> Res<(f64, serde_json::Value)>
 }
 
 pub fn w5_cnn(device: &Device) -> Res<Record> {
-    let all = digits()?;
-    let scaled = Dataset::new(all.x() / 16.0, all.y().clone())?;
-    let (train, _) = scaled.train_test_split(Split {
-        test_size: 0.2,
-        seed: 0,
-        stratify: true,
-    })?;
+    let (train, _) = super::digits::split()?;
     let gpu = device.kind() == BackendKind::Gpu;
     let epochs = if gpu { 2 } else { 4 };
     let mut model = cnn(device);
