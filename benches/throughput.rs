@@ -27,6 +27,8 @@ use ndarray::{s, Array2};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
+#[path = "../examples/models/digits.rs"]
+mod digits;
 #[path = "workloads/w5_cnn.rs"]
 mod w5_cnn;
 

@@ -1,9 +1,6 @@
 //! A small convolutional network on the 8×8 handwritten digits that ship with downhill
 //! (UCI optical digits, 1,797 images, CC BY 4.0: `data/digits/README.md`).
 //!
-//! The network (`examples/common/digits_cnn.rs`, shared with the W5 benchmark and the
-//! test that holds it to 98 %):
-//!
 //! ```text
 //! [N, 64] -> Reshape [N, 1, 8, 8]
 //!   -> Conv2d 1->16, 3×3 same -> BatchNorm2d -> ReLU -> MaxPool 2   [N, 16, 4, 4]
@@ -17,11 +14,11 @@
 //!
 //! Run: `cargo run --release --example cnn_digits` (`--device cpu|gpu|both`, `--epochs N`).
 
-#[path = "common/digits_cnn.rs"]
-mod digits_cnn;
-
-use digits_cnn::{cnn, digits_split, BATCH, LEARNING_RATE};
 use downhill::prelude::*;
+#[path = "models/digits.rs"]
+mod digits;
+
+use digits::{cnn, split};
 
 const EPOCHS: usize = 30;
 
@@ -32,10 +29,10 @@ fn run(device: &Device, epochs: usize, train: &Dataset, test: &Dataset) -> anyho
     let history = model.fit(
         train,
         Loss::SparseCategoricalCrossEntropy,
-        Adam::new(LEARNING_RATE),
+        Adam::new(2e-3),
         FitConfig {
             epochs,
-            batch_size: BATCH,
+            batch_size: 32,
             metrics: vec![Metric::Accuracy],
             verbose: 0,
             ..FitConfig::default()
@@ -93,7 +90,7 @@ fn main() -> anyhow::Result<()> {
         _ => vec![Device::best()?],
     };
 
-    let (train, test) = digits_split()?;
+    let (train, test) = split()?;
     println!(
         "digits: {} training and {} held-out 8×8 images (seeded stratified split)",
         train.len(),

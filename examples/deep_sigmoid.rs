@@ -21,7 +21,10 @@
 //! `--epochs N`, `--lr R` to change the 60 epochs of SGD at 0.005
 //! with momentum 0.9).
 
-use downhill::data::{digits, Split};
+#[path = "models/digits.rs"]
+mod digits;
+
+use digits::split;
 use downhill::prelude::*;
 use downhill::{BatchNorm1d, Sigmoid};
 use std::time::Instant;
@@ -126,13 +129,7 @@ fn main() -> anyhow::Result<()> {
     }
     println!("device: {}", device.describe());
 
-    let all = digits()?;
-    let scaled = Dataset::new(all.x() / 16.0, all.y().clone())?;
-    let (train, test) = scaled.train_test_split(Split {
-        test_size: 0.2,
-        seed: 0,
-        stratify: true,
-    })?;
+    let (train, test) = split()?;
     println!(
         "digits: {} training and {} held-out images; {DEPTH} hidden layers of {WIDTH} units\n",
         train.len(),

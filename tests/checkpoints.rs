@@ -9,7 +9,8 @@
 
 mod common;
 
-use common::runs::{bits, devices, model, optimizer, scratch, snapshot, train};
+use common::devices;
+use common::runs::{bits, model, optimizer, scratch, snapshot, train};
 use downhill::prelude::*;
 use downhill::{EpochRecord, HyperparameterValue};
 use std::collections::BTreeMap;

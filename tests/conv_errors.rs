@@ -4,14 +4,10 @@
 
 mod common;
 
+use common::devices;
+
 use downhill::prelude::*;
 use downhill::{Conv2dDims, Pool2dDims};
-
-fn devices() -> Vec<Device> {
-    let mut all = vec![common::cpu()];
-    all.extend(common::gpu());
-    all
-}
 
 fn is_shape<T: std::fmt::Debug>(r: Result<T>) -> bool {
     matches!(r, Err(Error::Shape { .. }))

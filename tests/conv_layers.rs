@@ -5,14 +5,10 @@
 
 mod common;
 
+use common::devices;
+
 use downhill::prelude::*;
 use downhill::{Conv2dDims, Layer, LayerSpec, Pool2dDims};
-
-fn devices() -> Vec<Device> {
-    let mut all = vec![common::cpu()];
-    all.extend(common::gpu());
-    all
-}
 
 #[test]
 fn conv2d_starts_from_pytorchs_default_init() -> Result<()> {

@@ -6,6 +6,8 @@
 //! (a per-element bound `2·(k + 2)·u·Σ|terms|` from the summation error of `k` terms).
 
 mod common;
+
+use common::devices;
 mod conv_ref;
 
 use conv_ref::{check, conv_backward, conv_forward, random, Case};
@@ -128,12 +130,6 @@ fn check_case(device: &Device, c: &Case, seed: u64, x: &[f32], w: &[f32]) -> Res
         check(&name("db"), got_db, &db);
     }
     Ok(got)
-}
-
-fn devices() -> Vec<Device> {
-    let mut all = vec![common::cpu()];
-    all.extend(common::gpu());
-    all
 }
 
 #[test]

@@ -4,15 +4,11 @@
 
 mod common;
 
+use common::devices;
+
 use downhill::prelude::*;
 use downhill::Divergence;
 use ndarray::Array2;
-
-fn devices() -> Vec<Device> {
-    std::iter::once(common::cpu())
-        .chain(common::gpu())
-        .collect()
-}
 
 fn config(epochs: usize, batch_size: usize) -> FitConfig {
     FitConfig {

@@ -3,16 +3,12 @@
 
 mod common;
 
+use common::devices;
+
 use downhill::prelude::*;
 use downhill::random::SeededRng;
 use downhill::EpochRecord;
 use ndarray::Array2;
-
-fn devices() -> Vec<Device> {
-    std::iter::once(common::cpu())
-        .chain(common::gpu())
-        .collect()
-}
 
 fn data() -> Dataset {
     let mut rng = SeededRng::new(5);

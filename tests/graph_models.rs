@@ -9,14 +9,10 @@
 
 mod common;
 
+use common::devices;
+
 use downhill::prelude::*;
 use downhill::{LeakyReLU, ReLU};
-
-fn devices() -> Vec<Device> {
-    let mut devices = vec![common::cpu()];
-    devices.extend(common::gpu());
-    devices
-}
 
 fn input(device: &Device, rows: usize, cols: usize, seed: u64) -> Tensor {
     Tensor::rand_uniform(device, [rows, cols], -1.0, 1.0, seed).unwrap()

@@ -4,17 +4,13 @@
 
 mod common;
 
+use common::devices;
+
 use downhill::prelude::*;
 use downhill::{ArgReduceOp, BackendKind, ReduceDims, Shape};
 
 fn is_shape<T: std::fmt::Debug>(r: downhill::Result<T>) -> bool {
     matches!(r, Err(Error::Shape { .. }))
-}
-
-fn devices() -> Vec<Device> {
-    let mut devices = vec![common::cpu()];
-    devices.extend(common::gpu());
-    devices
 }
 
 #[test]

@@ -1,136 +1,39 @@
 //! Central finite-difference gradient checks of the region and indexing ops (narrow, pad,
 //! concat, stack, flatten/unsqueeze/squeeze, index_select, embedding with padding_idx,
-//! gather, where, masked_fill) on the CPU device.
+//! gather, where, masked_fill) on the CPU device, by the checker of
+//! `tests/common/gradcheck.rs` (method, step h = 1e-2 and tolerance
+//! `1e-3 + 1e-2·|numeric|` derived there).
 //!
-//! Method (as tests/gradcheck.rs): the checked objective is `F = sum(y · R)` with fixed
-//! random weights `R` (magnitudes in [0.5, 1.5], random signs); autodiff's `dF/dx` is
-//! compared element by element with `(F(x + h) − F(x − h)) / ((x + h) − (x − h))`, `F`
-//! evaluated from host vectors in f64.
-//!
-//! Step and tolerance: every op here is piecewise linear in its differentiable inputs (a
-//! copy, a selection or a sum of selected values), so `F''' = 0` and the central
-//! difference has no truncation error; what remains is rounding, `eps_f32·|F|/h` with only
-//! the perturbed element's terms differing (about 1.2e-5 · 1.5 · (number of copies of the
-//! element, at most 4 here) ≈ 1e-4). We accept `|auto − numeric| <= 1e-3 + 1e-2·|numeric|`
-//! as tests/gradcheck.rs does, which a gradient off by 5% fails
+//! For these ops: every one is piecewise linear in its differentiable inputs (a copy, a
+//! selection or a sum of selected values), so `F''' = 0` and the central difference has no
+//! truncation error; what remains is rounding, `eps_f32·|F|/h` with only the perturbed
+//! element's terms differing (about 1.2e-5 · 1.5 · (number of copies of the element, at
+//! most 4 here) ≈ 1e-4), well inside the tolerance, which a gradient off by 5% fails
 //! (`checker_detects_a_wrong_gradient`). Index tensors are constants captured by the case;
 //! `where`'s condition is a constant too. Values are kept 3h from each other only where a
 //! selection depends on them (none of these ops select by value).
 
+mod common;
+
+use common::gradcheck::{assert_detects, case, run_cases_seeded, two_faced, Gen, Input};
 use downhill::prelude::*;
-use downhill::random::SeededRng;
 
-const H: f32 = 1e-2;
-const ATOL: f64 = 1e-3;
-const RTOL: f64 = 1e-2;
+/// The first weight seed of each test's cases.
+const WEIGHT_SEED: u64 = 9_000;
 
-type OpFn = Box<dyn Fn(&[Tensor]) -> downhill::Result<Tensor>>;
-
-struct Case {
-    name: String,
-    inputs: Vec<(Vec<f32>, Vec<usize>)>,
-    f: OpFn,
+/// Uniform in [-2, 2).
+fn uniform(g: &mut Gen, shape: &[usize]) -> Input {
+    g.uniform(shape, -2.0, 2.0)
 }
 
-fn uniform(rng: &mut SeededRng, shape: &[usize]) -> (Vec<f32>, Vec<usize>) {
-    let n = shape.iter().product();
-    let data = (0..n).map(|_| rng.uniform(-2.0, 2.0)).collect();
-    (data, shape.to_vec())
-}
-
-fn case(
-    name: &str,
-    inputs: Vec<(Vec<f32>, Vec<usize>)>,
-    f: impl Fn(&[Tensor]) -> downhill::Result<Tensor> + 'static,
-) -> Case {
-    Case {
-        name: name.to_string(),
-        inputs,
-        f: Box::new(f),
-    }
-}
-
-/// Failure messages of one case (empty when it passed).
-fn gradcheck(device: &Device, case: &Case, seed: u64) -> downhill::Result<Vec<String>> {
-    let params = case
-        .inputs
-        .iter()
-        .map(|(d, s)| Ok(device.tensor(d.clone(), s.clone())?.param()))
-        .collect::<downhill::Result<Vec<_>>>()?;
-    let y = (case.f)(&params)?;
-    let mut rng = SeededRng::new(seed);
-    let weights: Vec<f32> = (0..y.numel())
-        .map(|_| {
-            let m = rng.uniform(0.5, 1.5);
-            if rng.uniform(0.0, 1.0) < 0.5 {
-                -m
-            } else {
-                m
-            }
-        })
-        .collect();
-    let r = device.tensor(weights.clone(), y.dims().to_vec())?;
-    let grads = y.mul(&r)?.sum()?.backward()?;
-    let objective = |inputs: &[(Vec<f32>, Vec<usize>)]| -> downhill::Result<f64> {
-        let consts = inputs
-            .iter()
-            .map(|(d, s)| device.tensor(d.clone(), s.clone()))
-            .collect::<downhill::Result<Vec<_>>>()?;
-        let y = (case.f)(&consts)?;
-        Ok(y.to_vec()?
-            .iter()
-            .zip(&weights)
-            .map(|(&v, &w)| v as f64 * w as f64)
-            .sum())
-    };
-    let mut failures = Vec::new();
-    for (k, ((data, _), param)) in case.inputs.iter().zip(&params).enumerate() {
-        let Some(grad) = grads.get(param) else {
-            failures.push(format!("{}: input {k} got no gradient", case.name));
-            continue;
-        };
-        let auto = grad.to_vec()?;
-        let mut largest = 0.0f64;
-        for (j, (&x, &a)) in data.iter().zip(&auto).enumerate() {
-            let (xp, xm) = (x + H, x - H);
-            let mut moved = case.inputs.clone();
-            moved[k].0[j] = xp;
-            let fp = objective(&moved)?;
-            moved[k].0[j] = xm;
-            let fm = objective(&moved)?;
-            let numeric = (fp - fm) / (xp as f64 - xm as f64);
-            largest = largest.max(numeric.abs());
-            let tol = ATOL + RTOL * numeric.abs();
-            if !a.is_finite() || (a as f64 - numeric).abs() > tol {
-                failures.push(format!(
-                    "{}: input {k} element {j}: autodiff {a} vs numeric {numeric:.6}",
-                    case.name
-                ));
-            }
-        }
-        if largest < 1e-3 {
-            failures.push(format!("{}: input {k} has an all-zero gradient", case.name));
-        }
-    }
-    Ok(failures)
-}
-
-fn run(device: &Device, cases: Vec<Case>) {
-    let mut failures = Vec::new();
-    for (i, c) in cases.iter().enumerate() {
-        match gradcheck(device, c, 9_000 + i as u64) {
-            Ok(f) => failures.extend(f),
-            Err(e) => failures.push(format!("{}: error {e}", c.name)),
-        }
-    }
-    eprintln!("{} cases checked", cases.len());
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+fn run(device: &Device, cases: Vec<common::gradcheck::Case>) {
+    run_cases_seeded(device, cases, WEIGHT_SEED);
 }
 
 #[test]
 fn region_ops() {
     let device = Device::cpu();
-    let mut g = SeededRng::new(1);
+    let mut g = Gen::new(1);
     let cases = vec![
         case("narrow axis 1", vec![uniform(&mut g, &[3, 7, 2])], |t| {
             t[0].narrow(1, 2, 4)
@@ -180,7 +83,7 @@ fn region_ops() {
 #[test]
 fn indexing_ops() {
     let device = Device::cpu();
-    let mut g = SeededRng::new(2);
+    let mut g = Gen::new(2);
     // Repeated indices: their gradients add up.
     let rows = device.tensor(vec![3.0, 0.0, 3.0, 1.0, 3.0], [5]).unwrap();
     let cols = device.tensor(vec![2.0, 2.0, 0.0], [3]).unwrap();
@@ -216,7 +119,7 @@ fn indexing_ops() {
 #[test]
 fn selection_ops() {
     let device = Device::cpu();
-    let mut g = SeededRng::new(3);
+    let mut g = Gen::new(3);
     let cond = device
         .tensor(vec![1.0, 0.0, f32::NAN, -0.0, 2.0, 0.0], [2, 3])
         .unwrap();
@@ -259,20 +162,16 @@ fn padding_row_gets_exactly_no_gradient() -> downhill::Result<()> {
 #[test]
 fn checker_detects_a_wrong_gradient() -> downhill::Result<()> {
     let device = Device::cpu();
-    let mut g = SeededRng::new(4);
+    let mut g = Gen::new(4);
     // The forward scales by 1.05 only when not differentiated: the gradient is 5% off.
     let wrong = case(
         "narrow vs 1.05·narrow",
         vec![uniform(&mut g, &[3, 4])],
-        |t| {
-            let y = t[0].narrow(1, 1, 2)?;
-            if t[0].requires_grad() {
-                Ok(y)
-            } else {
-                y.mul_scalar(1.05)
-            }
-        },
+        two_faced(
+            |t| t[0].narrow(1, 1, 2),
+            |t| t[0].narrow(1, 1, 2)?.mul_scalar(1.05),
+        ),
     );
-    assert!(!gradcheck(&device, &wrong, 1)?.is_empty());
+    assert_detects(&device, &wrong, 1)?;
     Ok(())
 }

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::devices;
+
 use downhill::prelude::*;
 use downhill::random::SeededRng;
 use downhill::LayerSpec;
@@ -92,12 +94,6 @@ fn model(device: &Device) -> Sequential {
         .layer(Embedding::new(12, 4).padding_idx(0))
         .layer(Flatten::new())
         .layer(Dense::new(12, 2))
-}
-
-fn devices() -> Vec<Device> {
-    let mut devices = vec![common::cpu()];
-    devices.extend(common::gpu());
-    devices
 }
 
 #[test]

@@ -19,21 +19,14 @@
 
 mod common;
 
+use common::rss_kib;
+
 use downhill::prelude::*;
 use downhill::DeviceStats;
 use std::sync::Mutex;
 
 /// One test measures at a time.
 static RSS_LOCK: Mutex<()> = Mutex::new(());
-
-/// `VmRSS` of this process in KiB, `None` where `/proc` is missing.
-fn rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
 
 const KINDS: [Loss; 4] = [
     Loss::MeanSquaredError,

@@ -6,17 +6,13 @@
 
 mod common;
 
+use common::devices;
+
 use downhill::metric::functions::{self as f, predicted_classes};
 use downhill::prelude::*;
 use downhill::random::SeededRng;
 use downhill::{AccuracyKind, MetricStats};
 use ndarray::Array2;
-
-fn devices() -> Vec<Device> {
-    std::iter::once(common::cpu())
-        .chain(common::gpu())
-        .collect()
-}
 
 fn classes_data(rows: usize, features: usize, classes: usize, seed: u64) -> Dataset {
     let mut rng = SeededRng::new(seed);

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::devices;
+
 use downhill::prelude::*;
 use downhill::{Checkpoint, Layer, LayerSpec, TrainingState};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -73,12 +75,6 @@ fn data(rows: usize) -> Dataset {
 
 fn calls(model: &Sequential) -> f32 {
     model.buffers().unwrap()[0].1.to_vec().unwrap()[0]
-}
-
-fn devices() -> Vec<Device> {
-    let mut devices = vec![common::cpu()];
-    devices.extend(common::gpu());
-    devices
 }
 
 #[test]

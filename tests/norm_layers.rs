@@ -6,15 +6,11 @@
 
 mod common;
 
+use common::devices;
+
 use common::tolerance::{assert_close, EPS};
 use downhill::prelude::*;
 use downhill::{BatchNorm1d, BatchNorm2d, Dropout, Layer, LayerNorm, LayerSpec};
-
-fn devices() -> Vec<Device> {
-    let mut d = vec![common::cpu()];
-    d.extend(common::gpu());
-    d
-}
 
 fn data(device: &Device, shape: &[usize], mean: f32, std: f32, seed: u64) -> Tensor {
     let host = Tensor::rand_normal(&common::cpu(), shape.to_vec(), mean, std, seed).unwrap();
@@ -30,36 +26,6 @@ fn buffer(layer: &dyn Layer, name: &str) -> Vec<f32> {
         .find(|(n, _)| n == name)
         .unwrap_or_else(|| panic!("no buffer {name}"));
     t.to_vec().unwrap()
-}
-
-/// A ReLU layer for Sequential (the network of the brief puts the activation after the
-/// batch norm, not inside the Dense).
-struct Relu;
-
-struct ReluLayer;
-
-impl LayerSpec for Relu {
-    fn in_features(&self) -> Option<usize> {
-        None
-    }
-    fn out_features(&self) -> Option<usize> {
-        None
-    }
-    fn build(&self, _: &Device, _: u64) -> downhill::Result<Box<dyn Layer>> {
-        Ok(Box::new(ReluLayer))
-    }
-}
-
-impl Layer for ReluLayer {
-    fn forward(&self, x: &Tensor) -> downhill::Result<Tensor> {
-        x.relu()
-    }
-    fn parameters(&self) -> Vec<Tensor> {
-        Vec::new()
-    }
-    fn describe(&self) -> String {
-        "ReLU".into()
-    }
 }
 
 #[test]
@@ -330,7 +296,7 @@ fn dense_batch_norm_relu_dense_trains_and_evaluates_with_running_statistics() {
             .seed(9)
             .layer(Dense::new(3, 32))
             .layer(BatchNorm1d::new(32))
-            .layer(Relu)
+            .layer(Activation::Relu)
             .layer(Dense::new(32, 1));
         let params = model.parameters().unwrap();
         assert_eq!(params.len(), 6);

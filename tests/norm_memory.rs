@@ -10,43 +10,10 @@
 
 mod common;
 
+use common::rss_kib;
+
 use downhill::prelude::*;
-use downhill::{BatchNorm1d, Dropout, Layer, LayerNorm, LayerSpec};
-
-fn rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-struct Relu;
-struct ReluLayer;
-
-impl LayerSpec for Relu {
-    fn in_features(&self) -> Option<usize> {
-        None
-    }
-    fn out_features(&self) -> Option<usize> {
-        None
-    }
-    fn build(&self, _: &Device, _: u64) -> downhill::Result<Box<dyn Layer>> {
-        Ok(Box::new(ReluLayer))
-    }
-}
-
-impl Layer for ReluLayer {
-    fn forward(&self, x: &Tensor) -> downhill::Result<Tensor> {
-        x.relu()
-    }
-    fn parameters(&self) -> Vec<Tensor> {
-        Vec::new()
-    }
-    fn describe(&self) -> String {
-        "ReLU".into()
-    }
-}
+use downhill::{BatchNorm1d, Dropout, LayerNorm};
 
 #[test]
 fn gpu_norm_training_keeps_rss_flat() {
@@ -57,7 +24,7 @@ fn gpu_norm_training_keeps_rss_flat() {
         .seed(1)
         .layer(Dense::new(16, 64))
         .layer(BatchNorm1d::new(64))
-        .layer(Relu)
+        .layer(Activation::Relu)
         .layer(Dropout::new(0.2))
         .layer(LayerNorm::new(&[64]))
         .layer(Dense::new(64, 4));

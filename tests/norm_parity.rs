@@ -32,25 +32,10 @@
 
 mod common;
 
-use common::norm::{norm_depth, norm_tolerances};
+use common::norm::{norm_depth, norm_tolerances, normal, uniform};
 use common::tolerance::*;
 use downhill::prelude::*;
 use downhill::{BatchNormConfig, NormDims, RunningStats};
-
-/// Seeded normal data (the library's generator, on the CPU).
-fn normal(n: usize, mean: f32, std: f32, seed: u64) -> Vec<f32> {
-    Tensor::rand_normal(&common::cpu(), [n], mean, std, seed)
-        .unwrap()
-        .to_vec()
-        .unwrap()
-}
-
-fn uniform(n: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
-    Tensor::rand_uniform(&common::cpu(), [n], lo, hi, seed)
-        .unwrap()
-        .to_vec()
-        .unwrap()
-}
 
 /// Magnitudes in `[lo, hi)`, random signs.
 fn signed(n: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {

@@ -19,31 +19,13 @@
 
 mod common;
 
-use common::norm::norm_tolerances;
+use common::devices;
+
+use common::norm::{norm_tolerances, normal, uniform};
 use common::tolerance::*;
 use downhill::philox::{dropout_bits, philox4x32_10};
 use downhill::prelude::*;
 use downhill::{BatchNormConfig, NormDims, RunningStats};
-
-fn devices() -> Vec<Device> {
-    let mut d = vec![common::cpu()];
-    d.extend(common::gpu());
-    d
-}
-
-fn data(n: usize, mean: f32, std: f32, seed: u64) -> Vec<f32> {
-    Tensor::rand_normal(&common::cpu(), [n], mean, std, seed)
-        .unwrap()
-        .to_vec()
-        .unwrap()
-}
-
-fn uniform(n: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
-    Tensor::rand_uniform(&common::cpu(), [n], lo, hi, seed)
-        .unwrap()
-        .to_vec()
-        .unwrap()
-}
 
 // ---------------------------------------------------------------- naive f64 normalisation
 
@@ -115,6 +97,42 @@ fn reference(
     }
 }
 
+impl Reference {
+    /// Fails unless `y` and the gradients of `x`, `γ` and `β` (in that order) match the
+    /// reference: `y` and `dx` within `tol[0]` and `tol[1]`, `dγ` and `dβ` within the
+    /// absolute bounds `tol[2]` and `tol[3]`.
+    fn assert_matches(
+        &self,
+        name: &str,
+        y: &Tensor,
+        grads: &Gradients,
+        [x, gamma, beta]: [&Tensor; 3],
+        tol: &[Tol; 4],
+    ) {
+        let grad = |t: &Tensor| grads.to_vec(t).unwrap().unwrap();
+        let y = y.to_vec().unwrap();
+        assert_close(&format!("{name} y"), &self.y, &y, tol[0].atol, tol[0].rtol);
+        let dx = grad(x);
+        assert_close(
+            &format!("{name} dx"),
+            &self.dx,
+            &dx,
+            tol[1].atol,
+            tol[1].rtol,
+        );
+        let dg = grad(gamma);
+        assert_close(
+            &format!("{name} dgamma"),
+            &self.dgamma,
+            &dg,
+            tol[2].atol,
+            0.0,
+        );
+        let db = grad(beta);
+        assert_close(&format!("{name} dbeta"), &self.dbeta, &db, tol[3].atol, 0.0);
+    }
+}
+
 #[test]
 fn batch_norm_training_matches_the_f64_reference() {
     for shape in [vec![9usize, 4], vec![5, 3, 7], vec![3, 2, 5, 4]] {
@@ -124,7 +142,7 @@ fn batch_norm_training_matches_the_f64_reference() {
             inner: shape[2..].iter().product(),
         };
         let n: usize = shape.iter().product();
-        let x = data(n, -4.0, 3.0, 1);
+        let x = normal(n, -4.0, 3.0, 1);
         let gamma = uniform(d.channels, 0.5, 1.5, 2);
         let beta = uniform(d.channels, -1.0, 1.0, 3);
         let dy = uniform(n, -1.0, 1.0, 4);
@@ -140,31 +158,7 @@ fn batch_norm_training_matches_the_f64_reference() {
             let r = device.tensor(dy.clone(), shape.clone()).unwrap();
             let grads = y.mul(&r).unwrap().sum().unwrap().backward().unwrap();
             let name = format!("batch_norm {shape:?} on {}", device.name());
-            let got = [&y.to_vec().unwrap(), &grads.to_vec(&xt).unwrap().unwrap()];
-            assert_close(
-                &format!("{name} y"),
-                &want.y,
-                got[0],
-                tol[0].atol,
-                tol[0].rtol,
-            );
-            assert_close(
-                &format!("{name} dx"),
-                &want.dx,
-                got[1],
-                tol[1].atol,
-                tol[1].rtol,
-            );
-            let dg = grads.to_vec(&g).unwrap().unwrap();
-            assert_close(
-                &format!("{name} dgamma"),
-                &want.dgamma,
-                &dg,
-                tol[2].atol,
-                0.0,
-            );
-            let db = grads.to_vec(&b).unwrap().unwrap();
-            assert_close(&format!("{name} dbeta"), &want.dbeta, &db, tol[3].atol, 0.0);
+            want.assert_matches(&name, &y, &grads, [&xt, &g, &b], &tol);
         }
     }
 }
@@ -180,7 +174,7 @@ fn layer_norm_matches_the_f64_reference() {
             inner,
         };
         let normalized = shape[shape.len() - k..].to_vec();
-        let x = data(n, 5.0, 0.5, 11);
+        let x = normal(n, 5.0, 0.5, 11);
         let gamma = uniform(inner, 0.5, 1.5, 12);
         let beta = uniform(inner, -1.0, 1.0, 13);
         let dy = uniform(n, -1.0, 1.0, 14);
@@ -202,25 +196,7 @@ fn layer_norm_matches_the_f64_reference() {
             let r = device.tensor(dy.clone(), shape.clone()).unwrap();
             let grads = y.mul(&r).unwrap().sum().unwrap().backward().unwrap();
             let name = format!("layer_norm {shape:?} on {}", device.name());
-            let (yv, dx) = (y.to_vec().unwrap(), grads.to_vec(&xt).unwrap().unwrap());
-            assert_close(&format!("{name} y"), &want.y, &yv, tol[0].atol, tol[0].rtol);
-            assert_close(
-                &format!("{name} dx"),
-                &want.dx,
-                &dx,
-                tol[1].atol,
-                tol[1].rtol,
-            );
-            let dg = grads.to_vec(&g).unwrap().unwrap();
-            assert_close(
-                &format!("{name} dgamma"),
-                &want.dgamma,
-                &dg,
-                tol[2].atol,
-                0.0,
-            );
-            let db = grads.to_vec(&b).unwrap().unwrap();
-            assert_close(&format!("{name} dbeta"), &want.dbeta, &db, tol[3].atol, 0.0);
+            want.assert_matches(&name, &y, &grads, [&xt, &g, &b], &tol);
         }
     }
 }
@@ -230,7 +206,7 @@ fn identical_values_normalise_to_zero_and_nan_stays_in_its_row() {
     // Row 0: all 2.5 (variance exactly 0: x̂ = 0, so y = β); row 1: a NaN; row 2: finite.
     let mut x = vec![2.5f32; 7];
     x.extend([1.0, f32::NAN, 3.0, 0.0, 2.0, 5.0, -1.0]);
-    x.extend(data(7, 0.0, 1.0, 5));
+    x.extend(normal(7, 0.0, 1.0, 5));
     let beta = uniform(7, -1.0, 1.0, 6);
     for device in devices() {
         let xt = device.tensor(x.clone(), [3, 7]).unwrap().param();
@@ -266,7 +242,7 @@ fn identical_values_normalise_to_zero_and_nan_stays_in_its_row() {
 #[test]
 fn evaluation_mode_uses_the_running_statistics() {
     let (n, c, l) = (4usize, 3usize, 5usize);
-    let x = data(n * c * l, 1.0, 2.0, 21);
+    let x = normal(n * c * l, 1.0, 2.0, 21);
     let rm = vec![0.5f32, -1.0, 2.0];
     let rv = vec![0.25f32, 4.0, 1.5];
     let gamma = vec![1.5f32, -0.5, 0.8];
@@ -334,7 +310,7 @@ fn running_statistics_follow_pytorch_over_three_steps() {
     let (n, c) = (10usize, 4usize);
     for momentum in [Some(0.1f32), Some(0.7), None] {
         let batches: Vec<Vec<f32>> = (0..3)
-            .map(|s| data(n * c, s as f32, 1.0 + s as f32, 30 + s))
+            .map(|s| normal(n * c, s as f32, 1.0 + s as f32, 30 + s))
             .collect();
         // The reference: PyTorch's update in f64.
         let (mut rm, mut rv) = (vec![0.0f64; c], vec![1.0f64; c]);
@@ -500,7 +476,7 @@ fn dropout_mask_follows_philox_and_keeps_one_minus_p() {
 
 #[test]
 fn dropout_of_zero_is_the_identity_and_of_one_is_zero() {
-    let x = data(1001, 0.0, 3.0, 50);
+    let x = normal(1001, 0.0, 3.0, 50);
     for device in devices() {
         let t = device.tensor(x.clone(), [7, 143]).unwrap();
         assert_eq!(t.dropout(0.0, 1, 2).unwrap().to_vec().unwrap(), x);

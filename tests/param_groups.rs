@@ -672,7 +672,7 @@ fn grouped_optimizer(net: &Sequential, groups: Vec<ParamGroup>) -> Optimizer {
 #[test]
 fn checkpoints_keep_the_groups() {
     let dir = scratch("param-groups");
-    for device in common::runs::devices() {
+    for device in common::devices() {
         let net = model(&device, 7);
         let mut opt = grouped_optimizer(&net, groups_for(0.0));
         train(&net, &mut opt, 0..3);

@@ -9,6 +9,8 @@
 //! one more rounding (Vulkan divides within 2.5 ulp).
 
 mod common;
+
+use common::devices;
 mod conv_ref;
 
 use conv_ref::{avg_pool, avg_pool_backward, check, exact, max_pool, random, Exact, PoolCase};
@@ -96,12 +98,6 @@ fn run(
     let weights = device.tensor(dy.to_vec(), [p.n, p.c, oh, ow])?;
     let grads = y.mul(&weights)?.sum()?.backward()?;
     Ok((y.to_vec()?, grads.to_vec(&xt)?.expect("a gradient")))
-}
-
-fn devices() -> Vec<Device> {
-    let mut all = vec![common::cpu()];
-    all.extend(common::gpu());
-    all
 }
 
 /// Inputs with ties: values on a grid of 1/8 in [-1, 1], so windows often hold equal

@@ -1,24 +1,20 @@
 //! The two networks of issue 9 as tests, on the digits that ship with downhill: the
 //! `cnn_digits` CNN must reach 98 % held-out accuracy on both devices, and the
 //! `deep_sigmoid` nets must show vanishing gradients in the plain 20-layer sigmoid net and
-//! train with each fix. The CNN is the example's own (`examples/common/digits_cnn.rs`); the
-//! deep nets are `deep_sigmoid`'s, kept in step by hand.
+//! train with each fix. The CNN is the example's own (`examples/models/digits.rs`);
+//! the deep nets follow `examples/deep_sigmoid.rs` (kept in step by hand).
 
 mod common;
+#[path = "../examples/models/digits.rs"]
+mod digits;
 
-#[path = "../examples/common/digits_cnn.rs"]
-mod digits_cnn;
+use digits::{cnn, split};
 
-use digits_cnn::{cnn, digits_split, BATCH, LEARNING_RATE};
 use downhill::prelude::*;
-
-fn split() -> (Dataset, Dataset) {
-    digits_split().unwrap()
-}
 
 #[test]
 fn cnn_digits_reaches_98_percent_on_both_devices() {
-    let (train, test) = split();
+    let (train, test) = split().unwrap();
     let mut devices = vec![common::cpu()];
     devices.extend(common::gpu());
     let mut accuracies = Vec::new();
@@ -26,14 +22,12 @@ fn cnn_digits_reaches_98_percent_on_both_devices() {
         let mut model = cnn(&device);
         let config = FitConfig {
             epochs: 30,
-            batch_size: BATCH,
+            batch_size: 32,
             verbose: 0,
             ..FitConfig::default()
         };
         let loss = Loss::SparseCategoricalCrossEntropy;
-        model
-            .fit(&train, loss, Adam::new(LEARNING_RATE), config)
-            .unwrap();
+        model.fit(&train, loss, Adam::new(2e-3), config).unwrap();
         let eval = model.evaluate(&test, loss, &[Metric::Accuracy]).unwrap();
         let accuracy = eval.metrics[0].1;
         assert!(accuracy >= 0.98, "{}: {accuracy}", device.name());
@@ -107,7 +101,7 @@ fn held_out_accuracy(mut model: Sequential, train: &Dataset, test: &Dataset) -> 
 
 #[test]
 fn a_deep_sigmoid_net_vanishes_and_each_fix_trains() {
-    let (train, test) = split();
+    let (train, test) = split().unwrap();
     let relu_he = || {
         deep(|m, i| {
             m.layer(

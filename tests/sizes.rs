@@ -4,14 +4,9 @@
 
 mod common;
 
-use downhill::prelude::*;
+use common::devices;
 
-/// The CPU device and, where an adapter exists, the GPU one.
-fn devices() -> Vec<Device> {
-    std::iter::once(common::cpu())
-        .chain(common::gpu())
-        .collect()
-}
+use downhill::prelude::*;
 
 fn too_large(r: downhill::Result<Tensor>, what: &str, needles: &[&str]) {
     match r {

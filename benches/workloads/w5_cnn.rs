@@ -7,16 +7,14 @@
 //! (forward and the backward the model needs: weight and bias gradients for both, the
 //! input gradient for the second only), each timed to a one-element read-back.
 
-#[path = "../../examples/common/digits_cnn.rs"]
-mod digits_cnn;
-
+use super::digits::cnn;
 use super::{backend_label, counters_per, round, sync, Record, Res};
-use digits_cnn::{cnn, digits_split, BATCH, LEARNING_RATE};
 use downhill::prelude::*;
 use downhill::BackendKind;
 use serde_json::json;
 use std::time::Instant;
 
+const BATCH: usize = 32;
 const STEPS: usize = 20;
 
 /// `(input [N, C, H, W], C_out)` of the model's two convolutions (3×3, same padding).
@@ -72,7 +70,7 @@ fn conv_seconds_per_step(device: &Device) -> Res<f64> {
 fn model_step(device: &Device, train: &Dataset) -> Res<(f64, serde_json::Value)> {
     let model = cnn(device);
     let params = model.parameters()?;
-    let mut opt = Adam::new(LEARNING_RATE).build(&params.iter().collect::<Vec<_>>())?;
+    let mut opt = Adam::new(2e-3).build(&params.iter().collect::<Vec<_>>())?;
     let rows: Vec<usize> = (0..BATCH).collect();
     let batch = train.select(&rows)?;
     let x = Tensor::from_array(device, batch.x())?;
@@ -93,14 +91,14 @@ fn model_step(device: &Device, train: &Dataset) -> Res<(f64, serde_json::Value)>
 }
 
 pub fn w5_cnn(device: &Device) -> Res<Record> {
-    let (train, _) = digits_split()?;
+    let (train, _) = super::digits::split()?;
     let gpu = device.kind() == BackendKind::Gpu;
     let epochs = if gpu { 2 } else { 4 };
     let mut model = cnn(device);
     let history = model.fit(
         &train,
         Loss::SparseCategoricalCrossEntropy,
-        Adam::new(LEARNING_RATE),
+        Adam::new(2e-3),
         FitConfig {
             epochs,
             batch_size: BATCH,

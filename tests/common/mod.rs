@@ -5,6 +5,7 @@
 use downhill::prelude::*;
 
 pub mod fuzz;
+pub mod gradcheck;
 pub mod norm;
 pub mod runs;
 pub mod tolerance;
@@ -36,4 +37,21 @@ pub fn private_gpu() -> Option<Device> {
 /// The CPU reference device.
 pub fn cpu() -> Device {
     Device::cpu()
+}
+
+/// The CPU device and, where there is one, the GPU device (as [`gpu`] decides).
+pub fn devices() -> Vec<Device> {
+    let mut all = vec![cpu()];
+    all.extend(gpu());
+    all
+}
+
+/// This process's resident set size in KiB (`VmRSS` of `/proc/self/status`), `None` where
+/// there is no such file.
+pub fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }

@@ -3,6 +3,7 @@
 //! (tests/norm_reference.rs), computed from a case's data.
 
 use super::tolerance::{depth, Tol, EPS, U};
+use downhill::prelude::*;
 use downhill::NormDims;
 
 /// The longest chain of f32 additions in the GPU's sum of `n` terms: the tree kernels'
@@ -84,4 +85,20 @@ pub fn norm_tolerances(
     let dgamma = Tol::abs(sum_atol(m, dy_max * xhat_max) + m as f64 * dy_max * delta);
     let dbeta = Tol::abs(sum_atol(m, dy_max));
     [fwd, dx, dgamma, dbeta]
+}
+
+/// `n` seeded normal values (the library's generator, on the CPU).
+pub fn normal(n: usize, mean: f32, std: f32, seed: u64) -> Vec<f32> {
+    Tensor::rand_normal(&super::cpu(), [n], mean, std, seed)
+        .unwrap()
+        .to_vec()
+        .unwrap()
+}
+
+/// `n` seeded values uniform in `[lo, hi)` (the library's generator, on the CPU).
+pub fn uniform(n: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
+    Tensor::rand_uniform(&super::cpu(), [n], lo, hi, seed)
+        .unwrap()
+        .to_vec()
+        .unwrap()
 }

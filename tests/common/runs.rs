@@ -101,8 +101,3 @@ pub fn snapshot(model: &Sequential, opt: &Optimizer) -> Snapshot {
         lr: opt.lr().to_bits(),
     }
 }
-
-/// The CPU, and the GPU when there is one (see [`super::gpu`]).
-pub fn devices() -> Vec<Device> {
-    std::iter::once(Device::cpu()).chain(super::gpu()).collect()
-}

@@ -231,13 +231,8 @@ impl IndexOps for CpuBackend {
         b_shape: &Shape,
         out: &Shape,
     ) -> Result<Storage> {
-        let n = check::check_where((cond, cond_shape), (a, a_shape), (b, b_shape), out)?;
+        let (n, strides) = check::check_where((cond, cond_shape), (a, a_shape), (b, b_shape), out)?;
         let (c, a, b) = (read(cond)?, read(a)?, read(b)?);
-        let strides = [
-            cond_shape.broadcast_strides(out),
-            a_shape.broadcast_strides(out),
-            b_shape.broadcast_strides(out),
-        ];
         let mut result = alloc("where", n)?;
         walk(
             out,

@@ -138,7 +138,7 @@ impl NormOps for CpuBackend {
         momentum: Option<f32>,
         eps: f32,
     ) -> Result<()> {
-        check::norm_update_running(
+        let bessel = check::norm_update_running(
             running_mean,
             running_var,
             num_batches_tracked,
@@ -153,7 +153,6 @@ impl NormOps for CpuBackend {
         tracked[0] += 1.0;
         // f32 as the kernel computes it, in the same order.
         let factor = momentum.unwrap_or(1.0 / tracked[0]);
-        let bessel = count as f32 / (count - 1) as f32;
         let (mut rm, mut rv) = (write(running_mean)?, write(running_var)?);
         for c in 0..mean.len() {
             let var = 1.0 / (rstd[c] * rstd[c]) - eps;

@@ -246,13 +246,14 @@ pub fn check_arg_reduce(x: &Storage, dims: ReduceDims) -> Result<usize> {
     Ok(kept)
 }
 
-/// The result's element count; `out` must be the broadcast of the three shapes.
+/// The result's element count and the strides of `cond`, `a` and `b` broadcast to `out`
+/// (0 on stretched axes); `out` must be the broadcast of the three shapes.
 pub fn check_where(
     cond: (&Storage, &Shape),
     a: (&Storage, &Shape),
     b: (&Storage, &Shape),
     out: &Shape,
-) -> Result<usize> {
+) -> Result<(usize, [Vec<usize>; 3])> {
     const OP: &str = "where";
     for (name, (s, sh)) in [("cond", cond), ("a", a), ("b", b)] {
         len(OP, name, s, shape_count(OP, name, sh)?)?;
@@ -270,7 +271,8 @@ pub fn check_where(
             ),
         ));
     }
-    shape_count(OP, "the result", out)
+    let strides = [cond.1, a.1, b.1].map(|shape| shape.broadcast_strides(out));
+    Ok((shape_count(OP, "the result", out)?, strides))
 }
 
 #[cfg(test)]

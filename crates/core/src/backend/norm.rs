@@ -197,7 +197,9 @@ pub fn norm_backward(
 /// Fails unless the four per-channel storages hold as many elements as `mean`,
 /// `num_batches_tracked` holds one, the updated buffers share no buffer with each other or
 /// with the statistics, `count >= 2` (an unbiased variance needs two values) and the
-/// momentum lies in `[0, 1]`.
+/// momentum lies in `[0, 1]`. Returns Bessel's correction `count / (count − 1)` as f32
+/// (the factor turning the biased batch variance into the unbiased one), rounded once
+/// here so that every backend applies the same value.
 #[allow(clippy::too_many_arguments)]
 pub fn norm_update_running(
     running_mean: &Storage,
@@ -208,7 +210,7 @@ pub fn norm_update_running(
     count: usize,
     momentum: Option<f32>,
     eps: f32,
-) -> Result<()> {
+) -> Result<f32> {
     const OP: &str = "norm_update_running";
     eps_ok(OP, eps)?;
     let c = mean.len();
@@ -249,7 +251,7 @@ pub fn norm_update_running(
             }
         }
     }
-    Ok(())
+    Ok(count as f32 / (count - 1) as f32)
 }
 
 /// Fails unless `0 <= p <= 1` (NaN is refused): [`Error::Config`], as PyTorch's

@@ -200,30 +200,22 @@ impl Checkpoint {
                 ))
             })
         };
-        let parameters = header
-            .parameters
-            .iter()
-            .map(|name| {
-                let t = take(name)?;
-                Ok(NamedTensor {
-                    name: name.clone(),
-                    shape: t.shape,
-                    values: t.values,
+        // The tensors a list of the header names, in its order.
+        let mut named = |names: &[String]| {
+            names
+                .iter()
+                .map(|name| {
+                    let t = take(name)?;
+                    Ok(NamedTensor {
+                        name: name.clone(),
+                        shape: t.shape,
+                        values: t.values,
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let model_buffers = header
-            .buffers
-            .iter()
-            .map(|name| {
-                let t = take(name)?;
-                Ok(NamedTensor {
-                    name: name.clone(),
-                    shape: t.shape,
-                    values: t.values,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()
+        };
+        let parameters = named(&header.parameters)?;
+        let model_buffers = named(&header.buffers)?;
         let buffers = opt
             .buffers
             .iter()

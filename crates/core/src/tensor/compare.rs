@@ -9,17 +9,7 @@ use crate::shape::Shape;
 
 impl Tensor {
     fn compare_op(&self, op: BinaryOp, name: &'static str, other: &Tensor) -> Result<Tensor> {
-        self.check_device(name, other)?;
-        let out_shape = Shape::broadcast(name, self.shape(), other.shape())?;
-        self.device().check_new(name, &out_shape)?;
-        let out = self.device().backend().binary(
-            op,
-            &self.storage(),
-            self.shape(),
-            &other.storage(),
-            other.shape(),
-            &out_shape,
-        )?;
+        let (out_shape, out) = self.broadcast_binary(op, name, other)?;
         // A comparison is a constant: torch's bool results carry no gradient either.
         Ok(Tensor::leaf(self.device(), out_shape, out, false))
     }

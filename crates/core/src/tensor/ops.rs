@@ -21,7 +21,14 @@ impl Tensor {
         ))
     }
 
-    fn binary_op(&self, op: BinaryOp, name: &'static str, other: &Tensor) -> Result<Tensor> {
+    /// The backend's `op` of `self` and `other` broadcast together, and its shape (shared
+    /// by the recorded arithmetic ops and the gradient-free comparisons).
+    pub(super) fn broadcast_binary(
+        &self,
+        op: BinaryOp,
+        name: &'static str,
+        other: &Tensor,
+    ) -> Result<(Shape, crate::backend::Storage)> {
         self.check_device(name, other)?;
         let out_shape = Shape::broadcast(name, self.shape(), other.shape())?;
         self.device().check_new(name, &out_shape)?;
@@ -33,6 +40,11 @@ impl Tensor {
             other.shape(),
             &out_shape,
         )?;
+        Ok((out_shape, out))
+    }
+
+    fn binary_op(&self, op: BinaryOp, name: &'static str, other: &Tensor) -> Result<Tensor> {
+        let (out_shape, out) = self.broadcast_binary(op, name, other)?;
         Ok(Tensor::from_op(
             self.device(),
             out_shape,

@@ -14,7 +14,9 @@ use super::{groups_for, u32_of};
 use crate::kernels;
 use crate::GpuBackend;
 use bytemuck::{Pod, Zeroable};
-use downhill_core::backend::conv::{self as check, Conv2dDims, Conv2dSizes, ConvOps, Pool2dDims};
+use downhill_core::backend::conv::{
+    self as check, Conv2dDims, Conv2dSizes, ConvOps, Pool2dDims, Pool2dSizes,
+};
 use downhill_core::{Backend, MatmulDims, Result, Storage};
 
 /// Mirrors `Conv` in conv.wgsl.
@@ -144,6 +146,25 @@ fn pool_params(
 }
 
 impl GpuBackend {
+    /// One pooling kernel reading `inputs` and writing a fresh `len`-element result (bound
+    /// last), one invocation per result element: `s.output` forward, `s.input` backward.
+    fn pool(
+        &self,
+        op: &str,
+        kernel: &kernels::Kernel,
+        d: &Pool2dDims,
+        s: &Pool2dSizes,
+        inputs: &[&Storage],
+        len: usize,
+    ) -> Result<Storage> {
+        let params = pool_params(op, d, s.out_size, s.input, s.output)?;
+        let out = self.rec.pool.storage(len)?;
+        let mut bindings = inputs.to_vec();
+        bindings.push(&out);
+        self.launch(kernel, &params, &bindings, groups_for(len as u32))?;
+        Ok(out)
+    }
+
     /// Records `kernel` with its geometry `params` uploaded as a storage buffer bound
     /// first (not read from the uniform slot, which lavapipe would inline and recompile at
     /// every dispatch: see conv.wgsl), then `bindings`.
@@ -332,42 +353,23 @@ impl ConvOps for GpuBackend {
 
     fn max_pool2d(&self, x: &Storage, d: &Pool2dDims) -> Result<Storage> {
         let s = check::max_pool2d(x, d)?;
-        let params = pool_params("max_pool2d", d, s.out_size, s.input, s.output)?;
-        let y = self.rec.pool.storage(s.output)?;
-        let groups = groups_for(s.output as u32);
-        self.launch(&kernels::MAX_POOL2D, &params, &[x, &y], groups)?;
-        Ok(y)
+        self.pool("max_pool2d", &kernels::MAX_POOL2D, d, &s, &[x], s.output)
     }
 
     fn max_pool2d_backward(&self, x: &Storage, dy: &Storage, d: &Pool2dDims) -> Result<Storage> {
         let s = check::max_pool2d_backward(x, dy, d)?;
-        let params = pool_params("max_pool2d_backward", d, s.out_size, s.input, s.output)?;
-        let dx = self.rec.pool.storage(s.input)?;
-        let groups = groups_for(s.input as u32);
-        self.launch(
-            &kernels::MAX_POOL2D_BACKWARD,
-            &params,
-            &[x, dy, &dx],
-            groups,
-        )?;
-        Ok(dx)
+        let kernel = &kernels::MAX_POOL2D_BACKWARD;
+        self.pool("max_pool2d_backward", kernel, d, &s, &[x, dy], s.input)
     }
 
     fn avg_pool2d(&self, x: &Storage, d: &Pool2dDims) -> Result<Storage> {
         let s = check::avg_pool2d(x, d)?;
-        let params = pool_params("avg_pool2d", d, s.out_size, s.input, s.output)?;
-        let y = self.rec.pool.storage(s.output)?;
-        let groups = groups_for(s.output as u32);
-        self.launch(&kernels::AVG_POOL2D, &params, &[x, &y], groups)?;
-        Ok(y)
+        self.pool("avg_pool2d", &kernels::AVG_POOL2D, d, &s, &[x], s.output)
     }
 
     fn avg_pool2d_backward(&self, dy: &Storage, d: &Pool2dDims) -> Result<Storage> {
         let s = check::avg_pool2d_backward(dy, d)?;
-        let params = pool_params("avg_pool2d_backward", d, s.out_size, s.input, s.output)?;
-        let dx = self.rec.pool.storage(s.input)?;
-        let groups = groups_for(s.input as u32);
-        self.launch(&kernels::AVG_POOL2D_BACKWARD, &params, &[dy, &dx], groups)?;
-        Ok(dx)
+        let kernel = &kernels::AVG_POOL2D_BACKWARD;
+        self.pool("avg_pool2d_backward", kernel, d, &s, &[dy], s.input)
     }
 }

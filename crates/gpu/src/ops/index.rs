@@ -293,7 +293,8 @@ impl IndexOps for GpuBackend {
         b_shape: &Shape,
         out: &Shape,
     ) -> Result<Storage> {
-        let n = check::check_where((cond, cond_shape), (a, a_shape), (b, b_shape), out)?;
+        let (n, [cond_strides, a_strides, b_strides]) =
+            check::check_where((cond, cond_shape), (a, a_shape), (b, b_shape), out)?;
         let result = self.rec.pool.storage(n)?;
         if n == 0 {
             return Ok(result);
@@ -304,9 +305,9 @@ impl IndexOps for GpuBackend {
             rank: out.rank() as u32, // at most MAX_RANK: `pack` checks
             _pad: [0; 2],
             out_dims: pack(OP, out.dims())?,
-            cond_strides: pack(OP, &cond_shape.broadcast_strides(out))?,
-            a_strides: pack(OP, &a_shape.broadcast_strides(out))?,
-            b_strides: pack(OP, &b_shape.broadcast_strides(out))?,
+            cond_strides: pack(OP, &cond_strides)?,
+            a_strides: pack(OP, &a_strides)?,
+            b_strides: pack(OP, &b_strides)?,
         };
         self.rec.dispatch(
             &kernels::WHERE_COND,

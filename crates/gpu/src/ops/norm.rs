@@ -187,7 +187,7 @@ impl NormOps for GpuBackend {
         momentum: Option<f32>,
         eps: f32,
     ) -> Result<()> {
-        check::norm_update_running(
+        let bessel = check::norm_update_running(
             running_mean,
             running_var,
             num_batches_tracked,
@@ -202,8 +202,7 @@ impl NormOps for GpuBackend {
             cumulative: u32::from(momentum.is_none()),
             momentum: momentum.unwrap_or(0.0),
             eps,
-            // As the CPU rounds it.
-            bessel: count as f32 / (count - 1) as f32,
+            bessel,
             _pad: [0; 3],
         };
         // One workgroup: it bumps the count once and every channel reads the new one.
