@@ -23,23 +23,36 @@ mod sgd;
 mod state;
 mod validate;
 
-pub use adadelta::Adadelta;
-pub use adagrad::Adagrad;
-pub use adam::{Adam, AdamW};
-pub use adamax::Adamax;
+pub use adadelta::{Adadelta, AdadeltaRule};
+pub use adagrad::{Adagrad, AdagradRule};
+pub use adam::{Adam, AdamRule, AdamW};
+pub use adamax::{Adamax, AdamaxRule};
 pub(crate) use groups::Grouping;
 pub use groups::{OptimizerGroup, ParamGroup};
-pub use nadam::NAdam;
+pub use nadam::{NAdam, NAdamRule};
 pub use optimizer::{BoxedClone, Optimizer, OptimizerConfig, StepContext};
 pub use params::{ParamSet, Segment, SEGMENT_ALIGN};
-pub use rmsprop::RmsProp;
-pub use rule::UpdateRule;
+pub use rmsprop::{RmsProp, RmsPropRule};
+pub use rule::{flags, RuleLayout, UpdateRule};
 pub use schedule::{
     AnnealStrategy, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
     ExponentialLR, LinearLR, LrScheduler, MultiStepLR, OneCycleLR, PlateauMode, ReduceLROnPlateau,
     ScheduleConfig, ScheduleState, SequentialLR, StepLR, StepUnit, ThresholdMode,
 };
-pub use sgd::{Gd, Sgd};
+pub use sgd::{Gd, Sgd, SgdRule};
 pub use state::{
     GroupState, HyperparameterField, HyperparameterValue, OptimizerState, StateBuffer,
 };
+
+/// Every optimizer's rule layout, one line each: what the gpu crate's tests check against
+/// the WGSL files (uniform size and field offsets, flag bits, state bindings) and the
+/// kernel table.
+pub const RULE_LAYOUTS: &[&RuleLayout] = &[
+    &SgdRule::LAYOUT,
+    &AdagradRule::LAYOUT,
+    &RmsPropRule::LAYOUT,
+    &AdamRule::LAYOUT,
+    &AdamaxRule::LAYOUT,
+    &NAdamRule::LAYOUT,
+    &AdadeltaRule::LAYOUT,
+];
