@@ -363,6 +363,7 @@ pub const OPTIMIZERS: &[Kernel] = &[
     optimizer!("adamax", 2),
     optimizer!("nadam", 2),
     optimizer!("adadelta", 2),
+    optimizer!("lion", 1),
 ];
 
 /// The optimizer kernel named `name` (a rule's `RuleLayout::kernel`).

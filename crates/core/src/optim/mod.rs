@@ -2,10 +2,10 @@
 //! one flat state layout, and the [`Optimizer`] that steps them.
 //!
 //! In order of increasing complexity: SGD (momentum, dampening, Nesterov, weight decay),
-//! Adagrad, RMSprop, Adadelta, Adam/AdamW (amsgrad), Adamax, NAdam. Learning-rate
-//! schedules, which change an optimizer's rate between steps, are in [`schedule`];
-//! parameter groups (PyTorch's `param_groups`: per-group learning rates, no weight decay on
-//! biases) are [`ParamGroup`]s.
+//! Adagrad, RMSprop, Adadelta, Adam/AdamW (amsgrad), Adamax, NAdam; beyond `torch.optim`,
+//! Lion (Chen et al. 2023). Learning-rate schedules, which change an optimizer's rate
+//! between steps, are in [`schedule`]; parameter groups (PyTorch's `param_groups`:
+//! per-group learning rates, no weight decay on biases) are [`ParamGroup`]s.
 //!
 //! # One module and one kernel per optimizer
 //!
@@ -49,6 +49,7 @@ mod adam;
 mod adamax;
 pub mod flat;
 mod groups;
+mod lion;
 mod nadam;
 mod optimizer;
 mod params;
@@ -65,6 +66,7 @@ pub use adam::{Adam, AdamRule, AdamW};
 pub use adamax::{Adamax, AdamaxRule};
 pub(crate) use groups::Grouping;
 pub use groups::{OptimizerGroup, ParamGroup};
+pub use lion::{Lion, LionRule};
 pub use nadam::{NAdam, NAdamRule};
 pub use optimizer::{BoxedClone, Optimizer, OptimizerConfig, StepContext};
 pub use params::{ParamSet, Segment, SEGMENT_ALIGN};
@@ -91,4 +93,5 @@ pub const RULE_LAYOUTS: &[&RuleLayout] = &[
     &AdamaxRule::LAYOUT,
     &NAdamRule::LAYOUT,
     &AdadeltaRule::LAYOUT,
+    &LionRule::LAYOUT,
 ];
