@@ -167,78 +167,68 @@ fn loss_kind(code: u8, eps: f32) -> LossKind {
 }
 
 /// Update rules of every family, with 0 to 3 state buffers.
-fn update_rule(code: u8) -> UpdateRule {
+fn update_rule(code: u8) -> Box<dyn UpdateRule> {
+    use downhill::optim::{
+        AdadeltaRule, AdagradRule, AdamRule, AdamaxRule, NAdamRule, RmsPropRule, SgdRule,
+    };
     match code % 8 {
-        0 => UpdateRule::Sgd {
+        0 => Box::new(SgdRule {
+            flags: SgdRule::FIRST_STEP,
             lr: 0.1,
-            momentum: 0.0,
-            dampening: 0.0,
-            nesterov: false,
-            weight_decay: 0.0,
-            maximize: false,
-            first_step: true,
-        },
-        1 => UpdateRule::Sgd {
+            ..Default::default()
+        }),
+        1 => Box::new(SgdRule {
+            flags: SgdRule::NESTEROV | SgdRule::MAXIMIZE | SgdRule::HAS_MOMENTUM,
             lr: 0.1,
             momentum: 0.9,
-            dampening: 0.0,
-            nesterov: true,
-            weight_decay: 0.0,
-            maximize: true,
-            first_step: false,
-        },
-        2 => UpdateRule::Adagrad {
+            ..Default::default()
+        }),
+        2 => Box::new(AdagradRule {
             clr: 0.1,
-            weight_decay: 0.0,
             eps: 1e-10,
-            maximize: false,
-        },
-        3 => UpdateRule::RmsProp {
+            ..Default::default()
+        }),
+        3 => Box::new(RmsPropRule {
+            flags: RmsPropRule::CENTERED | RmsPropRule::HAS_MOMENTUM,
             lr: 0.01,
             alpha: 0.99,
             eps: 1e-8,
-            weight_decay: 0.0,
             momentum: 0.9,
-            centered: true,
-            maximize: false,
-        },
-        4 => UpdateRule::Adam {
+            ..Default::default()
+        }),
+        4 => Box::new(AdamRule {
+            flags: AdamRule::AMSGRAD,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
-            weight_decay: 0.0,
             decay_factor: 1.0,
             step_size: 1e-3,
             bias_correction2_sqrt: 0.03,
-            amsgrad: true,
-            maximize: false,
-        },
-        5 => UpdateRule::Adamax {
+            ..Default::default()
+        }),
+        5 => Box::new(AdamaxRule {
             clr: 0.002,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
-            weight_decay: 0.0,
-            maximize: false,
-        },
-        6 => UpdateRule::NAdam {
+            ..Default::default()
+        }),
+        6 => Box::new(NAdamRule {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
-            weight_decay: 0.0,
             decay_factor: 1.0,
             bias_correction2: 0.001,
             grad_coef: 0.001,
             avg_coef: 0.001,
-            maximize: false,
-        },
-        _ => UpdateRule::Adadelta {
+            ..Default::default()
+        }),
+        _ => Box::new(AdadeltaRule {
             lr: 1.0,
             rho: 0.9,
             eps: 1e-6,
-            weight_decay: 0.0,
-            maximize: false,
-        },
+            ..Default::default()
+        }),
     }
 }
 
@@ -647,7 +637,7 @@ fn run_direct(backend: &dyn Backend, values: &[f32], call: &Direct) -> downhill:
                 (Some(p), Some(g)) => (p, g),
                 _ => return Ok(()),
             };
-            backend.optimizer_step(&rule, params, grads, &s[2..])?;
+            backend.optimizer_step(rule.as_ref(), params, grads, &s[2..])?;
         }
         Direct::ClipGradients(a, norm, v) => {
             let s = m.make(a, Some(8))?;
@@ -797,7 +787,7 @@ fn inconsistent_direct_calls_are_typed_errors_on_both_backends() {
         let rule = update_rule(0);
         expect(
             "an optimizer step whose gradients are its parameters",
-            be.optimizer_step(&rule, &p, &p, &[]),
+            be.optimizer_step(rule.as_ref(), &p, &p, &[]),
             &is_shape,
         );
         // Still usable, and a consistent call still works.

@@ -2,9 +2,12 @@
 // g += wd·p; sq = ρ·sq + (1 − ρ)·g²; δ = √(acc + eps) / √(sq + eps) · g;
 // acc = ρ·acc + (1 − ρ)·δ²; p −= lr·δ.
 
+// Bits of `flags`, as the rule struct's consts in crates/core/src/optim/adadelta.rs.
+const MAXIMIZE: u32 = 2u; // negate the gradient first
+
 struct Adadelta {
     n4: u32,
-    // bit 1 maximize
+    // the bits above
     flags: u32,
     lr: f32,
     rho: f32,
@@ -28,7 +31,7 @@ fn adadelta(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     }
     let p = params[i];
     var g = grads[i];
-    if ((h.flags & 2u) != 0u) {
+    if ((h.flags & MAXIMIZE) != 0u) {
         g = -g;
     }
     if (h.weight_decay != 0.0) {

@@ -1,9 +1,12 @@
 // Adagrad over the flat parameter buffer (vec4). torch.optim.Adagrad:
 // g += wd·p; sum += g²; p −= clr · g / (√sum + eps), clr = lr / (1 + (t − 1)·lr_decay).
 
+// Bits of `flags`, as the rule struct's consts in crates/core/src/optim/adagrad.rs.
+const MAXIMIZE: u32 = 2u; // negate the gradient first
+
 struct Adagrad {
     n4: u32,
-    // bit 1 maximize
+    // the bits above
     flags: u32,
     clr: f32,
     weight_decay: f32,
@@ -26,7 +29,7 @@ fn adagrad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
     let p = params[i];
     var g = grads[i];
-    if ((h.flags & 2u) != 0u) {
+    if ((h.flags & MAXIMIZE) != 0u) {
         g = -g;
     }
     if (h.weight_decay != 0.0) {

@@ -3,9 +3,13 @@
 // m = lerp(m, g, 1 − β1); v = β2·v + (1 − β2)·g²; amsgrad: vmax = max(vmax, v);
 // p −= step_size · m / (√v̂ / √(1 − β2^t) + eps), step_size = lr / (1 − β1^t).
 
+// Bits of `flags`, as the rule struct's consts in crates/core/src/optim/adam.rs.
+const AMSGRAD: u32 = 1u; // divide by the running max of exp_avg_sq
+const MAXIMIZE: u32 = 2u; // negate the gradient first
+
 struct Adam {
     n4: u32,
-    // bit 0 amsgrad, bit 1 maximize
+    // the bits above
     flags: u32,
     beta1: f32,
     beta2: f32,
@@ -41,7 +45,7 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     let p = params[i] * h.decay_factor;
     var g = grads[i];
-    if ((h.flags & 2u) != 0u) {
+    if ((h.flags & MAXIMIZE) != 0u) {
         g = -g;
     }
     if (h.weight_decay != 0.0) {
@@ -52,7 +56,7 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let v = exp_avg_sq[i] * h.beta2 + (1.0 - h.beta2) * g * g;
     exp_avg_sq[i] = v;
     var second = v;
-    if ((h.flags & 1u) != 0u) {
+    if ((h.flags & AMSGRAD) != 0u) {
         second = nan_max4(max_exp_avg_sq[i], v); // torch.maximum: NaN wins
         max_exp_avg_sq[i] = second;
     }

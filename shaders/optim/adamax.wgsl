@@ -2,9 +2,12 @@
 // g += wd·p; m = lerp(m, g, 1 − β1); u = max(β2·u, |g| + eps); p −= clr · m / u,
 // clr = lr / (1 − β1^t).
 
+// Bits of `flags`, as the rule struct's consts in crates/core/src/optim/adamax.rs.
+const MAXIMIZE: u32 = 2u; // negate the gradient first
+
 struct Adamax {
     n4: u32,
-    // bit 1 maximize
+    // the bits above
     flags: u32,
     clr: f32,
     beta1: f32,
@@ -35,7 +38,7 @@ fn adamax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     }
     let p = params[i];
     var g = grads[i];
-    if ((h.flags & 2u) != 0u) {
+    if ((h.flags & MAXIMIZE) != 0u) {
         g = -g;
     }
     if (h.weight_decay != 0.0) {

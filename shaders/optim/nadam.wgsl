@@ -3,9 +3,12 @@
 // m = lerp(m, g, 1 − β1); v = β2·v + (1 − β2)·g²; denom = √(v / (1 − β2^t)) + eps;
 // p −= grad_coef · g / denom; p −= avg_coef · m / denom.
 
+// Bits of `flags`, as the rule struct's consts in crates/core/src/optim/nadam.rs.
+const MAXIMIZE: u32 = 2u; // negate the gradient first
+
 struct NAdam {
     n4: u32,
-    // bit 1 maximize
+    // the bits above
     flags: u32,
     beta1: f32,
     beta2: f32,
@@ -40,7 +43,7 @@ fn nadam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     }
     let p = params[i] * h.decay_factor;
     var g = grads[i];
-    if ((h.flags & 2u) != 0u) {
+    if ((h.flags & MAXIMIZE) != 0u) {
         g = -g;
     }
     if (h.weight_decay != 0.0) {

@@ -2,9 +2,14 @@
 // g += wd·p; sq = α·sq + (1 − α)·g²; centered: ga = lerp(ga, g, 1 − α), avg = √(sq − ga²) + eps,
 // else avg = √sq + eps; momentum: buf = μ·buf + g/avg, p −= lr·buf; else p −= lr·g/avg.
 
+// Bits of `flags`, as the rule struct's consts in crates/core/src/optim/rmsprop.rs.
+const CENTERED: u32 = 1u; // divide by √(sq − grad_avg²)
+const MAXIMIZE: u32 = 2u; // negate the gradient first
+const HAS_MOMENTUM: u32 = 8u; // momentum on: momentum_buffer is bound
+
 struct RmsProp {
     n4: u32,
-    // bit 0 centered, bit 1 maximize, bit 3 momentum buffer in use
+    // the bits above
     flags: u32,
     lr: f32,
     alpha: f32,
@@ -36,7 +41,7 @@ fn rmsprop(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
     let p = params[i];
     var g = grads[i];
-    if ((h.flags & 2u) != 0u) {
+    if ((h.flags & MAXIMIZE) != 0u) {
         g = -g;
     }
     if (h.weight_decay != 0.0) {
@@ -45,14 +50,14 @@ fn rmsprop(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let sq = square_avg[i] * h.alpha + (1.0 - h.alpha) * g * g;
     square_avg[i] = sq;
     var avg: vec4<f32>;
-    if ((h.flags & 1u) != 0u) {
+    if ((h.flags & CENTERED) != 0u) {
         let m = lerp4(grad_avg[i], g, 1.0 - h.alpha);
         grad_avg[i] = m;
         avg = sqrt(sq - m * m) + h.eps;
     } else {
         avg = sqrt(sq) + h.eps;
     }
-    if ((h.flags & 8u) != 0u) {
+    if ((h.flags & HAS_MOMENTUM) != 0u) {
         let b = momentum_buffer[i] * h.momentum + g / avg;
         momentum_buffer[i] = b;
         params[i] = p - h.lr * b;

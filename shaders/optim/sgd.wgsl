@@ -3,9 +3,15 @@
 // torch.optim.SGD: g += wd·p; buf = first ? g : momentum·buf + (1 − dampening)·g;
 // g = nesterov ? g + momentum·buf : buf; p −= lr·g.
 
+// Bits of `flags`, as the rule struct's consts in crates/core/src/optim/sgd.rs.
+const NESTEROV: u32 = 1u; // step along g + momentum·buf (Nesterov)
+const MAXIMIZE: u32 = 2u; // negate the gradient first
+const FIRST_STEP: u32 = 4u; // the first step: buf = g
+const HAS_MOMENTUM: u32 = 8u; // momentum on: momentum_buffer is bound
+
 struct Sgd {
     n4: u32,
-    // bit 0 nesterov, bit 1 maximize, bit 2 first step, bit 3 momentum buffer in use
+    // the bits above
     flags: u32,
     lr: f32,
     momentum: f32,
@@ -28,19 +34,19 @@ fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     }
     let p = params[i];
     var g = grads[i];
-    if ((h.flags & 2u) != 0u) {
+    if ((h.flags & MAXIMIZE) != 0u) {
         g = -g;
     }
     if (h.weight_decay != 0.0) {
         g += h.weight_decay * p;
     }
-    if ((h.flags & 8u) != 0u) {
+    if ((h.flags & HAS_MOMENTUM) != 0u) {
         var b = g;
-        if ((h.flags & 4u) == 0u) {
+        if ((h.flags & FIRST_STEP) == 0u) {
             b = momentum_buffer[i] * h.momentum + (1.0 - h.dampening) * g;
         }
         momentum_buffer[i] = b;
-        if ((h.flags & 1u) != 0u) {
+        if ((h.flags & NESTEROV) != 0u) {
             g = g + h.momentum * b;
         } else {
             g = b;

@@ -263,9 +263,12 @@ pub trait Backend:
 
     // ---- optimizer ----
     /// One update of every parameter in the flat buffer: a single pass (one kernel).
+    /// `rule` is any optimizer's step: a CPU backend runs [`UpdateRule::apply`], a GPU
+    /// backend the kernel named by [`UpdateRule::layout`] with [`UpdateRule::uniform`] as
+    /// its uniform; `state` holds the buffers of [`UpdateRule::state_names`], in order.
     fn optimizer_step(
         &self,
-        rule: &UpdateRule,
+        rule: &dyn UpdateRule,
         params: &Storage,
         grads: &Storage,
         state: &[Storage],

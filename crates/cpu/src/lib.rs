@@ -366,7 +366,7 @@ impl Backend for CpuBackend {
 
     fn optimizer_step(
         &self,
-        rule: &UpdateRule,
+        rule: &dyn UpdateRule,
         params: &Storage,
         grads: &Storage,
         state: &[Storage],

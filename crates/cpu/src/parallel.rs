@@ -19,7 +19,7 @@ pub fn cores() -> usize {
 /// One optimizer step over flat buffers, in chunks on scoped threads when large. The
 /// update is elementwise, so any split gives the same result as one pass.
 pub fn optimizer_step(
-    rule: &UpdateRule,
+    rule: &dyn UpdateRule,
     params: &mut [f32],
     grads: &[f32],
     state: Vec<&mut [f32]>,
@@ -54,11 +54,13 @@ pub fn optimizer_step(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use downhill_core::optim::{AdagradRule, AdamRule};
 
     #[test]
     fn split_pass_equals_one_pass() {
         let n = 3 * MIN_PER_THREAD + 17;
-        let rule = UpdateRule::Adam {
+        let rule = AdamRule {
+            flags: AdamRule::AMSGRAD,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
@@ -66,8 +68,7 @@ mod tests {
             decay_factor: 1.0,
             step_size: 1e-3,
             bias_correction2_sqrt: 0.0316,
-            amsgrad: true,
-            maximize: false,
+            ..Default::default()
         };
         let grads: Vec<f32> = (0..n)
             .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
@@ -85,11 +86,10 @@ mod tests {
 
     #[test]
     fn mismatched_state_is_an_error_not_a_panic() {
-        let rule = UpdateRule::Adagrad {
+        let rule = AdagradRule {
             clr: 0.1,
-            weight_decay: 0.0,
             eps: 1e-10,
-            maximize: false,
+            ..Default::default()
         };
         let (mut p, g) = (vec![1.0f32; 8], vec![1.0f32; 8]);
         let mut short = vec![0.0f32; 7];

@@ -68,20 +68,6 @@ pub const SOFTMAX: &str = shader!("softmax.wgsl");
 pub const LOSS: &str = shader!("loss.wgsl");
 /// `gather.wgsl`: gathering mini-batch rows on the device.
 pub const GATHER: &str = shader!("gather.wgsl");
-/// `optim/sgd.wgsl`: the SGD step (momentum, dampening, Nesterov, weight decay).
-pub const OPTIM_SGD: &str = shader!("optim/sgd.wgsl");
-/// `optim/adagrad.wgsl`: the Adagrad step.
-pub const OPTIM_ADAGRAD: &str = shader!("optim/adagrad.wgsl");
-/// `optim/rmsprop.wgsl`: the RMSprop step (centered and momentum variants).
-pub const OPTIM_RMSPROP: &str = shader!("optim/rmsprop.wgsl");
-/// `optim/adam.wgsl`: the Adam and AdamW step (AMSGrad variant included).
-pub const OPTIM_ADAM: &str = shader!("optim/adam.wgsl");
-/// `optim/adamax.wgsl`: the Adamax step.
-pub const OPTIM_ADAMAX: &str = shader!("optim/adamax.wgsl");
-/// `optim/nadam.wgsl`: the NAdam step.
-pub const OPTIM_NADAM: &str = shader!("optim/nadam.wgsl");
-/// `optim/adadelta.wgsl`: the Adadelta step.
-pub const OPTIM_ADADELTA: &str = shader!("optim/adadelta.wgsl");
 /// `optim/clip.wgsl`: gradient clipping by global norm and by value.
 pub const CLIP: &str = shader!("optim/clip.wgsl");
 /// `step_check.wgsl`: `fit`'s per-step loss sum and non-finite detection.
@@ -101,7 +87,7 @@ pub const NORM: &str = shader!("norm.wgsl");
 /// `dropout.wgsl`: inverted dropout with a Philox4x32-10 mask.
 pub const DROPOUT_SOURCE: &str = shader!("dropout.wgsl");
 
-/// Every WGSL file, for validation tests: (file name, source).
+/// Every WGSL file but the optimizers' ([`all_sources`] has all): (file name, source).
 pub const ALL_SOURCES: &[(&str, &str)] = &[
     ("nonfinite.wgsl", NONFINITE),
     ("elementwise.wgsl", ELEMENTWISE),
@@ -110,13 +96,6 @@ pub const ALL_SOURCES: &[(&str, &str)] = &[
     ("softmax.wgsl", SOFTMAX),
     ("loss.wgsl", LOSS),
     ("gather.wgsl", GATHER),
-    ("optim/sgd.wgsl", OPTIM_SGD),
-    ("optim/adagrad.wgsl", OPTIM_ADAGRAD),
-    ("optim/rmsprop.wgsl", OPTIM_RMSPROP),
-    ("optim/adam.wgsl", OPTIM_ADAM),
-    ("optim/adamax.wgsl", OPTIM_ADAMAX),
-    ("optim/nadam.wgsl", OPTIM_NADAM),
-    ("optim/adadelta.wgsl", OPTIM_ADADELTA),
     ("optim/clip.wgsl", CLIP),
     ("step_check.wgsl", STEP_CHECK),
     ("metrics.wgsl", METRICS),
@@ -210,20 +189,6 @@ pub const CROSS_ENTROPY_BACKWARD: Kernel = k(
 pub const CORRECT_COUNT: Kernel = k("correct_count", LOSS, "correct_count", &[R, R, W]);
 /// Mini-batch gathering: output row `r` is source row `indices[start + r]`.
 pub const GATHER_ROWS: Kernel = k("gather_rows", GATHER, "gather_rows", &[R, R, W]);
-/// One SGD step over the flat parameter buffer.
-pub const SGD: Kernel = k("sgd", OPTIM_SGD, "sgd", &[W, R, W]);
-/// One Adagrad step over the flat parameter buffer.
-pub const ADAGRAD: Kernel = k("adagrad", OPTIM_ADAGRAD, "adagrad", &[W, R, W]);
-/// One RMSprop step over the flat parameter buffer.
-pub const RMSPROP: Kernel = k("rmsprop", OPTIM_RMSPROP, "rmsprop", &[W, R, W, W, W]);
-/// One Adam or AdamW step over the flat parameter buffer.
-pub const ADAM: Kernel = k("adam", OPTIM_ADAM, "adam", &[W, R, W, W, W]);
-/// One Adamax step over the flat parameter buffer.
-pub const ADAMAX: Kernel = k("adamax", OPTIM_ADAMAX, "adamax", &[W, R, W, W]);
-/// One NAdam step over the flat parameter buffer.
-pub const NADAM: Kernel = k("nadam", OPTIM_NADAM, "nadam", &[W, R, W, W]);
-/// One Adadelta step over the flat parameter buffer.
-pub const ADADELTA: Kernel = k("adadelta", OPTIM_ADADELTA, "adadelta", &[W, R, W, W]);
 /// Global-norm clipping, first pass: writes `min(1, max_norm / (‖g‖ + 1e-6))` to a
 /// one-element buffer (one workgroup).
 pub const CLIP_NORM_COEF: Kernel = k("clip_norm_coef", CLIP, "clip_norm_coef", &[R, W]);
@@ -358,7 +323,70 @@ pub const CONV_OUTPUT: Kernel = k("conv_output", CONV, "conv_output", &[R, R, R,
 /// NCHW `dy` into `[C_out, N·OH·OW]`.
 pub const CHANNEL_ROWS: Kernel = k("channel_rows", CONV, "channel_rows", &[R, R, W]);
 
-/// Every kernel, so a device can build all pipelines up front.
+/// An optimizer's kernel: entry point `$name` of `shaders/optim/$name.wgsl`, bound as
+/// uniform (the rule struct), parameters (read-write), gradients (read), then one
+/// read-write buffer per state binding (`$state` of them).
+macro_rules! optimizer {
+    ($name:literal, $state:literal) => {
+        k(
+            $name,
+            concat!(
+                include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/shaders/optim/",
+                    $name,
+                    ".wgsl"
+                )),
+                "\n",
+                include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/shaders/nonfinite.wgsl"
+                ))
+            ),
+            $name,
+            OPTIMIZER_STORAGE.split_at(2 + $state).0,
+        )
+    };
+}
+
+/// Parameters, gradients, then state buffers: the first `2 + state` of these.
+const OPTIMIZER_STORAGE: &[Access] = &[W, R, W, W, W, W, W, W, W, W];
+
+/// The optimizer kernel table: one line per optimizer (its name, as its rule's
+/// `RuleLayout::kernel` says, and its number of state bindings). The GPU backend looks a
+/// rule's kernel up here by name ([`optimizer`]).
+pub const OPTIMIZERS: &[Kernel] = &[
+    optimizer!("sgd", 1),
+    optimizer!("adagrad", 1),
+    optimizer!("rmsprop", 3),
+    optimizer!("adam", 3),
+    optimizer!("adamax", 2),
+    optimizer!("nadam", 2),
+    optimizer!("adadelta", 2),
+    optimizer!("lion", 1),
+];
+
+/// The optimizer kernel named `name` (a rule's `RuleLayout::kernel`).
+pub fn optimizer(name: &str) -> Option<&'static Kernel> {
+    OPTIMIZERS.iter().find(|k| k.name == name)
+}
+
+/// Every kernel, the optimizers' included.
+pub fn all_kernels() -> impl Iterator<Item = &'static Kernel> {
+    ALL_KERNELS.iter().copied().chain(OPTIMIZERS)
+}
+
+/// Every WGSL file, the optimizers' included: (file name, source).
+pub fn all_sources() -> impl Iterator<Item = (String, &'static str)> {
+    ALL_SOURCES.iter().map(|&(n, s)| (n.to_string(), s)).chain(
+        OPTIMIZERS
+            .iter()
+            .map(|k| (format!("optim/{}.wgsl", k.name), k.source)),
+    )
+}
+
+/// Every kernel but the optimizers' ([`all_kernels`] has all), so a device can build all
+/// pipelines up front.
 pub const ALL_KERNELS: &[&Kernel] = &[
     &FILL,
     &ACCUMULATE,
@@ -382,13 +410,6 @@ pub const ALL_KERNELS: &[&Kernel] = &[
     &CROSS_ENTROPY_BACKWARD,
     &CORRECT_COUNT,
     &GATHER_ROWS,
-    &SGD,
-    &ADAGRAD,
-    &RMSPROP,
-    &ADAM,
-    &ADAMAX,
-    &NADAM,
-    &ADADELTA,
     &CLIP_NORM_COEF,
     &CLIP_SCALE,
     &CLIP_VALUE,
@@ -448,7 +469,7 @@ impl PipelineCache {
     /// Builds every kernel's pipeline now, so no training step pays for shader
     /// compilation (on lavapipe each pipeline is an LLVM compile).
     pub fn warm_up(&self, device: &wgpu::Device) -> Result<()> {
-        for kernel in ALL_KERNELS {
+        for kernel in all_kernels() {
             self.get(device, kernel)?;
         }
         Ok(())

@@ -327,7 +327,7 @@ impl Backend for GpuBackend {
 
     fn optimizer_step(
         &self,
-        rule: &UpdateRule,
+        rule: &dyn UpdateRule,
         params: &Storage,
         grads: &Storage,
         state: &[Storage],

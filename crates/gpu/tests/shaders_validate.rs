@@ -1,12 +1,12 @@
 //! Every WGSL file parses and validates with naga (the compiler wgpu uses), with no
 //! adapter needed: a broken shader fails here on any machine.
 
-use downhill_gpu::kernels::ALL_SOURCES;
+use downhill_gpu::kernels::{all_kernels, all_sources};
 
 #[test]
 fn every_shader_file_validates() {
     let mut failures = Vec::new();
-    for (name, source) in ALL_SOURCES {
+    for (name, source) in all_sources() {
         let module = match naga::front::wgsl::parse_str(source) {
             Ok(m) => m,
             Err(e) => {
@@ -49,34 +49,32 @@ fn every_shader_file_on_disk_is_embedded() {
         }
     }
     on_disk.sort();
-    let mut embedded: Vec<String> = ALL_SOURCES.iter().map(|(n, _)| n.to_string()).collect();
+    let mut embedded: Vec<String> = all_sources().map(|(n, _)| n).collect();
     embedded.sort();
     assert_eq!(on_disk, embedded);
 }
 
 #[test]
 fn every_entry_point_has_a_kernel_and_every_kernel_an_entry_point() {
-    use downhill_gpu::kernels::ALL_KERNELS;
+    let sources: Vec<_> = all_sources().collect();
     let mut entry_points = Vec::new();
-    for (name, source) in ALL_SOURCES {
+    for (name, source) in &sources {
         let module = naga::front::wgsl::parse_str(source).expect("validated above");
         for ep in &module.entry_points {
-            entry_points.push((*name, ep.name.clone()));
+            entry_points.push((name.clone(), ep.name.clone()));
         }
     }
     for (file, entry) in &entry_points {
-        let source = ALL_SOURCES.iter().find(|(n, _)| n == file).unwrap().1;
+        let source = sources.iter().find(|(n, _)| n == file).unwrap().1;
         assert!(
-            ALL_KERNELS
-                .iter()
-                .any(|k| k.entry == entry && k.source == source),
+            all_kernels().any(|k| k.entry == entry && k.source == source),
             "{file}:{entry} has no Kernel in kernels.rs"
         );
     }
-    for kernel in ALL_KERNELS {
+    for kernel in all_kernels() {
         assert!(
             entry_points.iter().any(|(file, entry)| {
-                let source = ALL_SOURCES.iter().find(|(n, _)| n == file).unwrap().1;
+                let source = sources.iter().find(|(n, _)| n == file).unwrap().1;
                 entry == kernel.entry && kernel.source == source
             }),
             "kernel {} names a missing entry point",

@@ -484,7 +484,7 @@ pub fn gather_rows(
 /// Fails unless `state` holds the number of buffers `rule` needs, the gradients and every
 /// state buffer hold as many elements as `params`, and no two of them share a buffer.
 pub fn optimizer_step(
-    rule: &UpdateRule,
+    rule: &dyn UpdateRule,
     params: &Storage,
     grads: &Storage,
     state: &[Storage],
@@ -497,6 +497,18 @@ pub fn optimizer_step(
                 "{rule:?} needs {} state buffers, got {}",
                 rule.state_buffers(),
                 state.len()
+            ),
+        ));
+    }
+    // The uniform: the struct its layout describes, within one uniform slot of a GPU.
+    let (bytes, layout) = (rule.uniform().len(), rule.layout());
+    if bytes != layout.size || bytes % 4 != 0 || !(8..=256).contains(&bytes) {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "{rule:?}: a uniform of {bytes} bytes for a layout of {} (needs a multiple \
+                 of 4 from 8 to 256)",
+                layout.size
             ),
         ));
     }
@@ -604,11 +616,10 @@ mod tests {
         let loss = storage(1);
         assert!(track_step(&sums, &loss, &storage(4)).is_ok());
         assert!(track_step(&sums, &loss, &sums.slice(0, 1).unwrap()).is_err());
-        let rule = UpdateRule::Adagrad {
+        let rule = crate::optim::AdagradRule {
             clr: 0.1,
-            weight_decay: 0.0,
             eps: 1e-10,
-            maximize: false,
+            ..Default::default()
         };
         let p = storage(4);
         assert!(optimizer_step(&rule, &p, &storage(4), &[storage(4)]).is_ok());

@@ -1,7 +1,7 @@
 //! Adadelta, as `torch.optim.Adadelta`.
 
 use super::optimizer::{OptimizerConfig, StepContext};
-use super::rule::UpdateRule;
+use super::rule::{flags, layout, RuleLayout, UpdateRule};
 use super::state::HyperparameterField;
 use super::validate;
 use crate::error::Result;
@@ -93,13 +93,80 @@ impl OptimizerConfig for Adadelta {
     fn lr_mut(&mut self) -> &mut f32 {
         &mut self.lr
     }
-    fn rule(&self, _ctx: &mut StepContext) -> UpdateRule {
-        UpdateRule::Adadelta {
+    fn rule(&self, _ctx: &mut StepContext) -> Box<dyn UpdateRule> {
+        Box::new(AdadeltaRule {
+            n4: 0,
+            flags: flags::bit(self.maximize, AdadeltaRule::MAXIMIZE),
             lr: self.lr,
             rho: self.rho,
             eps: self.eps,
             weight_decay: self.weight_decay,
-            maximize: self.maximize,
+            _pad0: 0,
+            _pad1: 0,
+        })
+    }
+}
+
+/// One Adadelta step: the uniform of `shaders/optim/adadelta.wgsl`. State:
+/// `[square_avg, acc_delta]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct AdadeltaRule {
+    /// The length in vec4s (the GPU backend writes it).
+    pub n4: u32,
+    /// [`AdadeltaRule::MAXIMIZE`].
+    pub flags: u32,
+    /// Scales the update `delta` (the group's rate, after any schedule).
+    pub lr: f32,
+    /// Decay of both running averages, of `g²` (`square_avg`) and `delta²` (`acc_delta`).
+    pub rho: f32,
+    /// Added inside both square roots:
+    /// `delta = sqrt(acc_delta + eps) / sqrt(square_avg + eps) · g`.
+    pub eps: f32,
+    /// L2 penalty: `weight_decay · p` is added to the gradient.
+    pub weight_decay: f32,
+    /// Padding to the WGSL struct's 16-byte multiple.
+    pub _pad0: u32,
+    /// Padding.
+    pub _pad1: u32,
+}
+
+impl AdadeltaRule {
+    /// Negate the gradient first (ascend).
+    pub const MAXIMIZE: u32 = flags::MAXIMIZE;
+    /// The kernel, uniform fields, flags and state bindings of this struct.
+    pub const LAYOUT: RuleLayout = layout!(
+        AdadeltaRule,
+        "adadelta",
+        fields { n4, flags, lr, rho, eps, weight_decay, _pad0, _pad1 },
+        flags { MAXIMIZE },
+        state ["square_avg", "acc_delta"]
+    );
+}
+
+impl UpdateRule for AdadeltaRule {
+    fn layout(&self) -> &'static RuleLayout {
+        &Self::LAYOUT
+    }
+    fn uniform(&self) -> &[u8] {
+        bytemuck::bytes_of(self)
+    }
+    fn apply(&self, params: &mut [f32], grads: &[f32], state: &mut [&mut [f32]]) {
+        let maximize = self.flags & Self::MAXIMIZE != 0;
+        let (lr, rho, eps, weight_decay) = (self.lr, self.rho, self.eps, self.weight_decay);
+        let (sq, rest) = state.split_first_mut().expect("Adadelta state");
+        let acc = &mut *rest[0];
+        for i in 0..params.len() {
+            let p = params[i];
+            let mut g = if maximize { -grads[i] } else { grads[i] };
+            if weight_decay != 0.0 {
+                g += weight_decay * p;
+            }
+            sq[i] = sq[i] * rho + (1.0 - rho) * g * g;
+            let std = (sq[i] + eps).sqrt();
+            let delta = (acc[i] + eps).sqrt() / std * g;
+            acc[i] = acc[i] * rho + (1.0 - rho) * delta * delta;
+            params[i] = p - lr * delta;
         }
     }
 }

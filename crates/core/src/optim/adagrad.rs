@@ -1,7 +1,7 @@
 //! Adagrad, as `torch.optim.Adagrad`.
 
 use super::optimizer::{OptimizerConfig, StepContext};
-use super::rule::UpdateRule;
+use super::rule::{flags, layout, RuleLayout, UpdateRule};
 use super::state::HyperparameterField;
 use super::validate;
 use crate::error::Result;
@@ -106,16 +106,87 @@ impl OptimizerConfig for Adagrad {
     fn lr_mut(&mut self) -> &mut f32 {
         &mut self.lr
     }
-    fn rule(&self, ctx: &mut StepContext) -> UpdateRule {
+    fn rule(&self, ctx: &mut StepContext) -> Box<dyn UpdateRule> {
         let decayed = 1.0 + (ctx.step as f64 - 1.0) * self.lr_decay as f64;
-        UpdateRule::Adagrad {
+        Box::new(AdagradRule {
+            n4: 0,
+            flags: flags::bit(self.maximize, AdagradRule::MAXIMIZE),
             clr: (self.lr as f64 / decayed) as f32,
             weight_decay: self.weight_decay,
             eps: self.eps,
-            maximize: self.maximize,
-        }
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
+        })
     }
     fn initial_state(&self) -> Vec<f32> {
         vec![self.initial_accumulator_value]
+    }
+}
+
+/// One Adagrad step: the uniform of `shaders/optim/adagrad.wgsl`. State: `[sum]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct AdagradRule {
+    /// The length in vec4s (the GPU backend writes it).
+    pub n4: u32,
+    /// [`AdagradRule::MAXIMIZE`].
+    pub flags: u32,
+    /// `lr / (1 + (t - 1) · lr_decay)`: the decayed learning rate of step `t`.
+    pub clr: f32,
+    /// L2 penalty: `weight_decay · p` is added to the gradient.
+    pub weight_decay: f32,
+    /// Added to `sqrt(sum)` in the denominator.
+    pub eps: f32,
+    /// Padding to the WGSL struct's 16-byte multiple.
+    pub _pad0: u32,
+    /// Padding.
+    pub _pad1: u32,
+    /// Padding.
+    pub _pad2: u32,
+}
+
+impl AdagradRule {
+    /// Negate the gradient first (ascend).
+    pub const MAXIMIZE: u32 = flags::MAXIMIZE;
+    /// The kernel, uniform fields, flags and state bindings of this struct.
+    pub const LAYOUT: RuleLayout = layout!(
+        AdagradRule,
+        "adagrad",
+        fields {
+            n4,
+            flags,
+            clr,
+            weight_decay,
+            eps,
+            _pad0,
+            _pad1,
+            _pad2
+        },
+        flags { MAXIMIZE },
+        state["sum"]
+    );
+}
+
+impl UpdateRule for AdagradRule {
+    fn layout(&self) -> &'static RuleLayout {
+        &Self::LAYOUT
+    }
+    fn uniform(&self) -> &[u8] {
+        bytemuck::bytes_of(self)
+    }
+    fn apply(&self, params: &mut [f32], grads: &[f32], state: &mut [&mut [f32]]) {
+        let maximize = self.flags & Self::MAXIMIZE != 0;
+        let (clr, weight_decay, eps) = (self.clr, self.weight_decay, self.eps);
+        let sum = &mut *state[0];
+        for i in 0..params.len() {
+            let p = params[i];
+            let mut g = if maximize { -grads[i] } else { grads[i] };
+            if weight_decay != 0.0 {
+                g += weight_decay * p;
+            }
+            sum[i] += g * g;
+            params[i] = p - clr * (g / (sum[i].sqrt() + eps));
+        }
     }
 }

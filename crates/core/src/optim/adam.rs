@@ -1,10 +1,12 @@
 //! Adam and AdamW, as `torch.optim.Adam` / `torch.optim.AdamW`.
 
+use super::flat::lerp;
 use super::optimizer::{OptimizerConfig, StepContext};
-use super::rule::UpdateRule;
+use super::rule::{flags, layout, RuleLayout, UpdateRule};
 use super::state::HyperparameterField;
 use super::validate;
 use crate::error::Result;
+use crate::nan::maximum;
 
 /// Adam: bias-corrected running averages of the gradient and its square.
 ///
@@ -149,7 +151,7 @@ impl OptimizerConfig for Adam {
     fn momentum_mut(&mut self) -> Option<&mut f32> {
         Some(&mut self.betas.0)
     }
-    fn rule(&self, ctx: &mut StepContext) -> UpdateRule {
+    fn rule(&self, ctx: &mut StepContext) -> Box<dyn UpdateRule> {
         let t = ctx.step as i32;
         let (b1, b2) = (self.betas.0 as f64, self.betas.1 as f64);
         let lr = self.lr as f64;
@@ -158,7 +160,10 @@ impl OptimizerConfig for Adam {
         } else {
             (self.weight_decay, 1.0)
         };
-        UpdateRule::Adam {
+        Box::new(AdamRule {
+            n4: 0,
+            flags: flags::bit(self.amsgrad, AdamRule::AMSGRAD)
+                | flags::bit(self.maximize, AdamRule::MAXIMIZE),
             beta1: self.betas.0,
             beta2: self.betas.1,
             eps: self.eps,
@@ -166,8 +171,127 @@ impl OptimizerConfig for Adam {
             decay_factor,
             step_size: (lr / (1.0 - b1.powi(t))) as f32,
             bias_correction2_sqrt: (1.0 - b2.powi(t)).sqrt() as f32,
-            amsgrad: self.amsgrad,
-            maximize: self.maximize,
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
+        })
+    }
+}
+
+/// One Adam or AdamW step: the uniform of `shaders/optim/adam.wgsl`. State:
+/// `[exp_avg, exp_avg_sq]`, then `max_exp_avg_sq` if amsgrad.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct AdamRule {
+    /// The length in vec4s (the GPU backend writes it).
+    pub n4: u32,
+    /// [`AdamRule::AMSGRAD`], [`AdamRule::MAXIMIZE`].
+    pub flags: u32,
+    /// β1: decay of the gradient average `exp_avg`.
+    pub beta1: f32,
+    /// β2: decay of the squared-gradient average `exp_avg_sq`.
+    pub beta2: f32,
+    /// Added to `sqrt(exp_avg_sq) / sqrt(1 - β2^t)` in the denominator.
+    pub eps: f32,
+    /// L2 penalty added to the gradient (Adam); 0 for AdamW.
+    pub weight_decay: f32,
+    /// Decoupled decay factor `1 - lr · wd` applied to the parameter first (AdamW); 1 for
+    /// Adam.
+    pub decay_factor: f32,
+    /// `lr / (1 - β1^t)`, PyTorch's `step_size`: the rate with the first-moment bias
+    /// correction.
+    pub step_size: f32,
+    /// `sqrt(1 - β2^t)`: the second-moment bias correction of the denominator.
+    pub bias_correction2_sqrt: f32,
+    /// Padding to the WGSL struct's 16-byte multiple.
+    pub _pad0: u32,
+    /// Padding.
+    pub _pad1: u32,
+    /// Padding.
+    pub _pad2: u32,
+}
+
+impl AdamRule {
+    /// Use the running maximum `max_exp_avg_sq` of `exp_avg_sq` in the denominator.
+    pub const AMSGRAD: u32 = 1;
+    /// Negate the gradient first (ascend).
+    pub const MAXIMIZE: u32 = flags::MAXIMIZE;
+    /// The kernel, uniform fields, flags and state bindings of this struct.
+    pub const LAYOUT: RuleLayout = layout!(
+        AdamRule,
+        "adam",
+        fields {
+            n4, flags, beta1, beta2, eps, weight_decay, decay_factor, step_size,
+            bias_correction2_sqrt, _pad0, _pad1, _pad2
+        },
+        flags { AMSGRAD, MAXIMIZE },
+        state ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+    );
+}
+
+impl UpdateRule for AdamRule {
+    fn layout(&self) -> &'static RuleLayout {
+        &Self::LAYOUT
+    }
+    fn uniform(&self) -> &[u8] {
+        bytemuck::bytes_of(self)
+    }
+    fn uses_state(&self, slot: usize) -> bool {
+        slot < 2 || self.flags & Self::AMSGRAD != 0
+    }
+    fn apply(&self, params: &mut [f32], grads: &[f32], state: &mut [&mut [f32]]) {
+        let (maximize, amsgrad) = (
+            self.flags & Self::MAXIMIZE != 0,
+            self.flags & Self::AMSGRAD != 0,
+        );
+        let AdamRule {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            decay_factor,
+            step_size,
+            bias_correction2_sqrt,
+            ..
+        } = *self;
+        let (m, rest) = state.split_first_mut().expect("Adam state");
+        let (v, rest) = rest.split_first_mut().expect("Adam state");
+        // One element of the update; the loops below are written as zips over slices
+        // without per-element branches on options, so the compiler can vectorise them.
+        let update = |p: &mut f32, g: f32, m: &mut f32, v: &mut f32, vmax: Option<&mut f32>| {
+            let decayed = *p * decay_factor;
+            let mut g = if maximize { -g } else { g };
+            if weight_decay != 0.0 {
+                g += weight_decay * decayed;
+            }
+            *m = lerp(*m, g, 1.0 - beta1);
+            *v = *v * beta2 + (1.0 - beta2) * g * g;
+            let second = match vmax {
+                Some(vm) => {
+                    *vm = maximum(*vm, *v); // torch.maximum: NaN wins
+                    *vm
+                }
+                None => *v,
+            };
+            let denom = second.sqrt() / bias_correction2_sqrt + eps;
+            *p = decayed - step_size * (*m / denom);
+        };
+        let elements = params
+            .iter_mut()
+            .zip(grads)
+            .zip(m.iter_mut())
+            .zip(v.iter_mut());
+        match rest.first_mut().filter(|_| amsgrad) {
+            Some(vmax) => {
+                for ((((p, &g), m), v), vm) in elements.zip(vmax.iter_mut()) {
+                    update(p, g, m, v, Some(vm));
+                }
+            }
+            None => {
+                for (((p, &g), m), v) in elements {
+                    update(p, g, m, v, None);
+                }
+            }
         }
     }
 }

@@ -1,10 +1,12 @@
 //! Adamax, as `torch.optim.Adamax`.
 
+use super::flat::lerp;
 use super::optimizer::{OptimizerConfig, StepContext};
-use super::rule::UpdateRule;
+use super::rule::{flags, layout, RuleLayout, UpdateRule};
 use super::state::HyperparameterField;
 use super::validate;
 use crate::error::Result;
+use crate::nan::maximum;
 
 /// Adamax: Adam with the infinity norm in place of the squared-gradient average.
 ///
@@ -101,15 +103,83 @@ impl OptimizerConfig for Adamax {
     fn momentum_mut(&mut self) -> Option<&mut f32> {
         Some(&mut self.betas.0)
     }
-    fn rule(&self, ctx: &mut StepContext) -> UpdateRule {
+    fn rule(&self, ctx: &mut StepContext) -> Box<dyn UpdateRule> {
         let bias_correction = 1.0 - (self.betas.0 as f64).powi(ctx.step as i32);
-        UpdateRule::Adamax {
+        Box::new(AdamaxRule {
+            n4: 0,
+            flags: flags::bit(self.maximize, AdamaxRule::MAXIMIZE),
             clr: (self.lr as f64 / bias_correction) as f32,
             beta1: self.betas.0,
             beta2: self.betas.1,
             eps: self.eps,
             weight_decay: self.weight_decay,
-            maximize: self.maximize,
+            _pad0: 0,
+        })
+    }
+}
+
+/// One Adamax step: the uniform of `shaders/optim/adamax.wgsl`. State: `[exp_avg, exp_inf]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct AdamaxRule {
+    /// The length in vec4s (the GPU backend writes it).
+    pub n4: u32,
+    /// [`AdamaxRule::MAXIMIZE`].
+    pub flags: u32,
+    /// `lr / (1 - β1^t)`: the rate with the first-moment bias correction.
+    pub clr: f32,
+    /// β1: decay of the gradient average `exp_avg`.
+    pub beta1: f32,
+    /// β2: decay of the infinity norm `exp_inf ← max(β2 · exp_inf, |g| + eps)`.
+    pub beta2: f32,
+    /// Added to `|g|` before the maximum, so `exp_inf > 0`.
+    pub eps: f32,
+    /// L2 penalty: `weight_decay · p` is added to the gradient.
+    pub weight_decay: f32,
+    /// Padding to the WGSL struct's 16-byte multiple.
+    pub _pad0: u32,
+}
+
+impl AdamaxRule {
+    /// Negate the gradient first (ascend).
+    pub const MAXIMIZE: u32 = flags::MAXIMIZE;
+    /// The kernel, uniform fields, flags and state bindings of this struct.
+    pub const LAYOUT: RuleLayout = layout!(
+        AdamaxRule,
+        "adamax",
+        fields { n4, flags, clr, beta1, beta2, eps, weight_decay, _pad0 },
+        flags { MAXIMIZE },
+        state ["exp_avg", "exp_inf"]
+    );
+}
+
+impl UpdateRule for AdamaxRule {
+    fn layout(&self) -> &'static RuleLayout {
+        &Self::LAYOUT
+    }
+    fn uniform(&self) -> &[u8] {
+        bytemuck::bytes_of(self)
+    }
+    fn apply(&self, params: &mut [f32], grads: &[f32], state: &mut [&mut [f32]]) {
+        let maximize = self.flags & Self::MAXIMIZE != 0;
+        let (clr, beta1, beta2, eps, weight_decay) = (
+            self.clr,
+            self.beta1,
+            self.beta2,
+            self.eps,
+            self.weight_decay,
+        );
+        let (m, rest) = state.split_first_mut().expect("Adamax state");
+        let u = &mut *rest[0];
+        for i in 0..params.len() {
+            let p = params[i];
+            let mut g = if maximize { -grads[i] } else { grads[i] };
+            if weight_decay != 0.0 {
+                g += weight_decay * p;
+            }
+            m[i] = lerp(m[i], g, 1.0 - beta1);
+            u[i] = maximum(u[i] * beta2, g.abs() + eps); // torch.maximum: NaN wins
+            params[i] = p - clr * (m[i] / u[i]);
         }
     }
 }

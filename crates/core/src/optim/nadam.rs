@@ -1,7 +1,8 @@
 //! NAdam, as `torch.optim.NAdam`.
 
+use super::flat::lerp;
 use super::optimizer::{OptimizerConfig, StepContext};
-use super::rule::UpdateRule;
+use super::rule::{flags, layout, RuleLayout, UpdateRule};
 use super::state::HyperparameterField;
 use super::validate;
 use crate::error::Result;
@@ -132,7 +133,7 @@ impl OptimizerConfig for NAdam {
     fn momentum_mut(&mut self) -> Option<&mut f32> {
         Some(&mut self.betas.0)
     }
-    fn rule(&self, ctx: &mut StepContext) -> UpdateRule {
+    fn rule(&self, ctx: &mut StepContext) -> Box<dyn UpdateRule> {
         let t = ctx.step;
         let lr = self.lr as f64;
         let (mu, mu_next) = (self.mu(t), self.mu(t + 1));
@@ -142,7 +143,9 @@ impl OptimizerConfig for NAdam {
         } else {
             (self.weight_decay, 1.0)
         };
-        UpdateRule::NAdam {
+        Box::new(NAdamRule {
+            n4: 0,
+            flags: flags::bit(self.maximize, NAdamRule::MAXIMIZE),
             beta1: self.betas.0,
             beta2: self.betas.1,
             eps: self.eps,
@@ -151,7 +154,90 @@ impl OptimizerConfig for NAdam {
             bias_correction2: (1.0 - (self.betas.1 as f64).powi(t as i32)) as f32,
             grad_coef: (lr * (1.0 - mu) / (1.0 - ctx.mu_product)) as f32,
             avg_coef: (lr * mu_next / (1.0 - ctx.mu_product * mu_next)) as f32,
-            maximize: self.maximize,
+            _pad0: 0,
+            _pad1: 0,
+        })
+    }
+}
+
+/// One NAdam step: the uniform of `shaders/optim/nadam.wgsl`. State: `[exp_avg, exp_avg_sq]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct NAdamRule {
+    /// The length in vec4s (the GPU backend writes it).
+    pub n4: u32,
+    /// [`NAdamRule::MAXIMIZE`].
+    pub flags: u32,
+    /// β1: decay of the gradient average `exp_avg` (the μ_t below derive from it).
+    pub beta1: f32,
+    /// β2: decay of the squared-gradient average `exp_avg_sq`.
+    pub beta2: f32,
+    /// Added to `sqrt(exp_avg_sq / (1 - β2^t))` in the denominator.
+    pub eps: f32,
+    /// L2 penalty added to the gradient; 0 with decoupled weight decay.
+    pub weight_decay: f32,
+    /// `1 - lr · wd` applied to the parameter first with decoupled weight decay; else 1.
+    pub decay_factor: f32,
+    /// `1 - β2^t`
+    pub bias_correction2: f32,
+    /// `lr · (1 - μ_t) / (1 - Πμ_t)`: the coefficient of `g / denom` (Π over steps 1..=t).
+    pub grad_coef: f32,
+    /// `lr · μ_{t+1} / (1 - Πμ_t · μ_{t+1})`: the coefficient of `exp_avg / denom`.
+    pub avg_coef: f32,
+    /// Padding to the WGSL struct's 16-byte multiple.
+    pub _pad0: u32,
+    /// Padding.
+    pub _pad1: u32,
+}
+
+impl NAdamRule {
+    /// Negate the gradient first (ascend).
+    pub const MAXIMIZE: u32 = flags::MAXIMIZE;
+    /// The kernel, uniform fields, flags and state bindings of this struct.
+    pub const LAYOUT: RuleLayout = layout!(
+        NAdamRule,
+        "nadam",
+        fields {
+            n4, flags, beta1, beta2, eps, weight_decay, decay_factor, bias_correction2,
+            grad_coef, avg_coef, _pad0, _pad1
+        },
+        flags { MAXIMIZE },
+        state ["exp_avg", "exp_avg_sq"]
+    );
+}
+
+impl UpdateRule for NAdamRule {
+    fn layout(&self) -> &'static RuleLayout {
+        &Self::LAYOUT
+    }
+    fn uniform(&self) -> &[u8] {
+        bytemuck::bytes_of(self)
+    }
+    fn apply(&self, params: &mut [f32], grads: &[f32], state: &mut [&mut [f32]]) {
+        let maximize = self.flags & Self::MAXIMIZE != 0;
+        let NAdamRule {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            decay_factor,
+            bias_correction2,
+            grad_coef,
+            avg_coef,
+            ..
+        } = *self;
+        let (m, rest) = state.split_first_mut().expect("NAdam state");
+        let v = &mut *rest[0];
+        for i in 0..params.len() {
+            let p = params[i] * decay_factor;
+            let mut g = if maximize { -grads[i] } else { grads[i] };
+            if weight_decay != 0.0 {
+                g += weight_decay * p;
+            }
+            m[i] = lerp(m[i], g, 1.0 - beta1);
+            v[i] = v[i] * beta2 + (1.0 - beta2) * g * g;
+            let denom = (v[i] / bias_correction2).sqrt() + eps;
+            params[i] = p - grad_coef * (g / denom) - avg_coef * (m[i] / denom);
         }
     }
 }

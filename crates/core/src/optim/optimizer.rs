@@ -65,7 +65,7 @@ pub trait OptimizerConfig: BoxedClone + std::fmt::Debug + Send + Sync {
         None
     }
     /// The rule for step `ctx.step`, updating `ctx`'s carried values.
-    fn rule(&self, ctx: &mut StepContext) -> UpdateRule;
+    fn rule(&self, ctx: &mut StepContext) -> Box<dyn UpdateRule>;
     /// Initial value of each state buffer (e.g. Adagrad's `initial_accumulator_value`).
     fn initial_state(&self) -> Vec<f32> {
         vec![
@@ -383,7 +383,7 @@ impl Optimizer {
                 )
                 .collect::<Result<Vec<_>>>()?;
             backend.optimizer_step(
-                &rule,
+                rule.as_ref(),
                 &view(self.set.flat())?,
                 &view(&self.flat_grads)?,
                 &state,

@@ -1,168 +1,103 @@
-//! `UpdateRule`: one optimizer step's math with every per-step scalar already computed on
-//! the host (bias corrections, decayed learning rates), so the device loop or kernel is a
-//! bounds check and a few lines per element. The CPU reference loops are in `flat.rs`.
+//! `UpdateRule`: the seam between an optimizer and a backend. One step's math with every
+//! per-step scalar already computed on the host (bias corrections, decayed learning rates),
+//! so the device loop or kernel is a bounds check and a few lines per element.
+//!
+//! Each optimizer's rule is a `#[repr(C)]` plain-data struct beside its configuration: its
+//! bytes are the WGSL uniform of its kernel (`shaders/optim/<kernel>.wgsl`) and its
+//! [`UpdateRule::apply`] is the CPU loop. A backend knows no optimizer by name: the CPU
+//! calls `apply`, the GPU looks the kernel up by [`RuleLayout::kernel`] and binds the
+//! uniform bytes and the state buffers. A naga test in the gpu crate checks every
+//! [`RuleLayout`] (size, field names and offsets, flag bits, state bindings) against the
+//! WGSL file.
 
-/// One step of an optimizer family, ready to apply to flat buffers.
-///
-/// `maximize` negates the gradient first, as PyTorch's `maximize=True` does.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum UpdateRule {
-    /// State: `[momentum_buffer]` when `momentum > 0`.
-    Sgd {
-        /// The learning rate of this step (the group's, after any schedule).
-        lr: f32,
-        /// Factor of the velocity `b ← momentum · b + (1 - dampening) · g`; 0: no buffer.
-        momentum: f32,
-        /// The gradient enters the velocity scaled by `1 - dampening` (after step 1).
-        dampening: f32,
-        /// Step along `g + momentum · b` instead of `b`.
-        nesterov: bool,
-        /// L2 penalty: `weight_decay · p` is added to the gradient.
-        weight_decay: f32,
-        /// Negate the gradient first (ascend).
-        maximize: bool,
-        /// On the first step the momentum buffer is set to the gradient (PyTorch).
-        first_step: bool,
-    },
-    /// State: `[sum]`.
-    Adagrad {
-        /// `lr / (1 + (t - 1) · lr_decay)`: the decayed learning rate of step `t`.
-        clr: f32,
-        /// L2 penalty: `weight_decay · p` is added to the gradient.
-        weight_decay: f32,
-        /// Added to `sqrt(sum)` in the denominator.
-        eps: f32,
-        /// Negate the gradient first (ascend).
-        maximize: bool,
-    },
-    /// State: `[square_avg]`, then `grad_avg` if centered, then `momentum_buffer` if
-    /// momentum > 0.
-    RmsProp {
-        /// The learning rate of this step (the group's, after any schedule).
-        lr: f32,
-        /// Smoothing constant: `square_avg ← alpha · square_avg + (1 - alpha) · g²`.
-        alpha: f32,
-        /// Added to the RMS (after the square root) in the denominator.
-        eps: f32,
-        /// L2 penalty: `weight_decay · p` is added to the gradient.
-        weight_decay: f32,
-        /// Factor of the buffer `b ← momentum · b + g / rms`, stepped as `lr · b`; 0: no buffer.
-        momentum: f32,
-        /// Divide by `sqrt(square_avg - grad_avg²)` (`grad_avg`: running mean of `g`).
-        centered: bool,
-        /// Negate the gradient first (ascend).
-        maximize: bool,
-    },
-    /// Adam and AdamW. State: `[exp_avg, exp_avg_sq]`, then `max_exp_avg_sq` if amsgrad.
-    Adam {
-        /// β1: decay of the gradient average `exp_avg`.
-        beta1: f32,
-        /// β2: decay of the squared-gradient average `exp_avg_sq`.
-        beta2: f32,
-        /// Added to `sqrt(exp_avg_sq) / sqrt(1 - β2^t)` in the denominator.
-        eps: f32,
-        /// L2 penalty added to the gradient (Adam); 0 for AdamW.
-        weight_decay: f32,
-        /// Decoupled decay factor `1 - lr · wd` applied to the parameter first (AdamW); 1 for
-        /// Adam.
-        decay_factor: f32,
-        /// `lr / (1 - β1^t)`, PyTorch's `step_size`: the rate with the first-moment bias
-        /// correction.
-        step_size: f32,
-        /// `sqrt(1 - β2^t)`: the second-moment bias correction of the denominator.
-        bias_correction2_sqrt: f32,
-        /// Use the running maximum `max_exp_avg_sq` of `exp_avg_sq` in the denominator.
-        amsgrad: bool,
-        /// Negate the gradient first (ascend).
-        maximize: bool,
-    },
-    /// State: `[exp_avg, exp_inf]`.
-    Adamax {
-        /// `lr / (1 - β1^t)`: the rate with the first-moment bias correction.
-        clr: f32,
-        /// β1: decay of the gradient average `exp_avg`.
-        beta1: f32,
-        /// β2: decay of the infinity norm `exp_inf ← max(β2 · exp_inf, |g| + eps)`.
-        beta2: f32,
-        /// Added to `|g|` before the maximum, so `exp_inf > 0`.
-        eps: f32,
-        /// L2 penalty: `weight_decay · p` is added to the gradient.
-        weight_decay: f32,
-        /// Negate the gradient first (ascend).
-        maximize: bool,
-    },
-    /// State: `[exp_avg, exp_avg_sq]`.
-    NAdam {
-        /// β1: decay of the gradient average `exp_avg` (the μ_t below derive from it).
-        beta1: f32,
-        /// β2: decay of the squared-gradient average `exp_avg_sq`.
-        beta2: f32,
-        /// Added to `sqrt(exp_avg_sq / (1 - β2^t))` in the denominator.
-        eps: f32,
-        /// L2 penalty added to the gradient; 0 with decoupled weight decay.
-        weight_decay: f32,
-        /// `1 - lr · wd` applied to the parameter first with decoupled weight decay; else 1.
-        decay_factor: f32,
-        /// `1 - β2^t`
-        bias_correction2: f32,
-        /// `lr · (1 - μ_t) / (1 - Πμ_t)`: the coefficient of `g / denom` (Π over steps 1..=t).
-        grad_coef: f32,
-        /// `lr · μ_{t+1} / (1 - Πμ_t · μ_{t+1})`: the coefficient of `exp_avg / denom`.
-        avg_coef: f32,
-        /// Negate the gradient first (ascend).
-        maximize: bool,
-    },
-    /// State: `[square_avg, acc_delta]`.
-    Adadelta {
-        /// Scales the update `delta` (the group's rate, after any schedule).
-        lr: f32,
-        /// Decay of both running averages, of `g²` (`square_avg`) and `delta²` (`acc_delta`).
-        rho: f32,
-        /// Added inside both square roots:
-        /// `delta = sqrt(acc_delta + eps) / sqrt(square_avg + eps) · g`.
-        eps: f32,
-        /// L2 penalty: `weight_decay · p` is added to the gradient.
-        weight_decay: f32,
-        /// Negate the gradient first (ascend).
-        maximize: bool,
-    },
+use std::fmt;
+
+/// What a rule's kernel looks like, listed once per optimizer (with the crate's `layout!` macro)
+/// and checked against the WGSL source by the gpu crate's tests.
+#[derive(Debug)]
+pub struct RuleLayout {
+    /// The kernel's name in the GPU kernel table: the file `shaders/optim/<kernel>.wgsl`
+    /// and its entry point.
+    pub kernel: &'static str,
+    /// `size_of` the rule struct: the WGSL uniform struct's size.
+    pub size: usize,
+    /// Every field of the rule struct with its byte offset, in order: the WGSL uniform
+    /// struct's members. The first is always `n4: u32` (the backend writes the length in
+    /// vec4s there), the second `flags: u32`.
+    pub fields: &'static [(&'static str, usize)],
+    /// The flag bits of `flags`, named as the WGSL file's `const`s.
+    pub flags: &'static [(&'static str, u32)],
+    /// Every state binding of the kernel in binding order (from `@binding(3)`): PyTorch's
+    /// key in `optimizer.state[p]`, as checkpoints name them and the WGSL variable is
+    /// named. A rule may leave some unused ([`UpdateRule::uses_state`]).
+    pub state: &'static [&'static str],
 }
 
-impl UpdateRule {
-    /// How many flat state buffers (each as long as the parameter buffer) the rule uses.
-    pub fn state_buffers(&self) -> usize {
-        match *self {
-            UpdateRule::Sgd { momentum, .. } => usize::from(momentum != 0.0),
-            UpdateRule::Adagrad { .. } => 1,
-            UpdateRule::RmsProp {
-                momentum, centered, ..
-            } => 1 + usize::from(centered) + usize::from(momentum > 0.0),
-            UpdateRule::Adam { amsgrad, .. } => 2 + usize::from(amsgrad),
-            UpdateRule::Adamax { .. } | UpdateRule::NAdam { .. } | UpdateRule::Adadelta { .. } => 2,
+/// A [`RuleLayout`] of a rule struct: `layout!(SgdRule, "sgd", fields { n4, flags, ... },
+/// flags { NESTEROV, ... }, state ["momentum_buffer"])`. Flags are associated consts of
+/// the struct.
+macro_rules! layout {
+    ($t:ident, $kernel:literal, fields { $($f:ident),* $(,)? }, flags { $($flag:ident),* $(,)? },
+     state [$($s:literal),* $(,)?]) => {
+        $crate::optim::RuleLayout {
+            kernel: $kernel,
+            size: ::std::mem::size_of::<$t>(),
+            fields: &[$((stringify!($f), ::std::mem::offset_of!($t, $f))),*],
+            flags: &[$((stringify!($flag), $t::$flag)),*],
+            state: &[$($s),*],
+        }
+    };
+}
+pub(crate) use layout;
+
+/// Bits of `flags` that every rule uses at the same position.
+pub mod flags {
+    /// PyTorch's `maximize`: negate the gradient first (ascend). Bit 1 in every rule.
+    pub const MAXIMIZE: u32 = 2;
+
+    /// `bit` when `on`, else 0.
+    pub fn bit(on: bool, bit: u32) -> u32 {
+        if on {
+            bit
+        } else {
+            0
         }
     }
+}
 
-    /// The name of each of the [`UpdateRule::state_buffers`], in order: PyTorch's key in
+/// One step of an optimizer, ready to apply to flat buffers: a `#[repr(C)]` plain-data
+/// struct that is its kernel's WGSL uniform, with its CPU loop.
+pub trait UpdateRule: fmt::Debug + Send + Sync {
+    /// The kernel, uniform struct and state bindings this rule's struct matches.
+    fn layout(&self) -> &'static RuleLayout;
+    /// The struct's bytes (`bytemuck::bytes_of(self)`): the WGSL uniform, whose first
+    /// `u32` (`n4`) the GPU backend overwrites with the length in vec4s.
+    fn uniform(&self) -> &[u8];
+    /// Whether this step keeps the state binding `slot` of [`RuleLayout::state`] (e.g. no
+    /// `momentum_buffer` without momentum); the GPU binds a dummy buffer to unused ones.
+    fn uses_state(&self, slot: usize) -> bool {
+        let _ = slot;
+        true
+    }
+    /// The CPU loop: one step in place over flat slices. `state` holds one slice per
+    /// used state binding, in binding order, each as long as `params` and `grads` (the
+    /// backend checked this: see `optim::flat::apply`).
+    fn apply(&self, params: &mut [f32], grads: &[f32], state: &mut [&mut [f32]]);
+
+    /// The name of each state buffer this step uses, in order: PyTorch's key in
     /// `optimizer.state[p]` (`exp_avg`, `momentum_buffer`, ...), as checkpoints name them.
-    pub fn state_names(&self) -> Vec<&'static str> {
-        match *self {
-            UpdateRule::Sgd { momentum, .. } if momentum != 0.0 => vec!["momentum_buffer"],
-            UpdateRule::Sgd { .. } => vec![],
-            UpdateRule::Adagrad { .. } => vec!["sum"],
-            UpdateRule::RmsProp {
-                momentum, centered, ..
-            } => std::iter::once("square_avg")
-                .chain(centered.then_some("grad_avg"))
-                .chain((momentum > 0.0).then_some("momentum_buffer"))
-                .collect(),
-            UpdateRule::Adam { amsgrad, .. } => std::iter::once("exp_avg")
-                .chain(std::iter::once("exp_avg_sq"))
-                .chain(amsgrad.then_some("max_exp_avg_sq"))
-                .collect(),
-            UpdateRule::Adamax { .. } => vec!["exp_avg", "exp_inf"],
-            UpdateRule::NAdam { .. } => vec!["exp_avg", "exp_avg_sq"],
-            UpdateRule::Adadelta { .. } => vec!["square_avg", "acc_delta"],
-        }
+    fn state_names(&self) -> Vec<&'static str> {
+        let layout = self.layout();
+        (0..layout.state.len())
+            .filter(|&slot| self.uses_state(slot))
+            .map(|slot| layout.state[slot])
+            .collect()
+    }
+    /// How many flat state buffers (each as long as the parameter buffer) the step uses.
+    fn state_buffers(&self) -> usize {
+        (0..self.layout().state.len())
+            .filter(|&slot| self.uses_state(slot))
+            .count()
     }
 }
 
@@ -198,6 +133,9 @@ mod tests {
             let mut unique = names.clone();
             unique.dedup();
             assert_eq!(unique, names, "{config:?}");
+            let layout = rule.layout();
+            assert_eq!(rule.uniform().len(), layout.size, "{config:?}");
+            assert_eq!(&layout.fields[..2], &[("n4", 0), ("flags", 4)]);
         }
     }
 }
