@@ -23,13 +23,20 @@ fn operand(data: &[f32], rows: usize, cols: usize, trans: bool) -> Result<ArrayV
         .map_err(|e| not_a_matrix(data.len(), rows, cols, e))
 }
 
-/// The crate's threading: all the backend's cores. `gemm` itself keeps products under
-/// `48·48·256` multiply-adds on the calling thread (W1's are all below it), where waking
-/// the pool would cost more than the product.
-fn parallelism() -> gemm::Parallelism {
+/// Multiply-adds below which a product stays on the calling thread. `gemm`'s own cut-off
+/// (48·48·256 = 0.59 M per block) still splits W2's `n = 10` products (0.66 M), which ran
+/// 1.3–1.6× slower on two threads than on one here. Larger ones keep both cores: on a
+/// loaded machine that was ±15 % either way, on a quiet one the second core is free.
+const MIN_THREADED: usize = 1 << 22;
+
+/// The crate's threading (its rayon pool) over all the backend's cores, for large products.
+/// No other pool runs beside it: the optimizer's threads only run between products.
+fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
     match parallel::cores() {
-        1 => gemm::Parallelism::None,
-        n => gemm::Parallelism::Rayon(n),
+        n_cores if n_cores > 1 && m.saturating_mul(n).saturating_mul(k) >= MIN_THREADED => {
+            gemm::Parallelism::Rayon(n_cores)
+        }
+        _ => gemm::Parallelism::None,
     }
 }
 
@@ -86,7 +93,7 @@ pub fn general_mat_mul(
             false,
             false,
             false,
-            parallelism(),
+            parallelism(m, n, k),
         );
     }
     Ok(())

@@ -82,8 +82,9 @@ fn awkward_shapes_every_transpose() {
     }
 }
 
-/// Above the GEMM's threading threshold (48·48·256 multiply-adds), so split over threads
-/// on a multi-core machine; the W2 backward shapes, and primes around the kernel's tiles.
+/// The first five are above the backend's threading cut-off (2^22 multiply-adds), so split
+/// over threads on a multi-core machine: W2's shapes, and primes around the kernel's
+/// tiles; the last two are long thin products on one thread.
 #[test]
 fn threaded_sizes() {
     for (m, k, n, ta, tb) in [
