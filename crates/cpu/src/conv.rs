@@ -4,9 +4,9 @@
 //! order on one thread: results are the same run to run.
 
 use crate::buffer::{filled, new_storage, read};
+use crate::matmul::general_mat_mul;
 use downhill_core::backend::conv::{self as check, Conv2dDims, ConvOps, Pool2dDims};
 use downhill_core::{Error, Result, Storage};
-use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
 
 use crate::CpuBackend;
@@ -159,7 +159,7 @@ impl ConvOps for CpuBackend {
                 let wg = view(&w[grp * cog * kg..], cog, kg)?;
                 let cg = view(&col[grp * kg * p..], kg, p)?;
                 let mut yg = view_mut(&mut y[n * out_n + grp * cog * p..], cog, p)?;
-                general_mat_mul(1.0, &wg, &cg, 0.0, &mut yg);
+                general_mat_mul(1.0, &wg, &cg, 0.0, &mut yg)?;
             }
         }
         if let Some(b) = bias {
@@ -184,7 +184,7 @@ impl ConvOps for CpuBackend {
                 let wg = view(&w[grp * cog * kg..], cog, kg)?;
                 let dyg = view(&dy[n * out_n + grp * cog * p..], cog, p)?;
                 let mut cg = view_mut(&mut col[grp * kg * p..], kg, p)?;
-                general_mat_mul(1.0, &wg.t(), &dyg, 0.0, &mut cg);
+                general_mat_mul(1.0, &wg.t(), &dyg, 0.0, &mut cg)?;
             }
             g.col2im(&col, &mut dx[n * in_n..(n + 1) * in_n]);
         }
@@ -211,7 +211,7 @@ impl ConvOps for CpuBackend {
                 let dyg = view(&dy[n * out_n + grp * cog * p..], cog, p)?;
                 let cg = view(&col[grp * kg * p..], kg, p)?;
                 let mut dwg = view_mut(&mut dw[grp * cog * kg..], cog, kg)?;
-                general_mat_mul(1.0, &dyg, &cg.t(), 1.0, &mut dwg);
+                general_mat_mul(1.0, &dyg, &cg.t(), 1.0, &mut dwg)?;
             }
         }
         let db = if bias {

@@ -1,8 +1,12 @@
-//! Matrix products through ndarray's GEMM (matrixmultiply, threaded for large sizes).
+//! Matrix products through the `gemm` crate (sarah-ek's, as in candle and faer). It picks its
+//! kernel at run time (AVX-512 where the CPU has it — the crate's `x86-v4` feature only
+//! compiles that kernel in —, else AVX2+FMA, else scalar), so one build runs on any x86-64,
+//! and reads operands through arbitrary strides, so transposes are never copied. It replaced
+//! ndarray's matrixmultiply, which has no AVX-512 path (figures in docs/PERFORMANCE.md).
 
 use crate::buffer::filled;
+use crate::parallel;
 use downhill_core::{Error, MatmulDims, Result};
-use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
 
 fn not_a_matrix(len: usize, rows: usize, cols: usize, e: ndarray::ShapeError) -> Error {
@@ -19,6 +23,82 @@ fn operand(data: &[f32], rows: usize, cols: usize, trans: bool) -> Result<ArrayV
         .map_err(|e| not_a_matrix(data.len(), rows, cols, e))
 }
 
+/// Multiply-adds below which a product stays on the calling thread. `gemm`'s own cut-off
+/// (48·48·256 = 0.59 M per block) still splits W2's `n = 10` products (0.66 M), which ran
+/// 1.3–1.6× slower on two threads than on one here. Larger ones keep both cores: on a
+/// loaded machine that was ±15 % either way, on a quiet one the second core is free.
+const MIN_THREADED: usize = 1 << 22;
+
+/// The crate's threading (its rayon pool) over all the backend's cores, for large products.
+/// No other pool runs beside it: the optimizer's threads only run between products.
+fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+    match parallel::cores() {
+        n_cores if n_cores > 1 && m.saturating_mul(n).saturating_mul(k) >= MIN_THREADED => {
+            gemm::Parallelism::Rayon(n_cores)
+        }
+        _ => gemm::Parallelism::None,
+    }
+}
+
+/// `C = alpha·A·B + beta·C` on views of any strides, as ndarray's `general_mat_mul` (which
+/// it replaces): `beta == 0` overwrites `C` without reading it, so NaN already in `C` does
+/// not leak into the result.
+pub fn general_mat_mul(
+    alpha: f32,
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+) -> Result<()> {
+    let ((m, k), (k2, n)) = (a.dim(), b.dim());
+    if k != k2 || c.dim() != (m, n) {
+        return Err(Error::shape(
+            "linear",
+            format!(
+                "[{m}, {k}]·[{k2}, {n}] cannot be written to {:?}",
+                c.shape()
+            ),
+        ));
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        // An empty sum is zero; `gemm` is not asked about it.
+        c.mapv_inplace(|v| if beta == 0.0 { 0.0 } else { beta * v });
+        return Ok(());
+    }
+    let (sa, sb) = (a.strides(), b.strides());
+    let sc = [c.strides()[0], c.strides()[1]];
+    // SAFETY: the three views are valid for their dims and strides (ndarray guarantees it
+    // for every view), the dims agree (checked above), and `c` is borrowed mutably, so it
+    // cannot alias `a` or `b`. `gemm`'s `alpha` scales the old `dst` and `beta` the product.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            sc[1],
+            sc[0],
+            beta != 0.0,
+            a.as_ptr(),
+            sa[1],
+            sa[0],
+            b.as_ptr(),
+            sb[1],
+            sb[0],
+            beta,
+            alpha,
+            false,
+            false,
+            false,
+            parallelism(m, n, k),
+        );
+    }
+    Ok(())
+}
+
 /// `C = op(A)·op(B)` for row-major operands, without copying transposes: a transposed
 /// operand is read through swapped strides. The dims are those checked by
 /// [`MatmulDims::check`]; the result is allocated fallibly (an error, not an abort, when
@@ -33,7 +113,7 @@ pub fn matmul(a: &[f32], b: &[f32], d: MatmulDims) -> Result<Vec<f32>> {
     let len = c.len();
     let mut cv = ArrayViewMut2::from_shape((d.m, d.n), &mut c)
         .map_err(|e| not_a_matrix(len, d.m, d.n, e))?;
-    general_mat_mul(1.0, &av, &bv, 0.0, &mut cv);
+    general_mat_mul(1.0, &av, &bv, 0.0, &mut cv)?;
     Ok(c)
 }
 
@@ -65,5 +145,27 @@ mod tests {
             matmul(&a, &b, dims(false, true)).unwrap(),
             vec![17.0, 23.0, 39.0, 53.0]
         );
+    }
+
+    #[test]
+    fn beta_accumulates_and_zero_beta_ignores_old_values() {
+        let a = ArrayView2::from_shape((1, 2), &[1.0f32, 2.0][..]).unwrap();
+        let b = ArrayView2::from_shape((2, 1), &[3.0f32, 4.0][..]).unwrap();
+        let mut old = [10.0f32];
+        let mut c = ArrayViewMut2::from_shape((1, 1), &mut old[..]).unwrap();
+        general_mat_mul(2.0, &a, &b, 1.0, &mut c).unwrap();
+        assert_eq!(old, [32.0]);
+        let mut nan = [f32::NAN];
+        let mut c = ArrayViewMut2::from_shape((1, 1), &mut nan[..]).unwrap();
+        general_mat_mul(1.0, &a, &b, 0.0, &mut c).unwrap();
+        assert_eq!(nan, [11.0]);
+    }
+
+    #[test]
+    fn mismatched_views_are_an_error() {
+        let a = ArrayView2::from_shape((1, 2), &[1.0f32, 2.0][..]).unwrap();
+        let mut out = [0.0f32; 2];
+        let mut c = ArrayViewMut2::from_shape((1, 2), &mut out[..]).unwrap();
+        assert!(general_mat_mul(1.0, &a, &a, 0.0, &mut c).is_err());
     }
 }
