@@ -127,9 +127,9 @@ pub mod prelude {
     pub use downhill_core::{
         no_grad, Activation, Adadelta, Adagrad, Adam, AdamW, Adamax, Average, Batching, Callback,
         Chain, Checkpoint, CsvLogger, Dataset, Dense, Device, EarlyStopping, Error, FitConfig, Gd,
-        GradClip, Gradients, Graph, History, Init, LearningRateScheduler, Linear, Loss, Metric,
-        ModelCheckpoint, NAdam, Optimizer, OptimizerConfig, ParamGroup, Reshape, Residual, Result,
-        RmsProp, Sequential, Sgd, Tensor, TerminateOnNaN, TrainingState,
+        GradClip, Gradients, Graph, History, Init, LearningRateScheduler, Linear, Lion, Loss,
+        Metric, ModelCheckpoint, NAdam, Optimizer, OptimizerConfig, ParamGroup, Reshape, Residual,
+        Result, RmsProp, Sequential, Sgd, Tensor, TerminateOnNaN, TrainingState,
     };
     pub use downhill_core::{
         AnnealStrategy, ChainedScheduler, ConstantLR, CosineAnnealingLR,

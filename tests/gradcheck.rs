@@ -544,7 +544,7 @@ fn checker_detects_a_wrong_gradient() -> downhill::Result<()> {
 /// (z ≥ 0.45 for inputs in [0.5, 1.5]) and clearly inactive (z ≤ −0.45), so the kink of
 /// relu-like activations is never within reach of a step h = 1e-2.
 fn split_columns(g: &mut Gen, k: usize, n: usize) -> (Input, Input) {
-    let sign = |j: usize| if j % 2 == 0 { 1.0 } else { -1.0 };
+    let sign = |j: usize| if j.is_multiple_of(2) { 1.0 } else { -1.0 };
     let w = (0..k * n)
         .map(|i| sign(i % n) * g.0.uniform(0.1, 0.5))
         .collect();

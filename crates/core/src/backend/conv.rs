@@ -100,7 +100,7 @@ impl Conv2dDims {
         positive(OP, "stride", self.stride)?;
         positive(OP, "dilation", self.dilation)?;
         let g = self.groups;
-        if g == 0 || self.in_channels % g != 0 || self.out_channels % g != 0 {
+        if g == 0 || !self.in_channels.is_multiple_of(g) || !self.out_channels.is_multiple_of(g) {
             return Err(Error::Config(format!(
                 "{OP}: groups = {g} must be at least 1 and divide both in_channels = {} and \
                  out_channels = {}",

@@ -46,7 +46,7 @@ impl Dataset {
     /// From row-major vectors and the number of columns of each.
     pub fn from_vecs(x: Vec<f32>, x_cols: usize, y: Vec<f32>, y_cols: usize) -> Result<Self> {
         let to_array = |v: Vec<f32>, cols: usize, what: &str| {
-            if cols == 0 || v.len() % cols != 0 {
+            if cols == 0 || !v.len().is_multiple_of(cols) {
                 return Err(Error::shape(
                     "Dataset",
                     format!("{} {what} values do not form rows of {cols}", v.len()),

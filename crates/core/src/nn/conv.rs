@@ -194,7 +194,7 @@ impl Conv2d {
             )));
         }
         let g = self.groups;
-        if g == 0 || self.in_channels % g != 0 || self.out_channels % g != 0 {
+        if g == 0 || !self.in_channels.is_multiple_of(g) || !self.out_channels.is_multiple_of(g) {
             return Err(Error::Config(format!(
                 "{name}: groups = {g} must divide in_channels and out_channels"
             )));

@@ -125,20 +125,23 @@ pub fn linear(
     // On CPU adapters a transposed B of a large product is worth one copy into row-major
     // order: the vec4 kernel then reads it contiguously.
     let transposed_b;
-    let (b, d) =
-        if variant == Variant::Register && d.trans_b && d.n % 8 == 0 && d.k * d.n >= 1 << 14 {
-            let shape = Shape::new([d.n, d.k]);
-            transposed_b = permute(rec, b, &shape, &[1, 0])?;
-            (
-                &transposed_b,
-                MatmulDims {
-                    trans_b: false,
-                    ..d
-                },
-            )
-        } else {
-            (b, d)
-        };
+    let (b, d) = if variant == Variant::Register
+        && d.trans_b
+        && d.n.is_multiple_of(8)
+        && d.k * d.n >= 1 << 14
+    {
+        let shape = Shape::new([d.n, d.k]);
+        transposed_b = permute(rec, b, &shape, &[1, 0])?;
+        (
+            &transposed_b,
+            MatmulDims {
+                trans_b: false,
+                ..d
+            },
+        )
+    } else {
+        (b, d)
+    };
     let flags = u32::from(d.trans_a) | (u32::from(d.trans_b) << 1);
     // (k = 0 leaves B empty: too small to bind as vec4, and nothing to load anyway.)
     let vec4_b = !d.trans_b && d.n % 8 == 0 && d.k > 0;

@@ -19,7 +19,7 @@ struct ClipParams {
 
 /// Length in vec4s; the flat layout guarantees a multiple of 4.
 fn vec4_len(s: &Storage) -> Result<u32> {
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return Err(Error::backend(
             "gpu",
             format!("flat buffer of {} elements is not a multiple of 4", s.len()),
