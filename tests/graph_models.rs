@@ -296,6 +296,20 @@ fn sizes_are_followed_through_dropout_and_norms() {
             .contains("layer 1 outputs 4 features but layer 2 expects 6"),
         "{err}"
     );
+    // A residual block of any-size layers passes the size it is given.
+    let err = Sequential::new(&device)
+        .dense(3, 4, Activation::Linear)
+        .layer(Residual::new(
+            Chain::new().layer(Dropout::new(0.1)).layer(ReLU),
+        ))
+        .dense(5, 1, Activation::Linear)
+        .parameters()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("layer 1 outputs 4 features but layer 2 expects 5"),
+        "{err}"
+    );
     let model = Sequential::new(&device)
         .dense(3, 4, Activation::Linear)
         .layer(Dropout::new(0.5))

@@ -191,16 +191,17 @@ impl Graph {
             .collect()
     }
 
-    /// The feature count of step `i`'s output, where the specs say.
-    fn features(&self, i: usize) -> Option<usize> {
+    /// The feature count of step `i`'s output, where the specs say; an input of any size
+    /// counts as `outer` (what the graph is given, when known).
+    fn features(&self, i: usize, outer: Option<usize>) -> Option<usize> {
         match &self.steps[i] {
-            Step::Input { features } => *features,
-            Step::Layer { spec, input } => spec.output_features(self.features(*input)),
+            Step::Input { features } => features.or(outer),
+            Step::Layer { spec, input } => spec.output_features(self.features(*input, outer)),
             Step::Merge {
                 merge: Merge::Concat,
                 inputs,
-            } => inputs.iter().map(|&j| self.features(j)).sum(),
-            Step::Merge { inputs, .. } => inputs.iter().find_map(|&j| self.features(j)),
+            } => inputs.iter().map(|&j| self.features(j, outer)).sum(),
+            Step::Merge { inputs, .. } => inputs.iter().find_map(|&j| self.features(j, outer)),
         }
     }
 
@@ -222,7 +223,8 @@ impl Graph {
         }
         for (i, step) in self.steps.iter().enumerate() {
             if let Step::Layer { spec, input } = step {
-                if let (Some(have), Some(want)) = (self.features(*input), spec.in_features()) {
+                if let (Some(have), Some(want)) = (self.features(*input, None), spec.in_features())
+                {
                     if have != want {
                         return Err(Error::shape(
                             self.label,
@@ -244,18 +246,11 @@ impl LayerSpec for Graph {
         self.inputs().into_iter().sum()
     }
     fn output_features(&self, input: Option<usize>) -> Option<usize> {
-        // A one-input graph of any size (a residual block of norms) keeps its input's.
-        self.out_features().or_else(|| {
-            let any = self.inputs() == [None];
-            let keeps = self.steps.iter().all(|s| match s {
-                Step::Layer { spec, .. } => spec.output_features(Some(0)) == Some(0),
-                _ => true,
-            });
-            (any && keeps).then_some(input).flatten()
-        })
+        // A graph of any-size input (a residual block of norms) passes the size it is given.
+        self.features(self.output?, input)
     }
     fn out_features(&self) -> Option<usize> {
-        self.features(self.output?)
+        self.features(self.output?, None)
     }
     fn output_activation(&self) -> Option<super::Activation> {
         match &self.steps[self.output?] {
