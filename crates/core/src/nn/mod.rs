@@ -15,6 +15,7 @@ mod init;
 mod layer_norm;
 mod pool;
 mod reshape;
+mod residual;
 mod sequential;
 
 pub use activation::Activation;
@@ -27,11 +28,12 @@ pub use dense::{Dense, Linear};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use flatten::Flatten;
-pub use graph::{Chain, Graph, Node, Residual};
+pub use graph::{Graph, Node};
 pub use init::Init;
 pub use layer_norm::LayerNorm;
 pub use pool::{AvgPool2d, GlobalAvgPool2d, MaxPool2d};
 pub use reshape::Reshape;
+pub use residual::{Chain, Residual};
 pub use sequential::Sequential;
 
 use crate::device::Device;
