@@ -167,17 +167,19 @@ fn counters_per(d: &DeviceStats, steps: usize) -> Value {
         "buffer_allocations": per(d.buffer_allocations),
         "bytes_uploaded": per(d.bytes_uploaded),
         "bytes_downloaded": per(d.bytes_downloaded),
+        "bind_groups_created": per(d.bind_groups_created),
     })
 }
 
 /// `a - b` field by field, signed (a first fit may allocate more than a second).
-fn stats_diff(a: &DeviceStats, b: &DeviceStats) -> [i64; 5] {
+fn stats_diff(a: &DeviceStats, b: &DeviceStats) -> [i64; 6] {
     [
         a.dispatches as i64 - b.dispatches as i64,
         a.submissions as i64 - b.submissions as i64,
         a.buffer_allocations as i64 - b.buffer_allocations as i64,
         a.bytes_uploaded as i64 - b.bytes_uploaded as i64,
         a.bytes_downloaded as i64 - b.bytes_downloaded as i64,
+        a.bind_groups_created as i64 - b.bind_groups_created as i64,
     ]
 }
 
@@ -216,8 +218,8 @@ fn seed_config(epochs: usize) -> FitConfig {
 
 /// Per-step counters of W1 on the GPU, kept for the summary at the end.
 struct StepCounters {
-    per_step: [f64; 5],
-    per_fit_overhead: [i64; 5],
+    per_step: [f64; 6],
+    per_fit_overhead: [i64; 6],
     steps_per_epoch: usize,
 }
 
@@ -286,9 +288,9 @@ fn w1_seed_mlp(device: &Device, counters: &mut Option<StepCounters>) -> Res<Reco
     let s2 = device.stats();
     let one = stats_diff(&s1, &s0);
     let two = stats_diff(&s2, &s1);
-    let epoch: [i64; 5] = std::array::from_fn(|i| two[i] - one[i]);
-    let per_step: [f64; 5] = epoch.map(|v| v as f64 / steps as f64);
-    let overhead: [i64; 5] = std::array::from_fn(|i| one[i] - epoch[i]);
+    let epoch: [i64; 6] = std::array::from_fn(|i| two[i] - one[i]);
+    let per_step: [f64; 6] = epoch.map(|v| v as f64 / steps as f64);
+    let overhead: [i64; 6] = std::array::from_fn(|i| one[i] - epoch[i]);
 
     let gpu = device.kind() == BackendKind::Gpu;
     let mut extra = json!({
@@ -311,6 +313,7 @@ fn w1_seed_mlp(device: &Device, counters: &mut Option<StepCounters>) -> Res<Reco
             "buffer_allocations",
             "bytes_uploaded",
             "bytes_downloaded",
+            "bind_groups_created",
         ];
         let mut step = serde_json::Map::new();
         let mut fit = serde_json::Map::new();
@@ -326,6 +329,7 @@ fn w1_seed_mlp(device: &Device, counters: &mut Option<StepCounters>) -> Res<Reco
             "buffer_allocations": cold_counters.buffer_allocations,
             "bytes_uploaded": cold_counters.bytes_uploaded,
             "bytes_downloaded": cold_counters.bytes_downloaded,
+            "bind_groups_created": cold_counters.bind_groups_created,
         });
         *counters = Some(StepCounters {
             per_step,
@@ -760,7 +764,7 @@ fn print_table(records: &[Record]) {
 }
 
 fn print_counters(c: &StepCounters) {
-    let [d, s, a, up, down] = c.per_step;
+    let [d, s, a, up, down, bg] = c.per_step;
     println!();
     println!(
         "W1 on the GPU, per steady training step (one steady epoch of {} steps, divided):",
@@ -768,11 +772,11 @@ fn print_counters(c: &StepCounters) {
     );
     println!(
         "  dispatches {d:.2}, submissions {s:.2}, buffer allocations {a:.2}, \
-         bytes uploaded {up:.1}, bytes downloaded {down:.1}"
+         bytes uploaded {up:.1}, bytes downloaded {down:.1}, bind groups created {bg:.2}"
     );
-    let [d, s, a, up, down] = c.per_fit_overhead;
+    let [d, s, a, up, down, bg] = c.per_fit_overhead;
     println!(
         "  once per fit besides: dispatches {d}, submissions {s}, buffer allocations {a}, \
-         bytes uploaded {up}, bytes downloaded {down}"
+         bytes uploaded {up}, bytes downloaded {down}, bind groups created {bg}"
     );
 }

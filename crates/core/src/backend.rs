@@ -50,6 +50,9 @@ pub struct DeviceStats {
     pub bytes_uploaded: u64,
     /// Bytes read back from the device to the host.
     pub bytes_downloaded: u64,
+    /// Bind groups created (a dispatch that binds what an earlier one bound reuses its
+    /// bind group and does not count).
+    pub bind_groups_created: u64,
 }
 
 impl DeviceStats {
@@ -61,6 +64,7 @@ impl DeviceStats {
             buffer_allocations: self.buffer_allocations - earlier.buffer_allocations,
             bytes_uploaded: self.bytes_uploaded - earlier.bytes_uploaded,
             bytes_downloaded: self.bytes_downloaded - earlier.bytes_downloaded,
+            bind_groups_created: self.bind_groups_created - earlier.bind_groups_created,
         }
     }
 }

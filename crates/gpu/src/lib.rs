@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+mod bind_cache;
 mod context;
 pub mod kernels;
 mod ops;

@@ -3,11 +3,15 @@
 //! free at once; one still used by the pending (unsubmitted) commands waits in limbo until
 //! they are submitted, because an upload (`queue.write_buffer`) lands before the next
 //! submission's commands and would overwrite what those commands still have to read.
+//!
+//! A free buffer is handed out lowest number first (buffers are numbered as created), not
+//! in the order buffers happened to be freed: a training step then gets the same buffers
+//! for the same tensors every time, which lets dispatches reuse their bind groups.
 
 use crate::stats::Stats;
 use downhill_core::memory::human_bytes;
 use downhill_core::{Error, Result, Storage};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +21,8 @@ const MIN_BUCKET: u64 = 256;
 /// A device buffer on loan from the pool; it goes back when dropped.
 pub struct GpuBuffer {
     buffer: Option<wgpu::Buffer>,
+    /// The buffer's number, in creation order.
+    number: u64,
     bucket: u64,
     /// The submission (by number) whose commands last used this buffer.
     last_use: AtomicU64,
@@ -43,9 +49,9 @@ impl Drop for GpuBuffer {
             let pending = self.last_use.load(Ordering::Acquire)
                 >= self.shared.submission.load(Ordering::Acquire);
             if pending {
-                lists.limbo.push((self.bucket, buffer));
+                lists.limbo.push((self.bucket, self.number, buffer));
             } else {
-                lists.available.entry(self.bucket).or_default().push(buffer);
+                lists.release(self.bucket, self.number, buffer);
             }
         }
     }
@@ -53,8 +59,21 @@ impl Drop for GpuBuffer {
 
 #[derive(Default)]
 struct Lists {
-    available: HashMap<u64, Vec<wgpu::Buffer>>,
-    limbo: Vec<(u64, wgpu::Buffer)>,
+    /// Free buffers by bucket, by number.
+    available: HashMap<u64, BTreeMap<u64, wgpu::Buffer>>,
+    /// Freed while pending commands may still use them: (bucket, number, buffer).
+    limbo: Vec<(u64, u64, wgpu::Buffer)>,
+    /// Buffers created so far: the next one's number.
+    created: u64,
+}
+
+impl Lists {
+    fn release(&mut self, bucket: u64, number: u64, buffer: wgpu::Buffer) {
+        self.available
+            .entry(bucket)
+            .or_default()
+            .insert(number, buffer);
+    }
 }
 
 struct PoolShared {
@@ -106,20 +125,27 @@ impl Pool {
             )));
         }
         let bucket = Self::bucket(bytes).min(self.max_bytes.max(bytes));
-        let reused = self
+        let mut lists = self
             .shared
             .lists
             .lock()
-            .map_err(|_| Error::backend("gpu", "buffer pool poisoned"))?
+            .map_err(|_| Error::backend("gpu", "buffer pool poisoned"))?;
+        let reused = lists
             .available
             .get_mut(&bucket)
-            .and_then(Vec::pop);
-        let buffer = match reused {
-            Some(b) => b,
-            None => self.create(bucket)?,
+            .and_then(BTreeMap::pop_first);
+        let (number, buffer) = match reused {
+            Some(free) => free,
+            None => {
+                let buffer = self.create(bucket)?;
+                lists.created += 1;
+                (lists.created - 1, buffer)
+            }
         };
+        drop(lists);
         Ok(Arc::new(GpuBuffer {
             buffer: Some(buffer),
+            number,
             bucket,
             // Taken for the pending submission (an upload lands there).
             last_use: AtomicU64::new(self.shared.submission.load(Ordering::Acquire)),
@@ -155,8 +181,8 @@ impl Pool {
         if let Ok(mut lists) = self.shared.lists.lock() {
             self.shared.submission.fetch_add(1, Ordering::AcqRel);
             let limbo = std::mem::take(&mut lists.limbo);
-            for (bucket, buffer) in limbo {
-                lists.available.entry(bucket).or_default().push(buffer);
+            for (bucket, number, buffer) in limbo {
+                lists.release(bucket, number, buffer);
             }
         }
     }

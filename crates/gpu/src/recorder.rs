@@ -3,6 +3,7 @@
 //! once per submission. The queue is submitted when the host needs a value (`download`),
 //! at the end of a training step (`flush`) or when the arena is full.
 
+use crate::bind_cache::{BindGroupCache, BoundRange};
 use crate::context::GpuContext;
 use crate::kernels::{Kernel, PipelineCache, UNIFORM_SLOT};
 use crate::pool::{resolve, Pool};
@@ -22,6 +23,8 @@ struct Pending {
     /// Host image of the uniform arena for the pending submission.
     uniforms: Vec<u8>,
     slots_used: u64,
+    /// Bind groups of earlier dispatches, reused when a dispatch binds the same ranges.
+    bind_groups: BindGroupCache,
 }
 
 /// Owns the device queue and everything recorded but not yet submitted.
@@ -58,6 +61,7 @@ impl Recorder {
                 pass: None,
                 uniforms: Vec::new(),
                 slots_used: 0,
+                bind_groups: BindGroupCache::default(),
             }),
             max_groups_per_dim,
         }
@@ -127,15 +131,8 @@ impl Recorder {
         pending.uniforms.resize(start + UNIFORM_SLOT as usize, 0);
         pending.uniforms[start..start + bytes.len()].copy_from_slice(bytes);
 
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: &self.arena,
-                offset: 0,
-                size: wgpu::BufferSize::new(UNIFORM_SLOT),
-            }),
-        }];
         let align = self.ctx.limits.min_storage_buffer_offset_alignment as u64;
+        let mut ranges = Vec::with_capacity(bindings.len());
         for (i, s) in bindings.iter().enumerate() {
             let (buffer, offset, size) = resolve(s)?;
             // An empty view reads nothing: bound at the buffer's start, it cannot reach
@@ -152,23 +149,17 @@ impl Recorder {
                     ),
                 ));
             }
-            entries.push(wgpu::BindGroupEntry {
-                binding: i as u32 + 1,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: buffer.raw(),
-                    offset,
-                    size: wgpu::BufferSize::new(size.max(4)),
-                }),
-            });
+            ranges.push((buffer.raw().clone(), offset, size.max(4)));
         }
-        let bind_group = self
-            .ctx
-            .device
-            .create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(kernel.name),
-                layout: &pipeline.layout,
-                entries: &entries,
-            });
+        let (bind_group, created) =
+            pending
+                .bind_groups
+                .get_or_create(&pipeline.layout, ranges, |ranges| {
+                    self.create_bind_group(kernel, &pipeline.layout, ranges)
+                });
+        if created {
+            Stats::add(&self.stats.bind_groups_created, 1);
+        }
         if pending.pass.is_none() {
             let pass = self
                 .encoder(&mut pending)
@@ -185,6 +176,42 @@ impl Recorder {
         pass.dispatch_workgroups(x, y, 1);
         Stats::add(&self.stats.dispatches, 1);
         Ok(())
+    }
+
+    /// A bind group of the uniform arena's slot (at a dynamic offset) and `ranges`.
+    fn create_bind_group(
+        &self,
+        kernel: &Kernel,
+        layout: &wgpu::BindGroupLayout,
+        ranges: &[BoundRange],
+    ) -> wgpu::BindGroup {
+        let uniform = wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &self.arena,
+                offset: 0,
+                size: wgpu::BufferSize::new(UNIFORM_SLOT),
+            }),
+        };
+        let storage = ranges
+            .iter()
+            .enumerate()
+            .map(|(i, (buffer, offset, size))| wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer,
+                    offset: *offset,
+                    size: wgpu::BufferSize::new(*size),
+                }),
+            });
+        let entries: Vec<_> = std::iter::once(uniform).chain(storage).collect();
+        self.ctx
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(kernel.name),
+                layout,
+                entries: &entries,
+            })
     }
 
     /// Records a device-to-device copy of a whole view (same lengths).

@@ -1,4 +1,4 @@
-//! Work counters: dispatches, submissions, new buffers and bytes moved.
+//! Work counters: dispatches, submissions, new buffers and bind groups, bytes moved.
 
 use downhill_core::DeviceStats;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -10,6 +10,7 @@ pub struct Stats {
     pub buffer_allocations: AtomicU64,
     pub bytes_uploaded: AtomicU64,
     pub bytes_downloaded: AtomicU64,
+    pub bind_groups_created: AtomicU64,
 }
 
 impl Stats {
@@ -24,6 +25,7 @@ impl Stats {
             buffer_allocations: self.buffer_allocations.load(Relaxed),
             bytes_uploaded: self.bytes_uploaded.load(Relaxed),
             bytes_downloaded: self.bytes_downloaded.load(Relaxed),
+            bind_groups_created: self.bind_groups_created.load(Relaxed),
         }
     }
 }
