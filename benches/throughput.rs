@@ -168,11 +168,12 @@ fn counters_per(d: &DeviceStats, steps: usize) -> Value {
         "bytes_uploaded": per(d.bytes_uploaded),
         "bytes_downloaded": per(d.bytes_downloaded),
         "bind_groups_created": per(d.bind_groups_created),
+        "bytes_copied": per(d.bytes_copied),
     })
 }
 
 /// `a - b` field by field, signed (a first fit may allocate more than a second).
-fn stats_diff(a: &DeviceStats, b: &DeviceStats) -> [i64; 6] {
+fn stats_diff(a: &DeviceStats, b: &DeviceStats) -> [i64; 7] {
     [
         a.dispatches as i64 - b.dispatches as i64,
         a.submissions as i64 - b.submissions as i64,
@@ -180,6 +181,7 @@ fn stats_diff(a: &DeviceStats, b: &DeviceStats) -> [i64; 6] {
         a.bytes_uploaded as i64 - b.bytes_uploaded as i64,
         a.bytes_downloaded as i64 - b.bytes_downloaded as i64,
         a.bind_groups_created as i64 - b.bind_groups_created as i64,
+        a.bytes_copied as i64 - b.bytes_copied as i64,
     ]
 }
 
@@ -218,8 +220,8 @@ fn seed_config(epochs: usize) -> FitConfig {
 
 /// Per-step counters of W1 on the GPU, kept for the summary at the end.
 struct StepCounters {
-    per_step: [f64; 6],
-    per_fit_overhead: [i64; 6],
+    per_step: [f64; 7],
+    per_fit_overhead: [i64; 7],
     steps_per_epoch: usize,
 }
 
@@ -288,9 +290,9 @@ fn w1_seed_mlp(device: &Device, counters: &mut Option<StepCounters>) -> Res<Reco
     let s2 = device.stats();
     let one = stats_diff(&s1, &s0);
     let two = stats_diff(&s2, &s1);
-    let epoch: [i64; 6] = std::array::from_fn(|i| two[i] - one[i]);
-    let per_step: [f64; 6] = epoch.map(|v| v as f64 / steps as f64);
-    let overhead: [i64; 6] = std::array::from_fn(|i| one[i] - epoch[i]);
+    let epoch: [i64; 7] = std::array::from_fn(|i| two[i] - one[i]);
+    let per_step: [f64; 7] = epoch.map(|v| v as f64 / steps as f64);
+    let overhead: [i64; 7] = std::array::from_fn(|i| one[i] - epoch[i]);
 
     let gpu = device.kind() == BackendKind::Gpu;
     let mut extra = json!({
@@ -314,6 +316,7 @@ fn w1_seed_mlp(device: &Device, counters: &mut Option<StepCounters>) -> Res<Reco
             "bytes_uploaded",
             "bytes_downloaded",
             "bind_groups_created",
+            "bytes_copied",
         ];
         let mut step = serde_json::Map::new();
         let mut fit = serde_json::Map::new();
@@ -330,6 +333,7 @@ fn w1_seed_mlp(device: &Device, counters: &mut Option<StepCounters>) -> Res<Reco
             "bytes_uploaded": cold_counters.bytes_uploaded,
             "bytes_downloaded": cold_counters.bytes_downloaded,
             "bind_groups_created": cold_counters.bind_groups_created,
+            "bytes_copied": cold_counters.bytes_copied,
         });
         *counters = Some(StepCounters {
             per_step,
@@ -488,6 +492,12 @@ fn w3_adam_step(device: &Device) -> Res<Record> {
     // d/dp sum(2p) = 2 everywhere: computed once, reused for every step.
     let grads = (&p * 2.0)?.sum()?.backward()?;
     sync(&p)?;
+    let in_place = opt.param_set().flat_grads().same_view(
+        &grads
+            .get(&p)
+            .ok_or_else(|| anyhow::anyhow!("no gradient for the parameter"))?
+            .storage(),
+    );
 
     for _ in 0..2 {
         opt.step(&grads)?;
@@ -507,25 +517,6 @@ fn w3_adam_step(device: &Device) -> Res<Record> {
     let delta = device.stats().since(&before);
     let ms = median(&runs);
 
-    // The part of a step that copies the gradient into the flat gradient buffer, timed on
-    // its own (a plain copy of the same size), to tell it from the update.
-    let backend = device.backend();
-    let g = grads
-        .get(&p)
-        .ok_or_else(|| anyhow::anyhow!("no gradient for the parameter"))?
-        .storage();
-    let scratch = backend.full(W3_PARAMS, 0.0)?;
-    let mut copies = Vec::with_capacity(W3_RUNS);
-    for _ in 0..W3_RUNS {
-        let started = Instant::now();
-        for _ in 0..W3_STEPS_PER_RUN {
-            backend.copy(&g, &scratch)?;
-        }
-        backend.download(&scratch.slice(0, 1)?)?;
-        copies.push(started.elapsed().as_secs_f64() * 1e3 / W3_STEPS_PER_RUN as f64);
-    }
-    let copy_ms = median(&copies);
-
     let gbs = W3_BYTES_PER_PARAM * W3_PARAMS as f64 / (ms / 1e3) / 1e9;
     let gpu = device.kind() == BackendKind::Gpu;
     let mut extra = json!({
@@ -534,14 +525,9 @@ fn w3_adam_step(device: &Device) -> Res<Record> {
         "bytes_per_param": W3_BYTES_PER_PARAM,
         "runs_ms_per_step": runs.iter().map(|&v| round(v, 4)).collect::<Vec<_>>(),
         "steps_per_run": W3_STEPS_PER_RUN,
-        "grad_copy_ms": round(copy_ms, 4),
-        "update_ms_without_copy": round(ms - copy_ms, 4),
-        "update_gb_per_s_without_copy": round(
-            W3_BYTES_PER_PARAM * W3_PARAMS as f64 / ((ms - copy_ms) / 1e3) / 1e9,
-            4
-        ),
-        "note": "Optimizer::step also copies the gradient into the flat gradient buffer \
-                 (8 more bytes per parameter, grad_copy_ms), not counted in gb_per_s",
+        "gradient_in_place": in_place,
+        "note": "backward wrote the gradient into the optimizer's flat gradient buffer, \
+                 so a step reads it in place (no copy: bytes_copied per step on the GPU)",
     });
     if gpu {
         extra["per_step"] = counters_per(&delta, W3_RUNS * W3_STEPS_PER_RUN);
@@ -764,7 +750,7 @@ fn print_table(records: &[Record]) {
 }
 
 fn print_counters(c: &StepCounters) {
-    let [d, s, a, up, down, bg] = c.per_step;
+    let [d, s, a, up, down, bg, cp] = c.per_step;
     println!();
     println!(
         "W1 on the GPU, per steady training step (one steady epoch of {} steps, divided):",
@@ -772,11 +758,11 @@ fn print_counters(c: &StepCounters) {
     );
     println!(
         "  dispatches {d:.2}, submissions {s:.2}, buffer allocations {a:.2}, \
-         bytes uploaded {up:.1}, bytes downloaded {down:.1}, bind groups created {bg:.2}"
+         bytes uploaded {up:.1}, bytes downloaded {down:.1}, bind groups created {bg:.2}, bytes copied {cp:.1}"
     );
-    let [d, s, a, up, down, bg] = c.per_fit_overhead;
+    let [d, s, a, up, down, bg, cp] = c.per_fit_overhead;
     println!(
         "  once per fit besides: dispatches {d}, submissions {s}, buffer allocations {a}, \
-         bytes uploaded {up}, bytes downloaded {down}, bind groups created {bg}"
+         bytes uploaded {up}, bytes downloaded {down}, bind groups created {bg}, bytes copied {cp}"
     );
 }

@@ -26,6 +26,7 @@ pub use ops::{
     UnaryOp,
 };
 pub use storage::Storage;
+pub(crate) use storage::WeakStorage;
 
 /// CPU or GPU: lets user code and tests tell which backend a device runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +54,8 @@ pub struct DeviceStats {
     /// Bind groups created (a dispatch that binds what an earlier one bound reuses its
     /// bind group and does not count).
     pub bind_groups_created: u64,
+    /// Bytes copied from one device buffer to another.
+    pub bytes_copied: u64,
 }
 
 impl DeviceStats {
@@ -65,6 +68,7 @@ impl DeviceStats {
             bytes_uploaded: self.bytes_uploaded - earlier.bytes_uploaded,
             bytes_downloaded: self.bytes_downloaded - earlier.bytes_downloaded,
             bind_groups_created: self.bind_groups_created - earlier.bind_groups_created,
+            bytes_copied: self.bytes_copied - earlier.bytes_copied,
         }
     }
 }

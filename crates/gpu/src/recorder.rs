@@ -227,6 +227,7 @@ impl Recorder {
         db.mark_used();
         self.encoder(&mut pending)
             .copy_buffer_to_buffer(sb.raw(), so, db.raw(), doff, size);
+        Stats::add(&self.stats.bytes_copied, size);
         Ok(())
     }
 

@@ -11,6 +11,7 @@ pub struct Stats {
     pub bytes_uploaded: AtomicU64,
     pub bytes_downloaded: AtomicU64,
     pub bind_groups_created: AtomicU64,
+    pub bytes_copied: AtomicU64,
 }
 
 impl Stats {
@@ -26,6 +27,7 @@ impl Stats {
             bytes_uploaded: self.bytes_uploaded.load(Relaxed),
             bytes_downloaded: self.bytes_downloaded.load(Relaxed),
             bind_groups_created: self.bind_groups_created.load(Relaxed),
+            bytes_copied: self.bytes_copied.load(Relaxed),
         }
     }
 }

@@ -7,6 +7,7 @@ mod rules;
 mod rules_conv;
 mod rules_index;
 mod rules_norm;
+mod slots;
 
 pub use gradients::Gradients;
 
@@ -139,6 +140,7 @@ impl Tensor {
         let mut pending: HashMap<TensorId, Storage> = HashMap::new();
         pending.insert(self.id(), self.device().one()?);
         let mut leaves = Gradients::default();
+        let mut slots = slots::SlotPlacer::default();
 
         no_grad(|| -> Result<()> {
             for tensor in order.iter().rev() {
@@ -146,7 +148,7 @@ impl Tensor {
                     continue;
                 };
                 let Some(node) = tensor.node() else {
-                    leaves.insert(tensor, grad);
+                    leaves.insert(tensor, slots.place(backend, tensor, grad)?);
                     continue;
                 };
                 check_versions(node)?;

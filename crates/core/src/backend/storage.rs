@@ -3,7 +3,7 @@
 use crate::error::Result;
 use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// A view of `len` elements starting at `offset` into a backend's buffer.
 ///
@@ -81,6 +81,44 @@ impl Storage {
     /// Whether two views share a buffer (so an in-place op must not alias them).
     pub fn same_buffer(&self, other: &Storage) -> bool {
         Arc::ptr_eq(&self.buffer, &other.buffer)
+    }
+
+    /// Whether two views are the same elements of the same buffer.
+    pub fn same_view(&self, other: &Storage) -> bool {
+        self.same_buffer(other) && self.offset == other.offset && self.len == other.len
+    }
+
+    /// How many views of this buffer exist (this one included).
+    pub(crate) fn views_of_buffer(&self) -> usize {
+        Arc::strong_count(&self.buffer)
+    }
+
+    /// A handle on this view that does not keep the buffer alive nor count as a view.
+    pub(crate) fn downgrade(&self) -> WeakStorage {
+        WeakStorage {
+            buffer: Arc::downgrade(&self.buffer),
+            offset: self.offset,
+            len: self.len,
+        }
+    }
+}
+
+/// A [`Storage`] that does not keep its buffer alive (see [`Storage::downgrade`]).
+#[derive(Clone)]
+pub(crate) struct WeakStorage {
+    buffer: Weak<dyn Any + Send + Sync>,
+    offset: usize,
+    len: usize,
+}
+
+impl WeakStorage {
+    /// The view again, while its buffer lives.
+    pub(crate) fn upgrade(&self) -> Option<Storage> {
+        Some(Storage {
+            buffer: self.buffer.upgrade()?,
+            offset: self.offset,
+            len: self.len,
+        })
     }
 }
 

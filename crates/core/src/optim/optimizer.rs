@@ -135,7 +135,6 @@ pub struct Optimizer {
     /// groups first name them (with one group, the rule's own order).
     state_names: Vec<&'static str>,
     state: Vec<Storage>,
-    flat_grads: Storage,
     /// One per parameter (segment), in the set's order.
     contexts: Vec<StepContext>,
     /// Calls to `step`.
@@ -224,15 +223,12 @@ impl Optimizer {
                 OptimizerGroup::new(members, overrides, config)
             })
             .collect();
-        let backend = set.device().backend();
-        let flat_grads = backend.full(set.flat_len(), 0.0)?;
         let mut optimizer = Optimizer {
             defaults: config,
             groups,
             group_of: grouping.group_of,
             state_names: Vec::new(),
             state: Vec::new(),
-            flat_grads,
             contexts: vec![
                 StepContext {
                     step: 0,
@@ -310,7 +306,10 @@ impl Optimizer {
             .collect()
     }
 
-    /// Clips gradients before every step (by global norm or by value).
+    /// Clips gradients before every step (by global norm or by value). The clip works on
+    /// the flat gradient buffer, where backward wrote the gradients: as PyTorch's
+    /// `clip_grad_norm_` changes `p.grad`, the [`Gradients`] given to `step` then hold the
+    /// clipped values.
     pub fn with_clip(mut self, clip: GradClip) -> Result<Self> {
         let (name, v) = match clip {
             GradClip::Norm(v) => ("clip norm", v),
@@ -322,7 +321,9 @@ impl Optimizer {
     }
 
     /// Updates every parameter from `grads`: one pass over the flat buffers (one kernel on
-    /// the GPU) per parameter group. As in PyTorch, a parameter the loss did not reach is
+    /// the GPU) per parameter group. Gradients backward wrote into this optimizer's flat
+    /// gradient buffer are read where they lie; any other (one computed while an earlier
+    /// gradient was still held) is copied in first. As in PyTorch, a parameter the loss did not reach is
     /// skipped: neither it nor its state changes, and its own step count stays (the step
     /// then runs over the runs of parameters that have gradients, the same group and the
     /// same step count, one pass each).
@@ -342,16 +343,19 @@ impl Optimizer {
             .iter()
             .map(|p| grads.get(p).is_some())
             .collect();
+        let flat_grads = self.set.flat_grads();
         for (param, seg) in self.set.params().iter().zip(self.set.segments()) {
-            let dst = self.flat_grads.slice(seg.offset, seg.len)?;
+            let dst = flat_grads.slice(seg.offset, seg.len)?;
             match grads.get(param) {
+                // Backward wrote it in place (the usual case): nothing to move.
+                Some(g) if g.storage().same_view(&dst) => {}
                 Some(g) => backend.copy(&g.storage(), &dst)?,
                 // Zero, so a global-norm clip counts only real gradients.
                 None => backend.fill(&dst, 0.0)?,
             }
         }
         if let Some(clip) = self.clip {
-            backend.clip_gradients(&self.flat_grads, clip)?;
+            backend.clip_gradients(flat_grads, clip)?;
         }
         self.steps += 1;
         let layout = self.set.layout();
@@ -385,7 +389,7 @@ impl Optimizer {
             backend.optimizer_step(
                 rule.as_ref(),
                 &view(self.set.flat())?,
-                &view(&self.flat_grads)?,
+                &view(self.set.flat_grads())?,
                 &state,
             )?;
             for &i in &layout[start..end] {
@@ -425,7 +429,7 @@ impl Optimizer {
 
     /// The flat gradient buffer of the last step (after clipping), for `fit`'s watch.
     pub(crate) fn flat_gradients(&self) -> &Storage {
-        &self.flat_grads
+        self.set.flat_grads()
     }
 
     /// Group 0's configuration (with one group, the optimizer's), with the learning rate

@@ -2,7 +2,8 @@
 //!
 //! Each parameter tensor becomes a view into the buffer; gradients and optimizer state use
 //! the same layout, so an optimizer step is a single pass over flat memory (one kernel on
-//! the GPU). Segments start on 64-element (256-byte) boundaries, the storage-buffer offset
+//! the GPU). Backward writes each parameter's gradient into its place in the set's flat
+//! gradient buffer (see `autodiff::slots`), so the step reads gradients where they lie. Segments start on 64-element (256-byte) boundaries, the storage-buffer offset
 //! alignment GPUs require, so each parameter can be bound on its own.
 
 use crate::backend::Storage;
@@ -30,6 +31,9 @@ pub struct ParamSet {
     id: u64,
     device: Device,
     flat: Storage,
+    /// The gradients, in the same layout: the only strong holder of this buffer but for
+    /// the gradients backward hands out in it.
+    grads: Storage,
     params: Vec<Tensor>,
     /// `segments[i]` is where `params[i]` lives.
     segments: Vec<Segment>,
@@ -92,23 +96,30 @@ impl ParamSet {
         let total = device.check_new("optimizer parameters", &Shape::new([total.max(1)]))?;
         let backend = device.backend();
         let flat = backend.full(total, 0.0)?;
+        let grads = backend.full(total, 0.0)?;
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         // Copy everything first, rebind after: a failed copy leaves every tensor where it was.
         let views = segments
             .iter()
-            .map(|seg| flat.slice(seg.offset, seg.len))
+            .map(|seg| {
+                Ok((
+                    flat.slice(seg.offset, seg.len)?,
+                    grads.slice(seg.offset, seg.len)?,
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
-        for (p, view) in params.iter().zip(&views) {
+        for (p, (view, _)) in params.iter().zip(&views) {
             backend.copy(&p.storage(), view)?;
         }
-        for (p, view) in params.iter().zip(views) {
-            p.rebind(view, id);
+        for (p, (view, grad_slot)) in params.iter().zip(views) {
+            p.rebind(view, id, &grad_slot);
         }
         Ok(ParamSet {
             id,
             device,
             flat,
+            grads,
             params: params.iter().map(|p| (*p).clone()).collect(),
             segments,
             layout: layout.to_vec(),
@@ -123,6 +134,12 @@ impl ParamSet {
     /// The whole flat buffer (padding between segments included).
     pub fn flat(&self) -> &Storage {
         &self.flat
+    }
+
+    /// The flat gradient buffer, in the parameters' layout: where backward writes their
+    /// gradients and the optimizer step reads them.
+    pub fn flat_grads(&self) -> &Storage {
+        &self.grads
     }
 
     /// Length of the flat buffer in elements.

@@ -15,7 +15,7 @@ mod region;
 pub use conv::{Conv1dOptions, Conv2dOptions, Pool2dOptions};
 
 use crate::autodiff::{grad_enabled, Node, Op};
-use crate::backend::Storage;
+use crate::backend::{Storage, WeakStorage};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::shape::Shape;
@@ -54,6 +54,9 @@ struct TensorInner {
     /// Bumped by every in-place update (an optimizer step), so a graph recorded before
     /// the update can refuse to differentiate with the new values.
     version: AtomicU64,
+    /// A parameter's place in its set's flat gradient buffer, where backward writes its
+    /// gradient when no earlier gradient there is still in use (weak: the set owns it).
+    grad_slot: RwLock<Option<WeakStorage>>,
 }
 
 impl Tensor {
@@ -73,6 +76,7 @@ impl Tensor {
             node: None,
             owner: AtomicU64::new(0),
             version: AtomicU64::new(0),
+            grad_slot: RwLock::new(None),
         }))
     }
 
@@ -101,6 +105,7 @@ impl Tensor {
             node,
             owner: AtomicU64::new(0),
             version: AtomicU64::new(0),
+            grad_slot: RwLock::new(None),
         }))
     }
 
@@ -164,14 +169,30 @@ impl Tensor {
         self.0.node.as_ref()
     }
 
-    /// Points this tensor at another view (used when a parameter set takes it over).
-    pub(crate) fn rebind(&self, storage: Storage, owner: u64) {
+    /// Points this tensor at another view, with the view of the gradient buffer its
+    /// gradients go to (used when a parameter set takes it over).
+    pub(crate) fn rebind(&self, storage: Storage, owner: u64, grad_slot: &Storage) {
         let mut guard = match self.0.storage.write() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
         *guard = storage;
+        let mut slot = match self.0.grad_slot.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = Some(grad_slot.downgrade());
         self.0.owner.store(owner, Ordering::Release);
+    }
+
+    /// Where backward may write this parameter's gradient: its view of the flat gradient
+    /// buffer of the set that owns it, while that set lives.
+    pub(crate) fn grad_slot(&self) -> Option<Storage> {
+        let slot = match self.0.grad_slot.read() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        slot.as_ref().and_then(WeakStorage::upgrade)
     }
 
     /// How many in-place updates this tensor's values have had.
