@@ -168,3 +168,75 @@ fn state_dict_and_checkpoints_round_trip_mode_and_carried_values() {
         }
     }
 }
+
+/// Parameter groups with their own β (so their own swap weights) and rates: the grouped
+/// optimizer steps, swaps to x and back exactly as one optimizer per group.
+#[test]
+fn groups_step_and_swap_as_separate_optimizers() {
+    let bits = |t: &Tensor| {
+        t.to_vec()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<u32>>()
+    };
+    type Case = (
+        Box<dyn OptimizerConfig>,
+        Box<dyn OptimizerConfig>,
+        fn(ParamGroup) -> ParamGroup,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            Box::new(AdamWScheduleFree::new(0.05).warmup_steps(3)),
+            Box::new(
+                AdamWScheduleFree::new(0.02)
+                    .warmup_steps(3)
+                    .betas(0.5, 0.99),
+            ),
+            |g| g.lr(0.02).betas(0.5, 0.99),
+        ),
+        (
+            Box::new(SgdScheduleFree::new(0.1).weight_decay(0.1)),
+            Box::new(SgdScheduleFree::new(0.3).weight_decay(0.1).momentum(0.4)),
+            |g| g.lr(0.3).momentum(0.4),
+        ),
+    ];
+    for device in devices() {
+        for (first, second, overrides) in &cases {
+            let make = || {
+                let a = device.tensor(vec![0.5, -1.0, 2.0], [3]).unwrap().param();
+                let b = device.tensor(vec![1.0, 0.25], [2]).unwrap().param();
+                (a, b)
+            };
+            let loss = |a: &Tensor, b: &Tensor| {
+                let la = (a - 1.5).unwrap().square().unwrap().sum().unwrap();
+                let lb = (b * 2.0).unwrap().square().unwrap().sum().unwrap();
+                (&la + &lb).unwrap()
+            };
+            let (a, b) = make();
+            let groups = vec![ParamGroup::new(&[&a]), overrides(ParamGroup::new(&[&b]))];
+            let mut grouped = Optimizer::with_groups(first.boxed_clone(), groups).unwrap();
+            let (a1, b1) = make();
+            let mut oa = Optimizer::new(first.boxed_clone(), &[&a1]).unwrap();
+            let mut ob = Optimizer::new(second.boxed_clone(), &[&b1]).unwrap();
+            for step in 0..8 {
+                if step == 6 {
+                    for opt in [&mut grouped, &mut oa, &mut ob] {
+                        opt.eval().unwrap();
+                    }
+                    assert_eq!(bits(&a), bits(&a1));
+                    assert_eq!(bits(&b), bits(&b1));
+                    for opt in [&mut grouped, &mut oa, &mut ob] {
+                        opt.train().unwrap();
+                    }
+                }
+                grouped.step(&loss(&a, &b).backward().unwrap()).unwrap();
+                let grads = loss(&a1, &b1).backward().unwrap();
+                oa.step(&grads).unwrap();
+                ob.step(&grads).unwrap();
+            }
+            assert_eq!(bits(&a), bits(&a1), "{first:?}");
+            assert_eq!(bits(&b), bits(&b1), "{second:?}");
+        }
+    }
+}
