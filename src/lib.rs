@@ -131,6 +131,7 @@ pub mod prelude {
         Metric, ModelCheckpoint, NAdam, Optimizer, OptimizerConfig, ParamGroup, Reshape, Residual,
         Result, RmsProp, Sequential, Sgd, Tensor, TerminateOnNaN, TrainingState,
     };
+    pub use downhill_core::{AdamWScheduleFree, SgdScheduleFree};
     pub use downhill_core::{
         AnnealStrategy, ChainedScheduler, ConstantLR, CosineAnnealingLR,
         CosineAnnealingWarmRestarts, ExponentialLR, LinearLR, LrScheduler, MultiStepLR, OneCycleLR,

@@ -364,6 +364,9 @@ pub const OPTIMIZERS: &[Kernel] = &[
     optimizer!("nadam", 2),
     optimizer!("adadelta", 2),
     optimizer!("lion", 1),
+    optimizer!("adamw_schedule_free", 3),
+    optimizer!("sgd_schedule_free", 1),
+    optimizer!("schedule_free_swap", 1),
 ];
 
 /// The optimizer kernel named `name` (a rule's `RuleLayout::kernel`).

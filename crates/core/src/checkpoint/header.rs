@@ -59,6 +59,13 @@ pub struct OptimizerSection {
     /// groups existed, which hold one group with `hyperparameters`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub param_groups: Vec<GroupSection>,
+    /// Whether the parameters hold the training point (`Optimizer::is_training`); absent
+    /// when they do (always, for optimizers without an evaluation point).
+    #[serde(
+        default = "train_mode_start",
+        skip_serializing_if = "is_train_mode_start"
+    )]
+    pub train_mode: bool,
 }
 
 /// One parameter group: its parameters (indices into `Header::parameters`), every
@@ -102,6 +109,36 @@ pub enum ClipSection {
 pub struct ContextSection {
     pub step: u64,
     pub mu_product: JsonFloat,
+    /// The schedule-free optimizers' carried values; absent (their start values) for every
+    /// other optimizer and in files written before them.
+    #[serde(default = "lr_max_start", skip_serializing_if = "is_lr_max_start")]
+    pub lr_max: JsonFloat,
+    #[serde(
+        default = "weight_sum_start",
+        skip_serializing_if = "is_weight_sum_start"
+    )]
+    pub weight_sum: JsonFloat,
+}
+
+fn lr_max_start() -> JsonFloat {
+    JsonFloat(StepContext::default().lr_max)
+}
+fn is_lr_max_start(v: &JsonFloat) -> bool {
+    v.0.to_bits() == lr_max_start().0.to_bits()
+}
+fn weight_sum_start() -> JsonFloat {
+    JsonFloat(StepContext::default().weight_sum)
+}
+fn is_weight_sum_start(v: &JsonFloat) -> bool {
+    v.0.to_bits() == weight_sum_start().0.to_bits()
+}
+
+/// `true`: what an absent `train_mode` means.
+fn train_mode_start() -> bool {
+    true
+}
+fn is_train_mode_start(v: &bool) -> bool {
+    *v
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -138,6 +175,8 @@ impl From<&StepContext> for ContextSection {
         ContextSection {
             step: c.step,
             mu_product: JsonFloat(c.mu_product),
+            lr_max: JsonFloat(c.lr_max),
+            weight_sum: JsonFloat(c.weight_sum),
         }
     }
 }
@@ -147,6 +186,8 @@ impl From<&ContextSection> for StepContext {
         StepContext {
             step: c.step,
             mu_product: c.mu_product.0,
+            lr_max: c.lr_max.0,
+            weight_sum: c.weight_sum.0,
         }
     }
 }

@@ -55,7 +55,10 @@
 //! (f64) and every hyperparameter in force; the top-level `hyperparameters` are group 0's. A
 //! file without `param_groups` holds one group with those.
 //! `contexts` follow `parameters`' order (each parameter's step count, as PyTorch keeps
-//! `state[p]["step"]`, and NAdam's `mu_product`); `clip` is `{"norm": v}`, `{"value": v}`
+//! `state[p]["step"]`, NAdam's `mu_product`, and the schedule-free optimizers' `lr_max`
+//! and `weight_sum`, written only when not at their start values -1 and 0); a
+//! schedule-free optimizer saved at its evaluation point (after `eval()`) has
+//! `"train_mode": false` (absent means true); `clip` is `{"norm": v}`, `{"value": v}`
 //! or `null`; `history` is [`History::to_json`](crate::train::History::to_json)'s document
 //! (NaN and infinities as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`); `schedule`
 //! and `extra` are kept as given. A file of a later `format_version` is refused, not

@@ -148,6 +148,7 @@ impl Checkpoint {
                 buffers: opt.buffers.iter().map(|b| b.name.clone()).collect(),
                 contexts: opt.contexts.iter().map(ContextSection::from).collect(),
                 param_groups: opt.groups.iter().map(Into::into).collect(),
+                train_mode: opt.train_mode,
             }),
             training: Some(TrainingSection::new(&self.training)),
         };
@@ -255,6 +256,7 @@ impl Checkpoint {
                 shapes: parameters.iter().map(|p| p.shape.clone()).collect(),
                 contexts: opt.contexts.iter().map(StepContext::from).collect(),
                 buffers,
+                train_mode: opt.train_mode,
             },
             parameters,
             buffers: model_buffers,

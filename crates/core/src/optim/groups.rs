@@ -322,7 +322,7 @@ pub(crate) fn state_names(config: &dyn OptimizerConfig) -> Vec<&'static str> {
     config
         .rule(&mut StepContext {
             step: 1,
-            mu_product: 1.0,
+            ..StepContext::default()
         })
         .state_names()
 }

@@ -3,9 +3,23 @@
 //!
 //! In order of increasing complexity: SGD (momentum, dampening, Nesterov, weight decay),
 //! Adagrad, RMSprop, Adadelta, Adam/AdamW (amsgrad), Adamax, NAdam; beyond `torch.optim`,
-//! Lion (Chen et al. 2023). Learning-rate schedules, which change an optimizer's rate
-//! between steps, are in [`schedule`]; parameter groups (PyTorch's `param_groups`:
-//! per-group learning rates, no weight decay on biases) are [`ParamGroup`]s.
+//! Lion (Chen et al. 2023), and the schedule-free [`AdamWScheduleFree`] and
+//! [`SgdScheduleFree`] (Defazio et al. 2024). Learning-rate schedules, which change an
+//! optimizer's rate between steps, are in [`schedule`]; parameter groups (PyTorch's
+//! `param_groups`: per-group learning rates, no weight decay on biases) are
+//! [`ParamGroup`]s.
+//!
+//! # Evaluation points
+//!
+//! A schedule-free optimizer trains at one point (`y`, the gradient's) and should be
+//! evaluated at another (`x`, the average). Its configuration says how to move between
+//! them ([`OptimizerConfig::evaluation_swap`], a small elementwise rule of its own
+//! kernel); [`Optimizer::eval`] moves the parameters to `x`, [`Optimizer::train`] back to
+//! `y`, as the reference's `optimizer.eval()` and `optimizer.train()`, and `step` is
+//! refused in between. For every other optimizer both do nothing. `fit` calls them:
+//! validation sees `x`, steps see `y`, and `fit` returns with the parameters at `x`
+//! (what `evaluate`, `predict` and `save_weights` then see); the next `fit` moves them
+//! back before its first step. A checkpoint records the mode with the parameters.
 //!
 //! # One module and one kernel per optimizer
 //!
@@ -47,6 +61,7 @@ mod adadelta;
 mod adagrad;
 mod adam;
 mod adamax;
+mod adamw_schedule_free;
 pub mod flat;
 mod groups;
 mod lion;
@@ -56,7 +71,9 @@ mod params;
 mod rmsprop;
 mod rule;
 pub mod schedule;
+mod schedule_free;
 mod sgd;
+mod sgd_schedule_free;
 mod state;
 mod validate;
 
@@ -64,6 +81,7 @@ pub use adadelta::{Adadelta, AdadeltaRule};
 pub use adagrad::{Adagrad, AdagradRule};
 pub use adam::{Adam, AdamRule, AdamW};
 pub use adamax::{Adamax, AdamaxRule};
+pub use adamw_schedule_free::{AdamWScheduleFree, AdamWScheduleFreeRule};
 pub(crate) use groups::Grouping;
 pub use groups::{OptimizerGroup, ParamGroup};
 pub use lion::{Lion, LionRule};
@@ -77,7 +95,9 @@ pub use schedule::{
     ExponentialLR, LinearLR, LrScheduler, MultiStepLR, OneCycleLR, PlateauMode, ReduceLROnPlateau,
     ScheduleConfig, ScheduleState, SequentialLR, StepLR, StepUnit, ThresholdMode,
 };
+pub use schedule_free::ScheduleFreeSwapRule;
 pub use sgd::{Gd, Sgd, SgdRule};
+pub use sgd_schedule_free::{SgdScheduleFree, SgdScheduleFreeRule};
 pub use state::{
     GroupState, HyperparameterField, HyperparameterValue, OptimizerState, StateBuffer,
 };
@@ -94,4 +114,7 @@ pub const RULE_LAYOUTS: &[&RuleLayout] = &[
     &NAdamRule::LAYOUT,
     &AdadeltaRule::LAYOUT,
     &LionRule::LAYOUT,
+    &AdamWScheduleFreeRule::LAYOUT,
+    &SgdScheduleFreeRule::LAYOUT,
+    &ScheduleFreeSwapRule::LAYOUT,
 ];

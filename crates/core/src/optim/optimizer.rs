@@ -9,6 +9,7 @@ use crate::backend::{GradClip, Storage};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
+mod mode;
 mod rates;
 mod state_dict;
 
@@ -21,6 +22,24 @@ pub struct StepContext {
     pub step: u64,
     /// NAdam's running product of momentum coefficients (starts at 1).
     pub mu_product: f64,
+    /// The schedule-free optimizers' largest warmed-up learning rate so far (the
+    /// reference's `group['lr_max']`, starts at -1).
+    pub lr_max: f64,
+    /// The schedule-free optimizers' sum of averaging weights so far (the reference's
+    /// `group['weight_sum']`, starts at 0).
+    pub weight_sum: f64,
+}
+
+impl Default for StepContext {
+    /// Before the first step: step 0 and every carried value at its start.
+    fn default() -> Self {
+        StepContext {
+            step: 0,
+            mu_product: 1.0,
+            lr_max: -1.0,
+            weight_sum: 0.0,
+        }
+    }
 }
 
 /// Hyperparameters of one optimizer family. Validation happens in `build`, so an invalid
@@ -66,13 +85,24 @@ pub trait OptimizerConfig: BoxedClone + std::fmt::Debug + Send + Sync {
     }
     /// The rule for step `ctx.step`, updating `ctx`'s carried values.
     fn rule(&self, ctx: &mut StepContext) -> Box<dyn UpdateRule>;
+    /// The evaluation-point swap, for optimizers whose parameters hold a training point
+    /// other than the point to evaluate at (the schedule-free ones, whose parameters hold
+    /// `y` while training and `x` is the point to evaluate): the elementwise rule that moves
+    /// the parameters to the evaluation point (`to_eval`) or back to the training point,
+    /// reading its state. [`Optimizer::eval`] and [`Optimizer::train`] run it over every
+    /// parameter stepped at least once. `None` (the default): the parameters are the
+    /// evaluation point, and `eval`/`train` do nothing.
+    fn evaluation_swap(&self, to_eval: bool) -> Option<Box<dyn UpdateRule>> {
+        let _ = to_eval;
+        None
+    }
     /// Initial value of each state buffer (e.g. Adagrad's `initial_accumulator_value`).
     fn initial_state(&self) -> Vec<f32> {
         vec![
             0.0;
             self.rule(&mut StepContext {
                 step: 1,
-                mu_product: 1.0
+                ..StepContext::default()
             })
             .state_buffers()
         ]
@@ -143,6 +173,8 @@ pub struct Optimizer {
     /// The group a schedule is being applied to: while set, the learning-rate and momentum
     /// methods address that group alone (see `schedule::per_group`).
     scheduled_group: Option<usize>,
+    /// Whether the parameters hold the training point (see [`Optimizer::eval`]).
+    train_mode: bool,
 }
 
 /// What a schedule may change in an optimizer, to put back when it fails part-way.
@@ -229,16 +261,11 @@ impl Optimizer {
             group_of: grouping.group_of,
             state_names: Vec::new(),
             state: Vec::new(),
-            contexts: vec![
-                StepContext {
-                    step: 0,
-                    mu_product: 1.0,
-                };
-                params.len()
-            ],
+            contexts: vec![StepContext::default(); params.len()],
             steps: 0,
             clip: None,
             scheduled_group: None,
+            train_mode: true,
             set,
         };
         optimizer.lay_out_state()?;
@@ -327,7 +354,12 @@ impl Optimizer {
     /// skipped: neither it nor its state changes, and its own step count stays (the step
     /// then runs over the runs of parameters that have gradients, the same group and the
     /// same step count, one pass each).
+    ///
+    /// An optimizer with an evaluation point must be in training mode: a step after
+    /// [`Optimizer::eval`] and before [`Optimizer::train`] is [`Error::Config`], as the
+    /// schedule-free reference asserts.
     pub fn step(&mut self, grads: &Gradients) -> Result<()> {
+        self.check_training()?;
         self.set.check_owned()?;
         if let Some(other) = grads.foreign_device(self.set.device()) {
             return Err(Error::DeviceMismatch(format!(

@@ -126,7 +126,7 @@ mod tests {
         for config in configs {
             let rule = config.rule(&mut StepContext {
                 step: 1,
-                mu_product: 1.0,
+                ..StepContext::default()
             });
             let names = rule.state_names();
             assert_eq!(names.len(), rule.state_buffers(), "{config:?}");

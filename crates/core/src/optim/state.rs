@@ -143,6 +143,10 @@ pub struct OptimizerState {
     /// in the order the groups first name them; a parameter whose group does not use a
     /// buffer holds its initial value there).
     pub buffers: Vec<StateBuffer>,
+    /// Whether the parameters held the training point when the state was taken (the
+    /// reference's `train_mode`; see [`Optimizer::is_training`](super::Optimizer::is_training)):
+    /// `false` after `eval()` of a schedule-free optimizer, else `true`.
+    pub train_mode: bool,
 }
 
 impl OptimizerState {

@@ -149,6 +149,17 @@ impl Sequential {
     /// Training steps run in training mode and validation in evaluation mode (dropout and
     /// batch norm behave as in Keras' `fit`); the model's mode before the call is restored
     /// when it returns.
+    ///
+    /// An optimizer with an evaluation point (`AdamWScheduleFree`, `SgdScheduleFree`) is
+    /// moved to it for validation ([`Optimizer::eval`]) and back before the next step
+    /// ([`Optimizer::train`]), and `fit` returns (also on an error) with the parameters at
+    /// the evaluation point `x`: `evaluate`, `predict` and `save_weights` then see the
+    /// average, and the next `fit` moves them back to `y` before its first step. A
+    /// checkpoint saved during the run records the mode with the parameters, so resuming
+    /// continues exactly; a second `fit` continues exactly as one longer `fit` whenever the
+    /// first one validated after its last epoch (otherwise the eval/train round trip at
+    /// the end of the first rounds `y` by a few ulps, as the reference's does). Call
+    /// [`Optimizer::train`] before stepping such an optimizer by hand after `fit_with`.
     pub fn fit_with(
         &mut self,
         data: &Dataset,
@@ -159,7 +170,10 @@ impl Sequential {
         let previous = self.set_training(true);
         let result = self.fit_in_training_mode(data, loss, opt, config);
         self.set_training(previous);
-        result
+        // Leave the model at the evaluation point, for evaluate, predict and saving.
+        let swapped = opt.eval();
+        let history = result?;
+        swapped.map(|()| history)
     }
 
     fn fit_in_training_mode(
@@ -307,6 +321,9 @@ impl Sequential {
                 hooks.run(self, opt, &history, schedule.as_deref(), |cb, ctx| {
                     cb.on_batch_begin(&info, ctx)
                 })?;
+                // Steps run at the training point (a no-op but after a validation or a
+                // previous fit of a schedule-free optimizer).
+                opt.train()?;
                 let (x, y) = train_dev.batch(&order, start, count)?;
                 let pred = self.forward(&x)?;
                 let batch_loss = loss.compute(&pred, &y)?;
@@ -353,7 +370,9 @@ impl Sequential {
                         .collect(),
                 }),
                 (None, Some(v)) => Some(
-                    self.evaluate_on(v, loss, &config.metrics, INFERENCE_BATCH)
+                    // At the evaluation point; the next step moves back.
+                    opt.eval()
+                        .and_then(|()| self.evaluate_on(v, loss, &config.metrics, INFERENCE_BATCH))
                         .map_err(|e| e.context("validation data"))?,
                 ),
             };

@@ -63,12 +63,15 @@ impl Optimizer {
                 .collect(),
             contexts: self.contexts.clone(),
             buffers,
+            train_mode: self.train_mode,
         })
     }
 
     /// Continues from `state` (taken by [`Optimizer::state_dict`], here or in another
-    /// process, on any device): copies every state buffer, the step counts and the
-    /// learning rates in. The state must come from the same optimizer over parameters of
+    /// process, on any device): copies every state buffer, the step counts, the
+    /// learning rates and the mode ([`Optimizer::is_training`], which says where the
+    /// parameters of a schedule-free optimizer are: restore them with the state, as a
+    /// checkpoint does) in. The state must come from the same optimizer over parameters of
     /// the same shapes, in the same groups: its name, every group's members and every
     /// hyperparameter but `lr`, and the clip setting must equal this optimizer's (`lr` is
     /// taken from the state, since a schedule may have changed it). Everything is checked
@@ -269,6 +272,8 @@ impl Optimizer {
         }
         self.contexts = state.contexts.clone();
         self.steps = state.steps;
+        // The parameters a checkpoint restores are at the point it was saved at.
+        self.train_mode = state.train_mode || !self.has_evaluation_point();
         backend.flush()
     }
 }
