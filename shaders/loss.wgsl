@@ -30,7 +30,7 @@ struct Loss {
 @group(0) @binding(1) var<storage, read> pred: array<f32>;
 @group(0) @binding(2) var<storage, read> target_values: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-// backward: pred, target, dloss -> dpred
+// backward: pred, target, dloss -> dpred; loss and gradient: pred, target -> out, dpred
 @group(0) @binding(3) var<storage, read> dloss: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dpred: array<f32>;
 
@@ -143,6 +143,87 @@ fn loss_cross_entropy(@builtin(local_invocation_index) li: u32) {
             acc += log_sum_exp(r) - pred[r * p.cols + u32(v)];
         } else {
             acc += nan_f32();
+        }
+    }
+    let total = workgroup_sum(li, acc);
+    if (li == 0u) {
+        out[0] = total / f32(p.rows);
+    }
+}
+
+// ---- Loss and gradient in one dispatch (the loss is what backward starts from) ----
+// One workgroup writes the mean to out[0] and d loss / d pred to dpred: what loss_* and
+// then loss_backward (or cross_entropy_backward) compute with an upstream gradient of 1.
+// For batch-sized predictions only (the host picks these below a size bound): one
+// workgroup does all the elements.
+
+// d (mean elementwise loss) / d pred[i], `kind` 0–2 a constant at every call.
+fn element_grad(i: u32, kind: u32, n: u32) -> f32 {
+    let x = pred[i];
+    let t = target_values[i];
+    switch kind {
+        case 0u: {
+            return 2.0 * (x - t) / f32(n);
+        }
+        case 1u: {
+            if (x < p.eps || x > 1.0 - p.eps) {
+                return 0.0; // the clamp is flat there
+            }
+            return (-(t / x) + (1.0 - t) / (1.0 - x)) / f32(n);
+        }
+        default: {
+            return (sigmoid(x) - t) / f32(n);
+        }
+    }
+}
+
+fn mean_element_loss_and_grad(li: u32, kind: u32) {
+    let count = p.rows * p.cols;
+    var acc = 0.0;
+    for (var i = li; i < count; i += 256u) {
+        acc += element_loss(i, kind);
+        dpred[i] = element_grad(i, kind, count);
+    }
+    let total = workgroup_sum(li, acc);
+    if (li == 0u) {
+        out[0] = total / f32(count);
+    }
+}
+
+@compute @workgroup_size(256)
+fn loss_mse_grad(@builtin(local_invocation_index) li: u32) {
+    mean_element_loss_and_grad(li, 0u);
+}
+
+@compute @workgroup_size(256)
+fn loss_bce_grad(@builtin(local_invocation_index) li: u32) {
+    mean_element_loss_and_grad(li, 1u);
+}
+
+@compute @workgroup_size(256)
+fn loss_bce_logits_grad(@builtin(local_invocation_index) li: u32) {
+    mean_element_loss_and_grad(li, 2u);
+}
+
+// One invocation per row (few classes: the host bounds cols).
+@compute @workgroup_size(256)
+fn loss_cross_entropy_grad(@builtin(local_invocation_index) li: u32) {
+    var acc = 0.0;
+    for (var r = li; r < p.rows; r += 256u) {
+        let v = target_values[r];
+        let lse = log_sum_exp(r);
+        let base = r * p.cols;
+        let ok = valid_label(v);
+        if (ok) {
+            acc += lse - pred[base + u32(v)];
+        } else {
+            acc += nan_f32();
+        }
+        let scale = 1.0 / f32(p.rows);
+        for (var j = 0u; j < p.cols; j++) {
+            let one_hot = select(0.0, 1.0, j == u32(v));
+            let g = (exp(pred[base + j] - lse) - one_hot) * scale;
+            dpred[base + j] = select(nan_f32(), g, ok);
         }
     }
     let total = workgroup_sum(li, acc);

@@ -120,6 +120,18 @@ fn fit_uploads_the_data_once_and_reads_back_once_per_epoch() {
         2 * (steps_per_epoch as u64 + 1),
         "{one:?} {three:?}"
     );
+    // Each step of the seed MLP is 12 dispatches: the batch's inputs and targets gathered
+    // together (1), two fused linear layers (2), the loss with its gradient (1), each
+    // layer's activation-and-bias backward (2) and weight gradient (2), the input
+    // gradient of the second layer (1), the SGD update (1), the step's loss sum and
+    // divergence check (1) and the accuracy count (1), and nothing else in a fit (but
+    // the first on a device, which makes backward's seed); bind groups all reused.
+    assert_eq!(
+        three.dispatches,
+        3 * steps_per_epoch as u64 * 12,
+        "{one:?} {three:?}"
+    );
+    assert_eq!(three.bind_groups_created, 0, "{three:?}");
     // The data set goes up once per fit, whatever the epochs: the extra uploads of the
     // longer fit are the per-epoch shuffled index buffers (256 u32 each).
     let data_bytes = (256 * 21 * 4) as u64;

@@ -221,6 +221,22 @@ pub trait Backend:
         rows: usize,
         cols: usize,
     ) -> Result<Storage>;
+    /// The loss and `d loss / d pred` for an upstream gradient of 1, computed together
+    /// when the loss is what backward will start from (a GPU does both in one dispatch
+    /// for batch-sized predictions). Same arguments as [`Backend::loss`].
+    fn loss_with_gradient(
+        &self,
+        kind: LossKind,
+        pred: &Storage,
+        target: &Storage,
+        rows: usize,
+        cols: usize,
+    ) -> Result<(Storage, Storage)> {
+        let loss = self.loss(kind, pred, target, rows, cols)?;
+        let one = self.full(1, 1.0)?;
+        let dpred = self.loss_backward(kind, pred, target, &one, rows, cols)?;
+        Ok((loss, dpred))
+    }
     /// Adds the number of correct predictions to the 1-element `acc`, in place (metrics
     /// accumulate on the device over an epoch; a row of several binary outputs counts the
     /// fraction of them that are right).
@@ -268,6 +284,21 @@ pub trait Backend:
         start: usize,
         count: usize,
     ) -> Result<Storage>;
+    /// [`Backend::gather_rows`] of two matrices by the same rows (a mini-batch's inputs
+    /// and targets), which a GPU does in one dispatch.
+    fn gather_rows_pair(
+        &self,
+        (a, cols_a): (&Storage, usize),
+        (b, cols_b): (&Storage, usize),
+        indices: &Storage,
+        start: usize,
+        count: usize,
+    ) -> Result<(Storage, Storage)> {
+        Ok((
+            self.gather_rows(a, cols_a, indices, start, count)?,
+            self.gather_rows(b, cols_b, indices, start, count)?,
+        ))
+    }
 
     // ---- optimizer ----
     /// One update of every parameter in the flat buffer: a single pass (one kernel).

@@ -185,10 +185,36 @@ pub const CROSS_ENTROPY_BACKWARD: Kernel = k(
     "cross_entropy_backward",
     &[R, R, R, W],
 );
+// The loss and its gradient in one dispatch, one entry point per kind (batch-sized inputs).
+/// MSE and its gradient (one workgroup).
+pub const LOSS_MSE_GRAD: Kernel = k("loss_mse_grad", LOSS, "loss_mse_grad", &[R, R, W, W]);
+/// Binary cross-entropy of probabilities and its gradient (one workgroup).
+pub const LOSS_BCE_GRAD: Kernel = k("loss_bce_grad", LOSS, "loss_bce_grad", &[R, R, W, W]);
+/// Binary cross-entropy of logits and its gradient (one workgroup).
+pub const LOSS_BCE_LOGITS_GRAD: Kernel = k(
+    "loss_bce_logits_grad",
+    LOSS,
+    "loss_bce_logits_grad",
+    &[R, R, W, W],
+);
+/// Softmax cross-entropy and its gradient, one invocation per row (one workgroup).
+pub const LOSS_CROSS_ENTROPY_GRAD: Kernel = k(
+    "loss_cross_entropy_grad",
+    LOSS,
+    "loss_cross_entropy_grad",
+    &[R, R, W, W],
+);
 /// The number of correct predictions in a batch (binary or categorical accuracy).
 pub const CORRECT_COUNT: Kernel = k("correct_count", LOSS, "correct_count", &[R, R, W]);
 /// Mini-batch gathering: output row `r` is source row `indices[start + r]`.
 pub const GATHER_ROWS: Kernel = k("gather_rows", GATHER, "gather_rows", &[R, R, W]);
+/// Two matrices' rows `indices[start + r]` in one dispatch (a batch's inputs and targets).
+pub const GATHER_ROWS_PAIR: Kernel = k(
+    "gather_rows_pair",
+    GATHER,
+    "gather_rows_pair",
+    &[R, R, W, R, W],
+);
 /// Global-norm clipping, first pass: writes `min(1, max_norm / (‖g‖ + 1e-6))` to a
 /// one-element buffer (one workgroup).
 pub const CLIP_NORM_COEF: Kernel = k("clip_norm_coef", CLIP, "clip_norm_coef", &[R, W]);
@@ -411,8 +437,13 @@ pub const ALL_KERNELS: &[&Kernel] = &[
     &LOSS_CROSS_ENTROPY,
     &LOSS_BACKWARD,
     &CROSS_ENTROPY_BACKWARD,
+    &LOSS_MSE_GRAD,
+    &LOSS_BCE_GRAD,
+    &LOSS_BCE_LOGITS_GRAD,
+    &LOSS_CROSS_ENTROPY_GRAD,
     &CORRECT_COUNT,
     &GATHER_ROWS,
+    &GATHER_ROWS_PAIR,
     &CLIP_NORM_COEF,
     &CLIP_SCALE,
     &CLIP_VALUE,

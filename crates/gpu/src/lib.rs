@@ -30,6 +30,8 @@ pub struct GpuBackend {
     rec: Recorder,
     /// Bound where a kernel's optional state buffer is not in use.
     dummy: Storage,
+    /// A 1-element 1.0: the upstream gradient of a loss computed with its gradient.
+    one: Storage,
     matmul: Variant,
 }
 
@@ -55,7 +57,13 @@ impl GpuBackend {
         let rec = Recorder::new(ctx);
         rec.warm_up()?;
         let dummy = rec.pool.storage(64)?;
-        Ok(GpuBackend { rec, dummy, matmul })
+        let one = rec.upload(bytemuck::cast_slice(&[1.0f32]), 1)?;
+        Ok(GpuBackend {
+            rec,
+            dummy,
+            one,
+            matmul,
+        })
     }
 
     /// Adapter name, backend, type and the limits that bound tensor sizes.
@@ -274,6 +282,19 @@ impl Backend for GpuBackend {
         ops::rows::loss_backward(&self.rec, kind, (pred, target, dloss), (rows, cols, n))
     }
 
+    fn loss_with_gradient(
+        &self,
+        kind: LossKind,
+        pred: &Storage,
+        target: &Storage,
+        rows: usize,
+        cols: usize,
+    ) -> Result<(Storage, Storage)> {
+        let n = check::loss(kind, pred, target, rows, cols)?;
+        let sizes = (rows, cols, n);
+        ops::rows::loss_with_gradient(&self.rec, kind, (pred, target), sizes, &self.one)
+    }
+
     fn accumulate_correct(
         &self,
         kind: AccuracyKind,
@@ -324,6 +345,20 @@ impl Backend for GpuBackend {
     ) -> Result<Storage> {
         let n = check::gather_rows(src, cols, indices, start, count)?;
         ops::rows::gather_rows(&self.rec, (src, cols), indices, (start, count, n))
+    }
+
+    fn gather_rows_pair(
+        &self,
+        (a, cols_a): (&Storage, usize),
+        (b, cols_b): (&Storage, usize),
+        indices: &Storage,
+        start: usize,
+        count: usize,
+    ) -> Result<(Storage, Storage)> {
+        let n_a = check::gather_rows(a, cols_a, indices, start, count)?;
+        let n_b = check::gather_rows(b, cols_b, indices, start, count)?;
+        let (first, second) = ((a, cols_a, n_a), (b, cols_b, n_b));
+        ops::rows::gather_rows_pair(&self.rec, first, second, indices, (start, count))
     }
 
     fn optimizer_step(

@@ -45,6 +45,9 @@ pub(crate) enum Op {
         kind: LossKind,
         rows: usize,
         cols: usize,
+        /// `d loss / d pred` for an upstream gradient of 1, computed with the loss (what
+        /// backward needs when it starts from this loss).
+        dpred: Option<Storage>,
     },
     /// Constant padding per axis, `(before, after)`; negative amounts crop (narrow).
     Pad(Vec<(i64, i64)>),

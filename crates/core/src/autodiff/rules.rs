@@ -86,10 +86,22 @@ pub(super) fn backward(
                 *log,
             )?)]
         }
-        Op::Loss { kind, rows, cols } => {
-            let target = node.inputs[1].storage();
-            let dpred = be.loss_backward(*kind, &x.storage(), &target, dy, *rows, *cols)?;
-            vec![Some(dpred), None]
+        Op::Loss {
+            kind,
+            rows,
+            cols,
+            dpred,
+        } => {
+            // An upstream gradient of 1 (backward started here: the device's seed): the
+            // gradient computed with the loss is the answer.
+            match dpred {
+                Some(dpred) if dy.same_view(&x.device().one()?) => vec![Some(dpred.clone()), None],
+                _ => {
+                    let target = node.inputs[1].storage();
+                    let dpred = be.loss_backward(*kind, &x.storage(), &target, dy, *rows, *cols)?;
+                    vec![Some(dpred), None]
+                }
+            }
         }
         Op::Pad(padding) => vec![Some(rules_index::pad(be, padding, y_shape, dy)?)],
         Op::Concat { outer, lens, inner } => {

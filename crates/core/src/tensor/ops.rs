@@ -2,7 +2,7 @@
 //! itself for backward; the backward rules live in `autodiff::rules`.
 
 use super::Tensor;
-use crate::autodiff::Op;
+use crate::autodiff::{grad_enabled, Op};
 use crate::backend::{BinaryOp, LossKind, MatmulDims, ReduceDims, ReduceOp, UnaryOp};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
@@ -502,15 +502,25 @@ impl Tensor {
         };
         // Targets are constants: no gradient flows into them.
         let target = target.detach();
-        let out =
-            self.device()
-                .backend()
-                .loss(kind, &self.storage(), &target.storage(), rows, cols)?;
+        let backend = self.device().backend();
+        let (pred, labels) = (self.storage(), target.storage());
+        // A loss that will be differentiated gets its gradient in the same pass.
+        let (out, dpred) = if grad_enabled() && self.requires_grad() {
+            let (out, dpred) = backend.loss_with_gradient(kind, &pred, &labels, rows, cols)?;
+            (out, Some(dpred))
+        } else {
+            (backend.loss(kind, &pred, &labels, rows, cols)?, None)
+        };
         Ok(Tensor::from_op(
             self.device(),
             Shape::scalar(),
             out,
-            Op::Loss { kind, rows, cols },
+            Op::Loss {
+                kind,
+                rows,
+                cols,
+                dpred,
+            },
             &[self, &target],
             false,
         ))

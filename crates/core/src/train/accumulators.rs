@@ -30,20 +30,20 @@ impl DeviceData {
 
     /// Rows `order[start..start + count]` of inputs and targets, gathered on the device.
     pub fn batch(&self, order: &Storage, start: usize, count: usize) -> Result<(Tensor, Tensor)> {
+        let (cols_x, cols_y) = (self.x.dims()[1], self.y.dims()[1]);
+        let device = self.x.device();
+        let (x, y) = device.backend().gather_rows_pair(
+            (&self.x.storage(), cols_x),
+            (&self.y.storage(), cols_y),
+            order,
+            start,
+            count,
+        )?;
         Ok((
-            gather(&self.x, order, start, count)?,
-            gather(&self.y, order, start, count)?,
+            device.tensor_from_storage(x, [count, cols_x])?,
+            device.tensor_from_storage(y, [count, cols_y])?,
         ))
     }
-}
-
-fn gather(t: &Tensor, order: &Storage, start: usize, count: usize) -> Result<Tensor> {
-    let cols = t.dims()[1];
-    let rows = t
-        .device()
-        .backend()
-        .gather_rows(&t.storage(), cols, order, start, count)?;
-    t.device().tensor_from_storage(rows, [count, cols])
 }
 
 /// Per-epoch running sums on the device, in one buffer so one read-back fetches them all:

@@ -39,6 +39,16 @@ struct GatherParams {
     src_rows: u32,
 }
 
+/// Mirrors `GatherPair` in gather.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GatherPairParams {
+    first: GatherParams,
+    cols_b: u32,
+    src_rows_b: u32,
+    _pad: [u32; 2],
+}
+
 /// The uniform of a row-wise kernel over `[rows, cols]`.
 fn rows_params(op: &str, rows: usize, cols: usize, log: bool) -> Result<SoftmaxParams> {
     Ok(SoftmaxParams {
@@ -124,6 +134,43 @@ pub fn loss(
     };
     rec.dispatch(kernel, &params, &[pred, target, &out], 1)?;
     Ok(out)
+}
+
+/// Largest prediction (elements) whose loss and gradient one workgroup computes in one
+/// dispatch; larger ones take the loss kernel and then the many-workgroup gradient.
+const FUSED_MAX_ELEMENTS: usize = 1 << 16;
+/// Most classes for which one invocation per row does a cross-entropy row's gradient.
+const FUSED_MAX_CLASSES: usize = 64;
+
+/// The loss and `d loss / d pred` for an upstream gradient of 1, `n` elements (as checked
+/// by core): one dispatch for batch-sized predictions, else the two kernels.
+pub fn loss_with_gradient(
+    rec: &Recorder,
+    kind: LossKind,
+    (pred, target): (&Storage, &Storage),
+    (rows, cols, n): (usize, usize, usize),
+    one: &Storage,
+) -> Result<(Storage, Storage)> {
+    let kernel = match kind {
+        _ if n > FUSED_MAX_ELEMENTS => None,
+        LossKind::Mse => Some(&kernels::LOSS_MSE_GRAD),
+        LossKind::BceProbs { .. } => Some(&kernels::LOSS_BCE_GRAD),
+        LossKind::BceLogits => Some(&kernels::LOSS_BCE_LOGITS_GRAD),
+        LossKind::SoftmaxCrossEntropy if cols <= FUSED_MAX_CLASSES => {
+            Some(&kernels::LOSS_CROSS_ENTROPY_GRAD)
+        }
+        LossKind::SoftmaxCrossEntropy => None,
+    };
+    let Some(kernel) = kernel else {
+        let out = loss(rec, kind, pred, target, rows, cols)?;
+        let dpred = loss_backward(rec, kind, (pred, target, one), (rows, cols, n))?;
+        return Ok((out, dpred));
+    };
+    let params = loss_params("loss", kind, rows, cols)?;
+    let out = rec.pool.storage(1)?;
+    let dpred = rec.pool.storage(n)?;
+    rec.dispatch(kernel, &params, &[pred, target, &out, &dpred], 1)?;
+    Ok((out, dpred))
 }
 
 /// `d loss / d pred` for `[rows, cols]` predictions, `n` elements (as checked by core).
@@ -238,4 +285,44 @@ pub fn gather_rows(
         groups_for(total),
     )?;
     Ok(out)
+}
+
+/// [`gather_rows`] of two matrices by the same rows in one dispatch; `n` and `n_b` their
+/// result sizes (as checked by core).
+pub fn gather_rows_pair(
+    rec: &Recorder,
+    (a, cols_a, n_a): (&Storage, usize, usize),
+    (b, cols_b, n_b): (&Storage, usize, usize),
+    indices: &Storage,
+    (start, count): (usize, usize),
+) -> Result<(Storage, Storage)> {
+    if n_a == 0 || n_b == 0 {
+        return Ok((
+            gather_rows(rec, (a, cols_a), indices, (start, count, n_a))?,
+            gather_rows(rec, (b, cols_b), indices, (start, count, n_b))?,
+        ));
+    }
+    const OP: &str = "gather_rows";
+    let params = GatherPairParams {
+        first: GatherParams {
+            count: u32_of(OP, "count", count)?,
+            cols: u32_of(OP, "cols", cols_a)?,
+            start: u32_of(OP, "start", start)?,
+            src_rows: u32_of(OP, "the source rows", a.len() / cols_a)?,
+        },
+        cols_b: u32_of(OP, "cols", cols_b)?,
+        src_rows_b: u32_of(OP, "the source rows", b.len() / cols_b)?,
+        _pad: [0; 2],
+    };
+    let total = n_a.saturating_add(n_b);
+    let total = u32_of(OP, "the results", total)?;
+    let out_a = rec.pool.storage(n_a)?;
+    let out_b = rec.pool.storage(n_b)?;
+    rec.dispatch(
+        &kernels::GATHER_ROWS_PAIR,
+        &params,
+        &[a, indices, &out_a, b, &out_b],
+        groups_for(total),
+    )?;
+    Ok((out_a, out_b))
 }
