@@ -54,6 +54,7 @@ pub use optim::schedule::{
     ScheduleConfig, ScheduleState, SequentialLR, StepLR, StepUnit, ThresholdMode,
 };
 pub use optim::Lion;
+pub use optim::RAdam;
 pub use optim::{
     Adadelta, Adagrad, Adam, AdamW, Adamax, Gd, GroupState, HyperparameterField,
     HyperparameterValue, NAdam, Optimizer, OptimizerConfig, OptimizerGroup, OptimizerState,

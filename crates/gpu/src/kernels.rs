@@ -364,6 +364,7 @@ pub const OPTIMIZERS: &[Kernel] = &[
     optimizer!("nadam", 2),
     optimizer!("adadelta", 2),
     optimizer!("lion", 1),
+    optimizer!("radam", 2),
 ];
 
 /// The optimizer kernel named `name` (a rule's `RuleLayout::kernel`).

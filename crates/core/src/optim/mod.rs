@@ -7,6 +7,8 @@
 //! between steps, are in [`schedule`]; parameter groups (PyTorch's `param_groups`:
 //! per-group learning rates, no weight decay on biases) are [`ParamGroup`]s.
 //!
+//! More elementwise rules: [`RAdam`] (rectified Adam, `torch.optim.RAdam`).
+//!
 //! # One module and one kernel per optimizer
 //!
 //! Each optimizer's module holds its configuration (an [`OptimizerConfig`]: PyTorch's
@@ -53,6 +55,7 @@ mod lion;
 mod nadam;
 mod optimizer;
 mod params;
+mod radam;
 mod rmsprop;
 mod rule;
 pub mod schedule;
@@ -70,6 +73,7 @@ pub use lion::{Lion, LionRule};
 pub use nadam::{NAdam, NAdamRule};
 pub use optimizer::{BoxedClone, Optimizer, OptimizerConfig, StepContext};
 pub use params::{ParamSet, Segment, SEGMENT_ALIGN};
+pub use radam::{RAdam, RAdamRule};
 pub use rmsprop::{RmsProp, RmsPropRule};
 pub use rule::{flags, RuleLayout, UpdateRule};
 pub use schedule::{
@@ -94,4 +98,5 @@ pub const RULE_LAYOUTS: &[&RuleLayout] = &[
     &NAdamRule::LAYOUT,
     &AdadeltaRule::LAYOUT,
     &LionRule::LAYOUT,
+    &RAdamRule::LAYOUT,
 ];
