@@ -125,6 +125,7 @@ impl DeviceExt for Device {
 pub mod prelude {
     pub use super::DeviceExt;
     pub use downhill_core::RAdam;
+    pub use downhill_core::Rprop;
     pub use downhill_core::{
         no_grad, Activation, Adadelta, Adagrad, Adam, AdamW, Adamax, Average, Batching, Callback,
         Chain, Checkpoint, CsvLogger, Dataset, Dense, Device, EarlyStopping, Error, FitConfig, Gd,

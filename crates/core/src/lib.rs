@@ -55,6 +55,7 @@ pub use optim::schedule::{
 };
 pub use optim::Lion;
 pub use optim::RAdam;
+pub use optim::Rprop;
 pub use optim::{
     Adadelta, Adagrad, Adam, AdamW, Adamax, Gd, GroupState, HyperparameterField,
     HyperparameterValue, NAdam, Optimizer, OptimizerConfig, OptimizerGroup, OptimizerState,

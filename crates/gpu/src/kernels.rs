@@ -365,6 +365,7 @@ pub const OPTIMIZERS: &[Kernel] = &[
     optimizer!("adadelta", 2),
     optimizer!("lion", 1),
     optimizer!("radam", 2),
+    optimizer!("rprop", 2),
 ];
 
 /// The optimizer kernel named `name` (a rule's `RuleLayout::kernel`).

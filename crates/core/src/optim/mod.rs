@@ -7,7 +7,10 @@
 //! between steps, are in [`schedule`]; parameter groups (PyTorch's `param_groups`:
 //! per-group learning rates, no weight decay on biases) are [`ParamGroup`]s.
 //!
-//! More elementwise rules: [`RAdam`] (rectified Adam, `torch.optim.RAdam`).
+//! More elementwise rules, each in its own module:
+//!
+//! - [`RAdam`]: rectified Adam, as `torch.optim.RAdam`.
+//! - [`Rprop`]: sign-based per-element step sizes, as `torch.optim.Rprop`.
 //!
 //! # One module and one kernel per optimizer
 //!
@@ -57,6 +60,7 @@ mod optimizer;
 mod params;
 mod radam;
 mod rmsprop;
+mod rprop;
 mod rule;
 pub mod schedule;
 mod sgd;
@@ -75,6 +79,7 @@ pub use optimizer::{BoxedClone, Optimizer, OptimizerConfig, StepContext};
 pub use params::{ParamSet, Segment, SEGMENT_ALIGN};
 pub use radam::{RAdam, RAdamRule};
 pub use rmsprop::{RmsProp, RmsPropRule};
+pub use rprop::{Rprop, RpropRule};
 pub use rule::{flags, RuleLayout, UpdateRule};
 pub use schedule::{
     AnnealStrategy, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
@@ -99,4 +104,5 @@ pub const RULE_LAYOUTS: &[&RuleLayout] = &[
     &AdadeltaRule::LAYOUT,
     &LionRule::LAYOUT,
     &RAdamRule::LAYOUT,
+    &RpropRule::LAYOUT,
 ];
