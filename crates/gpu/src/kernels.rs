@@ -366,6 +366,7 @@ pub const OPTIMIZERS: &[Kernel] = &[
     optimizer!("lion", 1),
     optimizer!("radam", 2),
     optimizer!("rprop", 2),
+    optimizer!("asgd", 1),
 ];
 
 /// The optimizer kernel named `name` (a rule's `RuleLayout::kernel`).

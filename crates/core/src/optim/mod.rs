@@ -11,6 +11,7 @@
 //!
 //! - [`RAdam`]: rectified Adam, as `torch.optim.RAdam`.
 //! - [`Rprop`]: sign-based per-element step sizes, as `torch.optim.Rprop`.
+//! - [`Asgd`]: averaged SGD with a decaying rate, as `torch.optim.ASGD`.
 //!
 //! # One module and one kernel per optimizer
 //!
@@ -52,6 +53,7 @@ mod adadelta;
 mod adagrad;
 mod adam;
 mod adamax;
+mod asgd;
 pub mod flat;
 mod groups;
 mod lion;
@@ -71,6 +73,7 @@ pub use adadelta::{Adadelta, AdadeltaRule};
 pub use adagrad::{Adagrad, AdagradRule};
 pub use adam::{Adam, AdamRule, AdamW};
 pub use adamax::{Adamax, AdamaxRule};
+pub use asgd::{Asgd, AsgdRule};
 pub(crate) use groups::Grouping;
 pub use groups::{OptimizerGroup, ParamGroup};
 pub use lion::{Lion, LionRule};
@@ -105,4 +108,5 @@ pub const RULE_LAYOUTS: &[&RuleLayout] = &[
     &LionRule::LAYOUT,
     &RAdamRule::LAYOUT,
     &RpropRule::LAYOUT,
+    &AsgdRule::LAYOUT,
 ];
