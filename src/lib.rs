@@ -124,6 +124,7 @@ impl DeviceExt for Device {
 /// Everything a training program needs: `use downhill::prelude::*;`.
 pub mod prelude {
     pub use super::DeviceExt;
+    pub use downhill_core::Adan;
     pub use downhill_core::Asgd;
     pub use downhill_core::RAdam;
     pub use downhill_core::Rprop;

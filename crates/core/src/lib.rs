@@ -53,6 +53,7 @@ pub use optim::schedule::{
     ExponentialLR, LinearLR, LrScheduler, MultiStepLR, OneCycleLR, PlateauMode, ReduceLROnPlateau,
     ScheduleConfig, ScheduleState, SequentialLR, StepLR, StepUnit, ThresholdMode,
 };
+pub use optim::Adan;
 pub use optim::Asgd;
 pub use optim::Lion;
 pub use optim::RAdam;

@@ -367,6 +367,7 @@ pub const OPTIMIZERS: &[Kernel] = &[
     optimizer!("radam", 2),
     optimizer!("rprop", 2),
     optimizer!("asgd", 1),
+    optimizer!("adan", 4),
 ];
 
 /// The optimizer kernel named `name` (a rule's `RuleLayout::kernel`).

@@ -12,6 +12,7 @@
 //! - [`RAdam`]: rectified Adam, as `torch.optim.RAdam`.
 //! - [`Rprop`]: sign-based per-element step sizes, as `torch.optim.Rprop`.
 //! - [`Asgd`]: averaged SGD with a decaying rate, as `torch.optim.ASGD`.
+//! - [`Adan`]: adaptive Nesterov momentum (Xie et al. 2022; not in `torch.optim`).
 //!
 //! # One module and one kernel per optimizer
 //!
@@ -53,6 +54,7 @@ mod adadelta;
 mod adagrad;
 mod adam;
 mod adamax;
+mod adan;
 mod asgd;
 pub mod flat;
 mod groups;
@@ -73,6 +75,7 @@ pub use adadelta::{Adadelta, AdadeltaRule};
 pub use adagrad::{Adagrad, AdagradRule};
 pub use adam::{Adam, AdamRule, AdamW};
 pub use adamax::{Adamax, AdamaxRule};
+pub use adan::{Adan, AdanRule};
 pub use asgd::{Asgd, AsgdRule};
 pub(crate) use groups::Grouping;
 pub use groups::{OptimizerGroup, ParamGroup};
@@ -109,4 +112,5 @@ pub const RULE_LAYOUTS: &[&RuleLayout] = &[
     &RAdamRule::LAYOUT,
     &RpropRule::LAYOUT,
     &AsgdRule::LAYOUT,
+    &AdanRule::LAYOUT,
 ];
