@@ -552,3 +552,53 @@ fn rprop_param_groups_and_state_dict_round_trip() {
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
+
+/// On the GPU a step over five parameters is one dispatch and one submission, with no
+/// allocation, upload or download (every per-step scalar is in the uniform); two groups
+/// take two dispatches.
+#[test]
+fn rprop_step_is_one_dispatch_without_a_round_trip() {
+    let Some(gpu) = common::private_gpu() else {
+        return;
+    };
+    let params = PARITY_SHAPES
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            gpu.tensor(seeded(s, -1.0, 1.0, 70 + i as u64), *s)
+                .map(|t| t.param())
+        })
+        .collect::<downhill::Result<Vec<Tensor>>>()
+        .unwrap();
+    let loss = || {
+        let mut total = params[0].square().unwrap().sum().unwrap();
+        for p in &params[1..] {
+            total = total.add(&p.square().unwrap().sum().unwrap()).unwrap();
+        }
+        total
+    };
+    let refs: Vec<&Tensor> = params.iter().collect();
+    let config = Rprop::default();
+    let mut opt = config.build(&refs).unwrap();
+    for step in 0..3 {
+        let grads = loss().backward().unwrap();
+        let before = gpu.stats();
+        opt.step(&grads).unwrap();
+        let delta = gpu.stats().since(&before);
+        assert_eq!(delta.dispatches, 1, "step {step}: {delta:?}");
+        assert_eq!(delta.submissions, 1, "step {step}: {delta:?}");
+        assert_eq!(delta.buffer_allocations, 0, "step {step}: {delta:?}");
+        assert_eq!(delta.bytes_uploaded, 0, "step {step}: {delta:?}");
+        assert_eq!(delta.bytes_downloaded, 0, "step {step}: {delta:?}");
+    }
+    let mut grouped = config
+        .build_groups(vec![
+            ParamGroup::new(&refs[..2]),
+            ParamGroup::new(&refs[2..]).lr(0.001),
+        ])
+        .unwrap();
+    let grads = loss().backward().unwrap();
+    let before = gpu.stats();
+    grouped.step(&grads).unwrap();
+    assert_eq!(gpu.stats().since(&before).dispatches, 2);
+}

@@ -227,28 +227,35 @@ impl UpdateRule for AdanRule {
         let [m, n, diff, neg_pre] = state else {
             panic!("Adan keeps 4 state buffers");
         };
-        for i in 0..params.len() {
-            let g = grads[i];
+        let elements = params
+            .iter_mut()
+            .zip(grads)
+            .zip(m.iter_mut())
+            .zip(n.iter_mut())
+            .zip(diff.iter_mut())
+            .zip(neg_pre.iter_mut());
+        // Zips over slices (no bounds checks), so the compiler can vectorise the loop.
+        for (((((p, &g), m), n), diff), neg_pre) in elements {
             // `state['neg_pre_grad'] = p.grad.clone().mul_(-1)` at the first step.
-            let neg = if first { -g } else { neg_pre[i] };
+            let neg = if first { -g } else { *neg_pre };
             let d = neg + g; // neg_grad_or_diff.add_(grad)
-            m[i] = m[i] * beta1 + (1.0 - beta1) * g;
-            diff[i] = diff[i] * beta2 + (1.0 - beta2) * d;
+            *m = *m * beta1 + (1.0 - beta1) * g;
+            *diff = *diff * beta2 + (1.0 - beta2) * d;
             let u = d * beta2 + g; // neg_grad_or_diff.mul_(beta2).add_(grad)
-            n[i] = n[i] * beta3 + (1.0 - beta3) * u * u;
-            let denom = n[i].sqrt() / bias_correction3_sqrt + eps;
-            let mut p = params[i];
+            *n = *n * beta3 + (1.0 - beta3) * u * u;
+            let denom = n.sqrt() / bias_correction3_sqrt + eps;
+            let mut q = *p;
             if no_prox {
-                p *= decay_factor;
+                q *= decay_factor;
             }
             // param.addcdiv_(exp_avg, denom, value=-step_size), then exp_avg_diff's.
-            p += -step_size * (m[i] / denom);
-            p += -step_size_diff * (diff[i] / denom);
+            q += -step_size * (*m / denom);
+            q += -step_size_diff * (*diff / denom);
             if !no_prox {
-                p /= prox_divisor;
+                q /= prox_divisor;
             }
-            params[i] = p;
-            neg_pre[i] = -g; // neg_grad_or_diff.zero_().add_(grad, alpha=-1.0)
+            *p = q;
+            *neg_pre = -g; // neg_grad_or_diff.zero_().add_(grad, alpha=-1.0)
         }
     }
 }
