@@ -7,6 +7,7 @@ use downhill::prelude::*;
 pub mod fuzz;
 pub mod gradcheck;
 pub mod norm;
+pub mod optim;
 pub mod runs;
 pub mod tolerance;
 
