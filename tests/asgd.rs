@@ -311,3 +311,10 @@ fn asgd_param_groups_and_state_dict_round_trip() {
     }
     assert_ne!(opt.state_to_vec(0).unwrap()[..2], p.to_vec().unwrap()[..]);
 }
+
+/// A checkpoint file (safetensors and its JSON header: every hyperparameter, each state
+/// buffer by name, the step counts) resumes the run bit for bit.
+#[test]
+fn asgd_checkpoint_file_round_trip() {
+    assert_checkpoint_file_round_trip(&Asgd::new(0.05).lambd(0.5).t0(2.0), "asgd");
+}

@@ -321,3 +321,15 @@ fn radam_param_groups_and_state_dict_round_trip() {
         &STATE,
     );
 }
+
+/// A checkpoint file (safetensors and its JSON header: every hyperparameter, each state
+/// buffer by name, the step counts) resumes the run bit for bit.
+#[test]
+fn radam_checkpoint_file_round_trip() {
+    assert_checkpoint_file_round_trip(
+        &RAdam::new(0.01)
+            .weight_decay(0.1)
+            .decoupled_weight_decay(true),
+        "radam",
+    );
+}

@@ -317,3 +317,13 @@ fn rprop_param_groups_and_state_dict_round_trip() {
         &STATE,
     );
 }
+
+/// A checkpoint file (safetensors and its JSON header: every hyperparameter, each state
+/// buffer by name, the step counts) resumes the run bit for bit.
+#[test]
+fn rprop_checkpoint_file_round_trip() {
+    assert_checkpoint_file_round_trip(
+        &Rprop::new(0.02).etas(0.4, 1.3).step_sizes(1e-4, 0.5),
+        "rprop",
+    );
+}

@@ -421,3 +421,37 @@ pub fn assert_hyperparameter_errors(cases: Vec<(&str, Box<dyn OptimizerConfig>)>
         }
     }
 }
+
+/// On every device: 4 steps of the checkpoint suite's model (`tests/common/runs.rs`)
+/// with `config`, a `Checkpoint` saved to a file, 4 more steps; a fresh model and
+/// optimizer restored from the file and stepped the same 4 steps end with the same bits
+/// (parameters, every state buffer, step counts, learning rate).
+pub fn assert_checkpoint_file_round_trip(config: &dyn OptimizerConfig, name: &str) {
+    use super::runs::{model, optimizer, scratch, snapshot, train};
+    let dir = scratch(name);
+    for (k, device) in super::devices().into_iter().enumerate() {
+        let net = model(&device, 3);
+        let mut opt = optimizer(&net, config);
+        train(&net, &mut opt, 0..4);
+        let path = dir.join(format!("run{k}.safetensors"));
+        Checkpoint::capture(&net, &opt, TrainingState::default())
+            .unwrap()
+            .save(&path)
+            .unwrap();
+        train(&net, &mut opt, 4..8);
+        let mut resumed = model(&device, 4);
+        let mut resumed_opt = optimizer(&resumed, config);
+        Checkpoint::load(&path)
+            .unwrap()
+            .restore(&mut resumed, &mut resumed_opt)
+            .unwrap();
+        train(&resumed, &mut resumed_opt, 4..8);
+        assert_eq!(
+            snapshot(&resumed, &resumed_opt),
+            snapshot(&net, &opt),
+            "{}",
+            device.name()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
