@@ -37,6 +37,7 @@
 mod common;
 
 use common::optim::*;
+use common::optim_checks::*;
 use common::tolerance::*;
 use downhill::optim::Adan;
 use downhill::prelude::*;

@@ -35,6 +35,7 @@
 mod common;
 
 use common::optim::*;
+use common::optim_checks::*;
 use common::tolerance::*;
 use downhill::optim::Asgd;
 use downhill::prelude::*;

@@ -33,6 +33,7 @@
 mod common;
 
 use common::optim::*;
+use common::optim_checks::*;
 use common::tolerance::*;
 use downhill::optim::RAdam;
 use downhill::prelude::*;

@@ -8,6 +8,7 @@ pub mod fuzz;
 pub mod gradcheck;
 pub mod norm;
 pub mod optim;
+pub mod optim_checks;
 pub mod runs;
 pub mod tolerance;
 
