@@ -7,6 +7,8 @@ use downhill::prelude::*;
 pub mod fuzz;
 pub mod gradcheck;
 pub mod norm;
+pub mod optim;
+pub mod optim_checks;
 pub mod runs;
 pub mod tolerance;
 

@@ -53,7 +53,11 @@ pub use optim::schedule::{
     ExponentialLR, LinearLR, LrScheduler, MultiStepLR, OneCycleLR, PlateauMode, ReduceLROnPlateau,
     ScheduleConfig, ScheduleState, SequentialLR, StepLR, StepUnit, ThresholdMode,
 };
+pub use optim::Adan;
+pub use optim::Asgd;
 pub use optim::Lion;
+pub use optim::RAdam;
+pub use optim::Rprop;
 pub use optim::{
     Adadelta, Adagrad, Adam, AdamW, Adamax, Gd, GroupState, HyperparameterField,
     HyperparameterValue, NAdam, Optimizer, OptimizerConfig, OptimizerGroup, OptimizerState,

@@ -393,6 +393,10 @@ pub const OPTIMIZERS: &[Kernel] = &[
     optimizer!("adamw_schedule_free", 3),
     optimizer!("sgd_schedule_free", 1),
     optimizer!("schedule_free_swap", 1),
+    optimizer!("radam", 2),
+    optimizer!("rprop", 2),
+    optimizer!("asgd", 1),
+    optimizer!("adan", 4),
 ];
 
 /// The optimizer kernel named `name` (a rule's `RuleLayout::kernel`).

@@ -21,6 +21,13 @@
 //! (what `evaluate`, `predict` and `save_weights` then see); the next `fit` moves them
 //! back before its first step. A checkpoint records the mode with the parameters.
 //!
+//! More elementwise rules, each in its own module:
+//!
+//! - [`RAdam`]: rectified Adam, as `torch.optim.RAdam`.
+//! - [`Rprop`]: sign-based per-element step sizes, as `torch.optim.Rprop`.
+//! - [`Asgd`]: averaged SGD with a decaying rate, as `torch.optim.ASGD`.
+//! - [`Adan`]: adaptive Nesterov momentum (Xie et al. 2022; not in `torch.optim`).
+//!
 //! # One module and one kernel per optimizer
 //!
 //! Each optimizer's module holds its configuration (an [`OptimizerConfig`]: PyTorch's
@@ -62,13 +69,17 @@ mod adagrad;
 mod adam;
 mod adamax;
 mod adamw_schedule_free;
+mod adan;
+mod asgd;
 pub mod flat;
 mod groups;
 mod lion;
 mod nadam;
 mod optimizer;
 mod params;
+mod radam;
 mod rmsprop;
+mod rprop;
 mod rule;
 pub mod schedule;
 mod schedule_free;
@@ -82,13 +93,17 @@ pub use adagrad::{Adagrad, AdagradRule};
 pub use adam::{Adam, AdamRule, AdamW};
 pub use adamax::{Adamax, AdamaxRule};
 pub use adamw_schedule_free::{AdamWScheduleFree, AdamWScheduleFreeRule};
+pub use adan::{Adan, AdanRule};
+pub use asgd::{Asgd, AsgdRule};
 pub(crate) use groups::Grouping;
 pub use groups::{OptimizerGroup, ParamGroup};
 pub use lion::{Lion, LionRule};
 pub use nadam::{NAdam, NAdamRule};
 pub use optimizer::{BoxedClone, Optimizer, OptimizerConfig, StepContext};
 pub use params::{ParamSet, Segment, SEGMENT_ALIGN};
+pub use radam::{RAdam, RAdamRule};
 pub use rmsprop::{RmsProp, RmsPropRule};
+pub use rprop::{Rprop, RpropRule};
 pub use rule::{flags, RuleLayout, UpdateRule};
 pub use schedule::{
     AnnealStrategy, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
@@ -117,4 +132,8 @@ pub const RULE_LAYOUTS: &[&RuleLayout] = &[
     &AdamWScheduleFreeRule::LAYOUT,
     &SgdScheduleFreeRule::LAYOUT,
     &ScheduleFreeSwapRule::LAYOUT,
+    &RAdamRule::LAYOUT,
+    &RpropRule::LAYOUT,
+    &AsgdRule::LAYOUT,
+    &AdanRule::LAYOUT,
 ];
