@@ -144,6 +144,8 @@ pub struct Optimizer {
     /// The group a schedule is being applied to: while set, the learning-rate and momentum
     /// methods address that group alone (see `schedule::per_group`).
     scheduled_group: Option<usize>,
+    /// The segment tables of tensorwise rules' runs, uploaded once per run.
+    tables: super::tensorwise::TableCache,
 }
 
 /// What a schedule may change in an optimizer, to put back when it fails part-way.
@@ -243,6 +245,7 @@ impl Optimizer {
             steps: 0,
             clip: None,
             scheduled_group: None,
+            tables: Default::default(),
             set,
         };
         optimizer.lay_out_state()?;
@@ -382,12 +385,14 @@ impl Optimizer {
                     },
                 )
                 .collect::<Result<Vec<_>>>()?;
-            backend.optimizer_step(
-                rule.as_ref(),
-                &view(self.set.flat())?,
-                &view(&self.flat_grads)?,
-                &state,
-            )?;
+            let (params, grads) = (view(self.set.flat())?, view(&self.flat_grads)?);
+            match rule.tensorwise() {
+                None => backend.optimizer_step(rule.as_ref(), &params, &grads, &state)?,
+                Some(rule) => {
+                    let table = self.tables.get(&self.set, &layout[start..end], from)?;
+                    backend.tensorwise_step(rule, &params, &grads, &state, table)?
+                }
+            }
             for &i in &layout[start..end] {
                 self.set.params()[i].bump_version();
             }

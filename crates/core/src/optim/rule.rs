@@ -99,6 +99,12 @@ pub trait UpdateRule: fmt::Debug + Send + Sync {
             .filter(|&slot| self.uses_state(slot))
             .count()
     }
+    /// A rule whose step needs per-tensor reductions (see [`super::tensorwise`]) returns
+    /// itself here: the optimizer then steps it with `OptimOps::tensorwise_step` over a
+    /// segment table instead of `optimizer_step`, which refuses it.
+    fn tensorwise(&self) -> Option<&dyn super::tensorwise::TensorwiseRule> {
+        None
+    }
 }
 
 #[cfg(test)]
