@@ -124,6 +124,7 @@ impl DeviceExt for Device {
 /// Everything a training program needs: `use downhill::prelude::*;`.
 pub mod prelude {
     pub use super::DeviceExt;
+    pub use downhill_core::Adafactor;
     pub use downhill_core::Lamb;
     pub use downhill_core::{
         no_grad, Activation, Adadelta, Adagrad, Adam, AdamW, Adamax, Average, Batching, Callback,

@@ -54,6 +54,7 @@ pub use optim::schedule::{
     ExponentialLR, LinearLR, LrScheduler, MultiStepLR, OneCycleLR, PlateauMode, ReduceLROnPlateau,
     ScheduleConfig, ScheduleState, SequentialLR, StepLR, StepUnit, ThresholdMode,
 };
+pub use optim::Adafactor;
 pub use optim::Lamb;
 pub use optim::Lion;
 pub use optim::{

@@ -422,7 +422,7 @@ const TENSORWISE_STORAGE: [&[Access]; 5] = [
 
 /// The tensorwise kernel table: one line per tensorwise rule (its kernel name and number
 /// of state bindings).
-pub const TENSORWISE: &[TensorwiseKernels] = &[tensorwise!("lamb", 2)];
+pub const TENSORWISE: &[TensorwiseKernels] = &[tensorwise!("lamb", 2), tensorwise!("adafactor", 3)];
 
 /// The tensorwise kernel pair named `name` (a rule's `TensorwiseLayout::kernel`).
 pub fn tensorwise(name: &str) -> Option<&'static TensorwiseKernels> {

@@ -4,7 +4,7 @@
 //! In order of increasing complexity: SGD (momentum, dampening, Nesterov, weight decay),
 //! Adagrad, RMSprop, Adadelta, Adam/AdamW (amsgrad), Adamax, NAdam; beyond `torch.optim`,
 //! Lion (Chen et al. 2023) and LAMB (You et al. 2020, as timm's `Lamb`: a tensorwise rule,
-//! below). Learning-rate schedules, which change an optimizer's rate
+//! below); Adafactor (`torch.optim.Adafactor`, factored moments: tensorwise too). Learning-rate schedules, which change an optimizer's rate
 //! between steps, are in [`schedule`]; parameter groups (PyTorch's `param_groups`:
 //! per-group learning rates, no weight decay on biases) are [`ParamGroup`]s.
 //!
@@ -75,10 +75,16 @@
 //! 5. `tests/foo.rs`. `crates/gpu/tests/tensorwise_uniforms.rs` checks the WGSL against
 //!    the layouts.
 //!
+//! State of another shape than the parameter's (Adafactor's `row_var` `[.., rows, 1]` and
+//! `col_var` `[.., 1, cols]`) lives at the start of the parameter's segment of a flat
+//! buffer; the config's [`OptimizerConfig::state_len`] says how many values that is, so
+//! `state_dict` and checkpoints hold exactly PyTorch's shapes and check them on load.
+//!
 //! A tensor is reduced by one workgroup: fine for the parameter sizes of one layer up to
 //! a few million elements; beyond that a two-level reduction would spread it.
 
 mod adadelta;
+mod adafactor;
 mod adagrad;
 mod adam;
 mod adamax;
@@ -98,6 +104,7 @@ pub mod tensorwise;
 mod validate;
 
 pub use adadelta::{Adadelta, AdadeltaRule};
+pub use adafactor::{Adafactor, AdafactorRule};
 pub use adagrad::{Adagrad, AdagradRule};
 pub use adam::{Adam, AdamRule, AdamW};
 pub use adamax::{Adamax, AdamaxRule};
@@ -137,5 +144,7 @@ pub const RULE_LAYOUTS: &[&RuleLayout] = &[
 
 /// Every tensorwise rule's layouts (see [`tensorwise`]), one line each: what the gpu
 /// crate's tests check against the WGSL files and its tensorwise kernel table.
-pub const TENSORWISE_LAYOUTS: &[(&RuleLayout, &TensorwiseLayout)] =
-    &[(&LambRule::LAYOUT, &LambRule::TENSORWISE)];
+pub const TENSORWISE_LAYOUTS: &[(&RuleLayout, &TensorwiseLayout)] = &[
+    (&LambRule::LAYOUT, &LambRule::TENSORWISE),
+    (&AdafactorRule::LAYOUT, &AdafactorRule::TENSORWISE),
+];

@@ -66,6 +66,13 @@ pub trait OptimizerConfig: BoxedClone + std::fmt::Debug + Send + Sync {
     }
     /// The rule for step `ctx.step`, updating `ctx`'s carried values.
     fn rule(&self, ctx: &mut StepContext) -> Box<dyn UpdateRule>;
+    /// How many values of state buffer `name` a parameter of shape `dims` keeps (what
+    /// `state_dict` holds for it, from the start of its segment): all its elements, but
+    /// for a rule whose state has other shapes (Adafactor's `row_var`, `col_var`).
+    fn state_len(&self, name: &str, dims: &[usize]) -> usize {
+        let _ = name;
+        dims.iter().product()
+    }
     /// Initial value of each state buffer (e.g. Adagrad's `initial_accumulator_value`).
     fn initial_state(&self) -> Vec<f32> {
         vec![
