@@ -126,6 +126,7 @@ pub mod prelude {
     pub use super::DeviceExt;
     pub use downhill_core::Adafactor;
     pub use downhill_core::Lamb;
+    pub use downhill_core::Muon;
     pub use downhill_core::{
         no_grad, Activation, Adadelta, Adagrad, Adam, AdamW, Adamax, Average, Batching, Callback,
         Chain, Checkpoint, CsvLogger, Dataset, Dense, Device, EarlyStopping, Error, FitConfig, Gd,

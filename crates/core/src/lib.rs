@@ -57,6 +57,7 @@ pub use optim::schedule::{
 pub use optim::Adafactor;
 pub use optim::Lamb;
 pub use optim::Lion;
+pub use optim::Muon;
 pub use optim::{
     Adadelta, Adagrad, Adam, AdamW, Adamax, Gd, GroupState, HyperparameterField,
     HyperparameterValue, NAdam, Optimizer, OptimizerConfig, OptimizerGroup, OptimizerState,

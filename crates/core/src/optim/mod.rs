@@ -4,7 +4,9 @@
 //! In order of increasing complexity: SGD (momentum, dampening, Nesterov, weight decay),
 //! Adagrad, RMSprop, Adadelta, Adam/AdamW (amsgrad), Adamax, NAdam; beyond `torch.optim`,
 //! Lion (Chen et al. 2023) and LAMB (You et al. 2020, as timm's `Lamb`: a tensorwise rule,
-//! below); Adafactor (`torch.optim.Adafactor`, factored moments: tensorwise too). Learning-rate schedules, which change an optimizer's rate
+//! below); Adafactor (`torch.optim.Adafactor`, factored moments: tensorwise too); Muon
+//! (Keller Jordan 2024, Newton–Schulz orthogonalised momentum for 2-D weights, AdamW for
+//! the rest: a composed rule, below). Learning-rate schedules, which change an optimizer's rate
 //! between steps, are in [`schedule`]; parameter groups (PyTorch's `param_groups`:
 //! per-group learning rates, no weight decay on biases) are [`ParamGroup`]s.
 //!
@@ -80,6 +82,17 @@
 //! buffer; the config's [`OptimizerConfig::state_len`] says how many values that is, so
 //! `state_dict` and checkpoints hold exactly PyTorch's shapes and check them on load.
 //!
+//! # Composed rules: steps built from backend ops
+//!
+//! Muon orthogonalises each 2-D update by Newton–Schulz iterations, i.e. matrix
+//! products, which no kernel pair expresses. Its rule is a
+//! [`ComposedRule`] ([`UpdateRule::composed`] returns it): its
+//! `step_run` receives the backend and the run's views and segments, and composes the
+//! backend's own ops (`matmul`, `binary`, `reduce`, `accumulate`, another rule's
+//! `optimizer_step` for the AdamW parameters) on them. The same code runs on every
+//! backend (on the GPU through the matmul kernels), nothing is read back, and no backend
+//! or kernel table changes: such a rule is one module (plus its test).
+//!
 //! A tensor is reduced by one workgroup: fine for the parameter sizes of one layer up to
 //! a few million elements; beyond that a two-level reduction would spread it.
 
@@ -92,6 +105,7 @@ pub mod flat;
 mod groups;
 mod lamb;
 mod lion;
+mod muon;
 mod nadam;
 mod optimizer;
 mod params;
@@ -112,6 +126,7 @@ pub(crate) use groups::Grouping;
 pub use groups::{OptimizerGroup, ParamGroup};
 pub use lamb::{Lamb, LambRule};
 pub use lion::{Lion, LionRule};
+pub use muon::{Muon, MuonRule, NS_COEFFICIENTS};
 pub use nadam::{NAdam, NAdamRule};
 pub use optimizer::{BoxedClone, Optimizer, OptimizerConfig, StepContext};
 pub use params::{ParamSet, Segment, SEGMENT_ALIGN};
@@ -126,7 +141,7 @@ pub use sgd::{Gd, Sgd, SgdRule};
 pub use state::{
     GroupState, HyperparameterField, HyperparameterValue, OptimizerState, StateBuffer,
 };
-pub use tensorwise::{SegmentRow, SegmentTable, TensorwiseLayout, TensorwiseRule};
+pub use tensorwise::{ComposedRule, SegmentRow, SegmentTable, TensorwiseLayout, TensorwiseRule};
 
 /// Every optimizer's rule layout, one line each: what the gpu crate's tests check against
 /// the WGSL files (uniform size and field offsets, flag bits, state bindings) and the

@@ -393,12 +393,16 @@ impl Optimizer {
                 )
                 .collect::<Result<Vec<_>>>()?;
             let (params, grads) = (view(self.set.flat())?, view(&self.flat_grads)?);
-            match rule.tensorwise() {
-                None => backend.optimizer_step(rule.as_ref(), &params, &grads, &state)?,
-                Some(rule) => {
+            match (rule.tensorwise(), rule.composed()) {
+                (Some(rule), _) => {
                     let table = self.tables.get(&self.set, &layout[start..end], from)?;
                     backend.tensorwise_step(rule, &params, &grads, &state, table)?
                 }
+                (None, Some(rule)) => {
+                    let table = self.tables.get(&self.set, &layout[start..end], from)?;
+                    rule.step_run(backend, &params, &grads, &state, &table.rows)?
+                }
+                (None, None) => backend.optimizer_step(rule.as_ref(), &params, &grads, &state)?,
             }
             for &i in &layout[start..end] {
                 self.set.params()[i].bump_version();

@@ -105,6 +105,11 @@ pub trait UpdateRule: fmt::Debug + Send + Sync {
     fn tensorwise(&self) -> Option<&dyn super::tensorwise::TensorwiseRule> {
         None
     }
+    /// A rule composed of backend ops per tensor (see [`super::tensorwise::ComposedRule`]:
+    /// Muon's Newton–Schulz products) returns itself here; `optimizer_step` refuses it.
+    fn composed(&self) -> Option<&dyn super::tensorwise::ComposedRule> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -125,6 +125,25 @@ pub trait TensorwiseRule: UpdateRule {
     );
 }
 
+/// A step composed of backend ops per tensor, for math that a pair of kernels does not
+/// express (Muon's Newton–Schulz iteration: matrix products of each 2-D update). It runs
+/// the same code on every backend through the [`crate::Backend`] trait (matmul, binary,
+/// reduce, accumulate on views of the run's buffers), so the backend still knows no
+/// optimizer and nothing is read back. [`UpdateRule::composed`] returns it.
+pub trait ComposedRule: UpdateRule {
+    /// One step in place over a run: `params`, `grads` and each of `state` (the buffers
+    /// of the rule's `state_names`) are the run's flat views, `segments` says where each
+    /// tensor lies in them.
+    fn step_run(
+        &self,
+        backend: &dyn crate::Backend,
+        params: &Storage,
+        grads: &Storage,
+        state: &[Storage],
+        segments: &[SegmentRow],
+    ) -> Result<()>;
+}
+
 /// Fails unless every row lies within `len` elements, in ascending order without overlap,
 /// with a consistent shape, and there are rows.
 pub fn check_rows(op: &'static str, rows: &[SegmentRow], len: usize) -> Result<()> {
