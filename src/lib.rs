@@ -124,8 +124,11 @@ impl DeviceExt for Device {
 /// Everything a training program needs: `use downhill::prelude::*;`.
 pub mod prelude {
     pub use super::DeviceExt;
+    pub use downhill_core::Adafactor;
     pub use downhill_core::Adan;
     pub use downhill_core::Asgd;
+    pub use downhill_core::Lamb;
+    pub use downhill_core::Muon;
     pub use downhill_core::RAdam;
     pub use downhill_core::Rprop;
     pub use downhill_core::{

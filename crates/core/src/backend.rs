@@ -17,6 +17,7 @@ pub mod check;
 pub mod conv;
 pub mod index;
 pub mod norm;
+pub mod optim_ops;
 
 mod ops;
 mod storage;
@@ -82,7 +83,7 @@ impl DeviceStats {
 /// method (and builds on what it returns, e.g. the result's element count), so that any
 /// arguments, however inconsistent, give an error rather than an out-of-bounds index.
 pub trait Backend:
-    Send + Sync + fmt::Debug + index::IndexOps + conv::ConvOps + norm::NormOps
+    Send + Sync + fmt::Debug + index::IndexOps + conv::ConvOps + norm::NormOps + optim_ops::OptimOps
 {
     /// A human-readable name, e.g. `cpu (ndarray, 2 threads)` or the adapter's name.
     fn name(&self) -> String;

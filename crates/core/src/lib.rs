@@ -27,6 +27,7 @@ pub use autodiff::{grad_enabled, no_grad, Gradients};
 pub use backend::conv::{Conv2dDims, Conv2dSizes, ConvOps, Pool2dDims, Pool2dSizes};
 pub use backend::index::{ArgReduceOp, IndexOps};
 pub use backend::norm::{Affine, AffineAxis, NormBackward, NormDims, NormForward, NormOps};
+pub use backend::optim_ops::OptimOps;
 pub use backend::{
     AccuracyKind, Backend, BackendKind, BinaryOp, DeviceStats, GradClip, LossKind, MatmulDims,
     MetricStats, ReduceDims, ReduceOp, Storage, UnaryOp,
@@ -53,9 +54,12 @@ pub use optim::schedule::{
     ExponentialLR, LinearLR, LrScheduler, MultiStepLR, OneCycleLR, PlateauMode, ReduceLROnPlateau,
     ScheduleConfig, ScheduleState, SequentialLR, StepLR, StepUnit, ThresholdMode,
 };
+pub use optim::Adafactor;
 pub use optim::Adan;
 pub use optim::Asgd;
+pub use optim::Lamb;
 pub use optim::Lion;
+pub use optim::Muon;
 pub use optim::RAdam;
 pub use optim::Rprop;
 pub use optim::{

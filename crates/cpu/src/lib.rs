@@ -11,6 +11,7 @@ mod index;
 mod loss;
 mod matmul;
 mod norm;
+mod optim_ops;
 mod parallel;
 mod reduce;
 mod stats;

@@ -404,9 +404,71 @@ pub fn optimizer(name: &str) -> Option<&'static Kernel> {
     OPTIMIZERS.iter().find(|k| k.name == name)
 }
 
+/// A tensorwise rule's two kernels (core's `optim::tensorwise`): `<name>_segments` (one
+/// workgroup per segment) and `<name>` (elementwise), in one file.
+#[derive(Debug)]
+pub struct TensorwiseKernels {
+    /// `<name>_segments`: the per-segment reductions.
+    pub segments: Kernel,
+    /// `<name>`: the elementwise update.
+    pub elementwise: Kernel,
+}
+
+/// Both kernels of `shaders/optim/$name.wgsl`, bound as uniform, parameters
+/// (read-write), gradients (read), `$state` state buffers (read-write), the segment
+/// table (read) and the per-segment numbers (read-write).
+macro_rules! tensorwise {
+    ($name:literal, $state:literal) => {{
+        const SOURCE: &str = concat!(
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/shaders/optim/",
+                $name,
+                ".wgsl"
+            )),
+            "\n",
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/shaders/nonfinite.wgsl"
+            ))
+        );
+        TensorwiseKernels {
+            segments: k(
+                concat!($name, "_segments"),
+                SOURCE,
+                concat!($name, "_segments"),
+                TENSORWISE_STORAGE[$state],
+            ),
+            elementwise: k($name, SOURCE, $name, TENSORWISE_STORAGE[$state]),
+        }
+    }};
+}
+
+/// The bindings of a tensorwise kernel pair by its number of state buffers.
+const TENSORWISE_STORAGE: [&[Access]; 5] = [
+    &[W, R, R, W],
+    &[W, R, W, R, W],
+    &[W, R, W, W, R, W],
+    &[W, R, W, W, W, R, W],
+    &[W, R, W, W, W, W, R, W],
+];
+
+/// The tensorwise kernel table: one line per tensorwise rule (its kernel name and number
+/// of state bindings).
+pub const TENSORWISE: &[TensorwiseKernels] = &[tensorwise!("lamb", 2), tensorwise!("adafactor", 3)];
+
+/// The tensorwise kernel pair named `name` (a rule's `TensorwiseLayout::kernel`).
+pub fn tensorwise(name: &str) -> Option<&'static TensorwiseKernels> {
+    TENSORWISE.iter().find(|k| k.elementwise.name == name)
+}
+
 /// Every kernel, the optimizers' included.
 pub fn all_kernels() -> impl Iterator<Item = &'static Kernel> {
-    ALL_KERNELS.iter().copied().chain(OPTIMIZERS)
+    ALL_KERNELS.iter().copied().chain(OPTIMIZERS).chain(
+        TENSORWISE
+            .iter()
+            .flat_map(|t| [&t.segments, &t.elementwise]),
+    )
 }
 
 /// Every WGSL file, the optimizers' included: (file name, source).
@@ -414,6 +476,7 @@ pub fn all_sources() -> impl Iterator<Item = (String, &'static str)> {
     ALL_SOURCES.iter().map(|&(n, s)| (n.to_string(), s)).chain(
         OPTIMIZERS
             .iter()
+            .chain(TENSORWISE.iter().map(|t| &t.elementwise))
             .map(|k| (format!("optim/{}.wgsl", k.name), k.source)),
     )
 }

@@ -490,6 +490,11 @@ pub fn optimizer_step(
     state: &[Storage],
 ) -> Result<()> {
     const OP: &str = "optimizer_step";
+    if rule.tensorwise().is_some() || rule.composed().is_some() {
+        return Err(Error::Config(format!(
+            "{rule:?} needs per-tensor reductions: step it with OptimOps::tensorwise_step"
+        )));
+    }
     if state.len() != rule.state_buffers() {
         return Err(Error::shape(
             OP,

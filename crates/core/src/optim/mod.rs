@@ -3,7 +3,10 @@
 //!
 //! In order of increasing complexity: SGD (momentum, dampening, Nesterov, weight decay),
 //! Adagrad, RMSprop, Adadelta, Adam/AdamW (amsgrad), Adamax, NAdam; beyond `torch.optim`,
-//! Lion (Chen et al. 2023), and the schedule-free [`AdamWScheduleFree`] and
+//! Lion (Chen et al. 2023), LAMB (You et al. 2020, as timm's `Lamb`: a tensorwise rule,
+//! below), Adafactor (`torch.optim.Adafactor`, factored moments: tensorwise too), Muon
+//! (Keller Jordan 2024, Newton–Schulz orthogonalised momentum for 2-D weights, AdamW for
+//! the rest: a composed rule, below), and the schedule-free [`AdamWScheduleFree`] and
 //! [`SgdScheduleFree`] (Defazio et al. 2024). Learning-rate schedules, which change an
 //! optimizer's rate between steps, are in [`schedule`]; parameter groups (PyTorch's
 //! `param_groups`: per-group learning rates, no weight decay on biases) are
@@ -63,8 +66,59 @@
 //! field offset, the flag values and the binding names against `LAYOUT`; the behaviour is
 //! pinned by a reference test written from the optimizer's source (PyTorch's code or the
 //! paper) and a CPU-vs-GPU parity test, as `tests/optimizers.rs` and `tests/parity.rs` do.
+//!
+//! # Tensorwise rules: steps that need a number per parameter tensor
+//!
+//! LAMB's trust ratio `‖p‖/‖u‖` and Adafactor's factored moments and RMS clipping need
+//! reductions over each parameter tensor, which an elementwise pass cannot give. Such a
+//! rule is still a `#[repr(C)]` uniform struct with a [`RuleLayout`] (its state by
+//! PyTorch's names), and also a [`TensorwiseRule`] ([`tensorwise`]): its
+//! [`UpdateRule::tensorwise`] returns itself, and [`Optimizer::step`] then steps each run
+//! with `OptimOps::tensorwise_step` (a supertrait of the `Backend`, in
+//! `backend/optim_ops.rs`) over the run's [`SegmentTable`] (offset, length and
+//! `[batches, rows, cols]` of every tensor, built from the [`ParamSet`]'s segments and
+//! uploaded once per run, then cached). The backends still know no optimizer: the CPU runs
+//! [`TensorwiseRule::apply_segments`]; the GPU dispatches the rule's `<kernel>_segments`
+//! (ONE dispatch, one workgroup per tensor, which reduces and writes
+//! [`TensorwiseLayout::scalars`] numbers per tensor to a pooled device buffer) and then
+//! its elementwise `<kernel>` (ONE dispatch, each `vec4` finding its tensor by binary
+//! search in the table and reading its numbers): two dispatches per run and step, and no
+//! read-back. To add one, `Foo` (five files):
+//!
+//! 1. `optim/foo.rs`: the config and `FooRule` as above, its fields starting `n4`,
+//!    `flags`, `nseg` (the GPU writes the vec4 length and the segment count), a
+//!    `TENSORWISE: TensorwiseLayout` const, `impl UpdateRule` with `tensorwise` returning
+//!    `Some(self)` and `impl TensorwiseRule` (`apply_segments`, the CPU loop).
+//! 2. `optim/mod.rs`: `mod foo;`, `pub use`, and `(&FooRule::LAYOUT, &FooRule::TENSORWISE)`
+//!    in [`TENSORWISE_LAYOUTS`] (not [`RULE_LAYOUTS`]).
+//! 3. `shaders/optim/foo.wgsl`: entry points `foo_segments` (`@workgroup_size(256)`, the
+//!    workgroup index is the segment) and `foo`; bindings: the uniform, `params`, `grads`,
+//!    the state, then `segments` (`array<Segment>`, read) and `scalars` (read-write).
+//! 4. `crates/gpu/src/kernels.rs`: `tensorwise!("foo", <state bindings>)` in `TENSORWISE`.
+//! 5. `tests/foo.rs`. `crates/gpu/tests/tensorwise_uniforms.rs` checks the WGSL against
+//!    the layouts.
+//!
+//! State of another shape than the parameter's (Adafactor's `row_var` `[.., rows, 1]` and
+//! `col_var` `[.., 1, cols]`) lives at the start of the parameter's segment of a flat
+//! buffer; the config's [`OptimizerConfig::state_len`] says how many values that is, so
+//! `state_dict` and checkpoints hold exactly PyTorch's shapes and check them on load.
+//!
+//! # Composed rules: steps built from backend ops
+//!
+//! Muon orthogonalises each 2-D update by Newton–Schulz iterations, i.e. matrix
+//! products, which no kernel pair expresses. Its rule is a
+//! [`ComposedRule`] ([`UpdateRule::composed`] returns it): its
+//! `step_run` receives the backend and the run's views and segments, and composes the
+//! backend's own ops (`matmul`, `binary`, `reduce`, `accumulate`, another rule's
+//! `optimizer_step` for the AdamW parameters) on them. The same code runs on every
+//! backend (on the GPU through the matmul kernels), nothing is read back, and no backend
+//! or kernel table changes: such a rule is one module (plus its test).
+//!
+//! A tensor is reduced by one workgroup: fine for the parameter sizes of one layer up to
+//! a few million elements; beyond that a two-level reduction would spread it.
 
 mod adadelta;
+mod adafactor;
 mod adagrad;
 mod adam;
 mod adamax;
@@ -73,7 +127,9 @@ mod adan;
 mod asgd;
 pub mod flat;
 mod groups;
+mod lamb;
 mod lion;
+mod muon;
 mod nadam;
 mod optimizer;
 mod params;
@@ -86,9 +142,11 @@ mod schedule_free;
 mod sgd;
 mod sgd_schedule_free;
 mod state;
+pub mod tensorwise;
 mod validate;
 
 pub use adadelta::{Adadelta, AdadeltaRule};
+pub use adafactor::{Adafactor, AdafactorRule};
 pub use adagrad::{Adagrad, AdagradRule};
 pub use adam::{Adam, AdamRule, AdamW};
 pub use adamax::{Adamax, AdamaxRule};
@@ -97,7 +155,9 @@ pub use adan::{Adan, AdanRule};
 pub use asgd::{Asgd, AsgdRule};
 pub(crate) use groups::Grouping;
 pub use groups::{OptimizerGroup, ParamGroup};
+pub use lamb::{Lamb, LambRule};
 pub use lion::{Lion, LionRule};
+pub use muon::{Muon, MuonRule, NS_COEFFICIENTS};
 pub use nadam::{NAdam, NAdamRule};
 pub use optimizer::{BoxedClone, Optimizer, OptimizerConfig, StepContext};
 pub use params::{ParamSet, Segment, SEGMENT_ALIGN};
@@ -116,6 +176,7 @@ pub use sgd_schedule_free::{SgdScheduleFree, SgdScheduleFreeRule};
 pub use state::{
     GroupState, HyperparameterField, HyperparameterValue, OptimizerState, StateBuffer,
 };
+pub use tensorwise::{ComposedRule, SegmentRow, SegmentTable, TensorwiseLayout, TensorwiseRule};
 
 /// Every optimizer's rule layout, one line each: what the gpu crate's tests check against
 /// the WGSL files (uniform size and field offsets, flag bits, state bindings) and the
@@ -136,4 +197,11 @@ pub const RULE_LAYOUTS: &[&RuleLayout] = &[
     &RpropRule::LAYOUT,
     &AsgdRule::LAYOUT,
     &AdanRule::LAYOUT,
+];
+
+/// Every tensorwise rule's layouts (see [`tensorwise`]), one line each: what the gpu
+/// crate's tests check against the WGSL files and its tensorwise kernel table.
+pub const TENSORWISE_LAYOUTS: &[(&RuleLayout, &TensorwiseLayout)] = &[
+    (&LambRule::LAYOUT, &LambRule::TENSORWISE),
+    (&AdafactorRule::LAYOUT, &AdafactorRule::TENSORWISE),
 ];

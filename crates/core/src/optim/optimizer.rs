@@ -96,6 +96,13 @@ pub trait OptimizerConfig: BoxedClone + std::fmt::Debug + Send + Sync {
         let _ = to_eval;
         None
     }
+    /// How many values of state buffer `name` a parameter of shape `dims` keeps (what
+    /// `state_dict` holds for it, from the start of its segment): all its elements, but
+    /// for a rule whose state has other shapes (Adafactor's `row_var`, `col_var`).
+    fn state_len(&self, name: &str, dims: &[usize]) -> usize {
+        let _ = name;
+        dims.iter().product()
+    }
     /// Initial value of each state buffer (e.g. Adagrad's `initial_accumulator_value`).
     fn initial_state(&self) -> Vec<f32> {
         vec![
@@ -175,6 +182,8 @@ pub struct Optimizer {
     scheduled_group: Option<usize>,
     /// Whether the parameters hold the training point (see [`Optimizer::eval`]).
     train_mode: bool,
+    /// The segment tables of tensorwise rules' runs, uploaded once per run.
+    tables: super::tensorwise::TableCache,
 }
 
 /// What a schedule may change in an optimizer, to put back when it fails part-way.
@@ -266,6 +275,7 @@ impl Optimizer {
             clip: None,
             scheduled_group: None,
             train_mode: true,
+            tables: Default::default(),
             set,
         };
         optimizer.lay_out_state()?;
@@ -418,12 +428,18 @@ impl Optimizer {
                     },
                 )
                 .collect::<Result<Vec<_>>>()?;
-            backend.optimizer_step(
-                rule.as_ref(),
-                &view(self.set.flat())?,
-                &view(self.set.flat_grads())?,
-                &state,
-            )?;
+            let (params, grads) = (view(self.set.flat())?, view(self.set.flat_grads())?);
+            match (rule.tensorwise(), rule.composed()) {
+                (Some(rule), _) => {
+                    let table = self.tables.get(&self.set, &layout[start..end], from)?;
+                    backend.tensorwise_step(rule, &params, &grads, &state, table)?
+                }
+                (None, Some(rule)) => {
+                    let table = self.tables.get(&self.set, &layout[start..end], from)?;
+                    rule.step_run(backend, &params, &grads, &state, &table.rows)?
+                }
+                (None, None) => backend.optimizer_step(rule.as_ref(), &params, &grads, &state)?,
+            }
             for &i in &layout[start..end] {
                 self.set.params()[i].bump_version();
             }

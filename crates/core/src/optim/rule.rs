@@ -99,6 +99,17 @@ pub trait UpdateRule: fmt::Debug + Send + Sync {
             .filter(|&slot| self.uses_state(slot))
             .count()
     }
+    /// A rule whose step needs per-tensor reductions (see [`super::tensorwise`]) returns
+    /// itself here: the optimizer then steps it with `OptimOps::tensorwise_step` over a
+    /// segment table instead of `optimizer_step`, which refuses it.
+    fn tensorwise(&self) -> Option<&dyn super::tensorwise::TensorwiseRule> {
+        None
+    }
+    /// A rule composed of backend ops per tensor (see [`super::tensorwise::ComposedRule`]:
+    /// Muon's Newton–Schulz products) returns itself here; `optimizer_step` refuses it.
+    fn composed(&self) -> Option<&dyn super::tensorwise::ComposedRule> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod matmul;
 pub mod metrics;
 pub mod norm;
 pub mod optim;
+pub mod optim_ops;
 pub mod reduce;
 pub mod rows;
 

@@ -28,7 +28,8 @@ impl Optimizer {
                     .set
                     .segments()
                     .iter()
-                    .map(|seg| flat[seg.offset..seg.offset + seg.len].to_vec())
+                    .zip(self.state_lens(name))
+                    .map(|(seg, len)| flat[seg.offset..seg.offset + len].to_vec())
                     .collect();
                 Ok(StateBuffer {
                     name: name.to_string(),
@@ -83,6 +84,21 @@ impl Optimizer {
             return Err(Error::mismatch("optimizer state", &problems));
         }
         self.apply_state_dict(state)
+    }
+
+    /// How many values of state buffer `name` each parameter keeps (its group's
+    /// [`OptimizerConfig::state_len`](crate::optim::OptimizerConfig::state_len)).
+    fn state_lens(&self, name: &str) -> Vec<usize> {
+        self.set
+            .params()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                self.groups[self.group_of[i]]
+                    .config
+                    .state_len(name, p.dims())
+            })
+            .collect()
     }
 
     /// What keeps `state` from loading into this optimizer (empty: it fits).
@@ -181,13 +197,13 @@ impl Optimizer {
                 ));
                 continue;
             }
-            for (i, (values, seg)) in buffer.values.iter().zip(self.set.segments()).enumerate() {
-                if values.len() != seg.len {
+            let lens = self.state_lens(&buffer.name);
+            for (i, (values, &len)) in buffer.values.iter().zip(&lens).enumerate() {
+                if values.len() != len {
                     problems.push(format!(
-                        "state {} of parameter {i} holds {} values, the parameter {}",
+                        "state {} of parameter {i} holds {} values, the parameter {len}",
                         buffer.name,
                         values.len(),
-                        seg.len
                     ));
                 }
             }
@@ -252,7 +268,7 @@ impl Optimizer {
                 if !values.is_empty() {
                     copies.push((
                         backend.upload(values)?,
-                        self.state[k].slice(seg.offset, seg.len)?,
+                        self.state[k].slice(seg.offset, values.len())?,
                     ));
                 }
             }
