@@ -3,8 +3,11 @@
 //!
 //! In order of increasing complexity: SGD (momentum, dampening, Nesterov, weight decay),
 //! Adagrad, RMSprop, Adadelta, Adam/AdamW (amsgrad), Adamax, NAdam; beyond `torch.optim`,
-//! Lion (Chen et al. 2023). Learning-rate schedules, which change an optimizer's rate
-//! between steps, are in [`schedule`]; parameter groups (PyTorch's `param_groups`:
+//! Lion (Chen et al. 2023). L-BFGS ([`Lbfgs`], PyTorch's `LBFGS` with its strong-Wolfe
+//! line search) evaluates the loss several times per step, so it is stepped with a closure
+//! on an [`LbfgsOptimizer`] of its own rather than with one gradient. Learning-rate
+//! schedules, which change an optimizer's rate between steps, are in [`schedule`];
+//! parameter groups (PyTorch's `param_groups`:
 //! per-group learning rates, no weight decay on biases) are [`ParamGroup`]s.
 //!
 //! # One module and one kernel per optimizer
@@ -49,6 +52,7 @@ mod adam;
 mod adamax;
 pub mod flat;
 mod groups;
+mod lbfgs;
 mod lion;
 mod nadam;
 mod optimizer;
@@ -66,6 +70,7 @@ pub use adam::{Adam, AdamRule, AdamW};
 pub use adamax::{Adamax, AdamaxRule};
 pub(crate) use groups::Grouping;
 pub use groups::{OptimizerGroup, ParamGroup};
+pub use lbfgs::{Lbfgs, LbfgsOptimizer, LbfgsState, LineSearch};
 pub use lion::{Lion, LionRule};
 pub use nadam::{NAdam, NAdamRule};
 pub use optimizer::{BoxedClone, Optimizer, OptimizerConfig, StepContext};
