@@ -332,14 +332,8 @@ pub fn step(cfg: &Config, state: &mut State, x: &mut Vec<f64>, obj: &mut Objecti
         if cfg.strong_wolfe {
             let x_init = x.clone();
             let (l, g, t_ls, evals) = strong_wolfe(
-                obj,
-                &x_init,
-                t,
-                &d,
-                loss,
-                &flat_grad,
-                gtd,
-                cfg.tolerance_change,
+                obj, &x_init, t, &d, loss, &flat_grad, gtd,
+                1e-9, // `_strong_wolfe`'s default: step() passes no tolerance_change
             );
             (loss, flat_grad, t, ls_func_evals) = (l, g, t_ls, evals);
             *x = moved(&x_init, t, &d);

@@ -115,7 +115,8 @@ pub struct Lbfgs {
     /// `tolerance_grad` (default 1e-7): stop when `max |g| ≤` it; finite, ≥ 0.
     pub tolerance_grad: f64,
     /// `tolerance_change` (default 1e-9): stop when the step, the directional derivative
-    /// or the change of the loss falls below it; finite, ≥ 0.
+    /// or the change of the loss falls below it; finite, ≥ 0. The line search's own
+    /// bracket tolerance stays 1e-9, as PyTorch's `step` passes it no value.
     pub tolerance_change: f64,
     /// `history_size` (default 100): the curvature pairs kept; ≥ 1.
     pub history_size: usize,

@@ -211,14 +211,7 @@ impl LbfgsOptimizer {
                         let mut eval = |step: f64| {
                             self.directional_evaluate(closure, ops, &x_init, step, &dir)
                         };
-                        strong_wolfe::strong_wolfe(
-                            &mut eval,
-                            t,
-                            f64::from(d_norm),
-                            &start,
-                            tolerance_change,
-                            MAX_LS,
-                        )
+                        strong_wolfe::strong_wolfe(&mut eval, t, f64::from(d_norm), &start, MAX_LS)
                     };
                     let found = match found {
                         Ok(found) => found,

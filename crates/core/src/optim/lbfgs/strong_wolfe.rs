@@ -1,7 +1,8 @@
 //! PyTorch's `_strong_wolfe` line search and `_cubic_interpolate` (ported there from
 //! `torch/optim`'s `lswolfe.lua` and `polyinterp.lua`): bracket a step satisfying the
 //! strong Wolfe conditions (`c1` 1e-4, `c2` 0.9), then zoom into the bracket by cubic
-//! interpolation, at most `max_ls` (25) evaluations after the first.
+//! interpolation, at most `max_ls` (25) evaluations after the first; the bracket is
+//! given up when narrower than `tolerance_change` 1e-9 (relative to `max |d|`).
 //!
 //! Every scalar here is on the host, as PyTorch branches on each. The comparisons are
 //! written exactly as PyTorch's, so a NaN takes the same branch (a comparison with NaN
@@ -15,6 +16,9 @@ use crate::error::Result;
 const C1: f64 = 1e-4;
 /// Curvature constant.
 const C2: f64 = 0.9;
+/// The bracket-width tolerance: `_strong_wolfe`'s default, which `LBFGS.step` does not
+/// override, so the configuration's `tolerance_change` does not reach the line search.
+const TOLERANCE_CHANGE: f64 = 1e-9;
 
 /// One evaluation of the objective along the direction: the loss, the flat gradient, its
 /// directional derivative `g·d` and `max |g|` (fetched with the loss in one download,
@@ -89,7 +93,6 @@ pub(super) fn strong_wolfe<F>(
     mut t: f64,
     d_norm: f64,
     start: &Point,
-    tolerance_change: f64,
     max_ls: usize,
 ) -> Result<Found>
 where
@@ -145,7 +148,7 @@ where
     let mut insuf_progress = false;
     let (mut low, mut high) = order(&bracket);
     while !done && ls_iter < max_ls {
-        if (bracket[1].0 - bracket[0].0).abs() * d_norm < tolerance_change {
+        if (bracket[1].0 - bracket[0].0).abs() * d_norm < TOLERANCE_CHANGE {
             break;
         }
         let (a, b) = (&bracket[0], &bracket[1]);
