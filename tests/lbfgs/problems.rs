@@ -10,6 +10,9 @@ pub enum Problem {
     Rosenbrock2,
     Rosenbrock6,
     LeastSquares,
+    /// `e^{3x} + e^{-x}` in 1-D: so asymmetric that cubic fits miss, which drives the
+    /// line search's zoom into its rarer branches.
+    Exponentials,
 }
 
 const N: usize = 6;
@@ -31,6 +34,7 @@ impl Problem {
             Problem::Rosenbrock2 => vec![-1.5, 2.0],
             Problem::Rosenbrock6 => vec![-1.2, 1.0, -0.5, 0.8, 1.3, -0.9],
             Problem::LeastSquares => vec![0.1, -0.2, 0.3, 0.0],
+            Problem::Exponentials => vec![0.6],
         }
     }
 
@@ -39,6 +43,7 @@ impl Problem {
             Problem::Rosenbrock2 => vec![vec![1], vec![1]],
             Problem::Rosenbrock6 => vec![vec![N, 1]],
             Problem::LeastSquares => vec![vec![3, 1], vec![1]],
+            Problem::Exponentials => vec![vec![1]],
         }
     }
 
@@ -79,6 +84,11 @@ impl Problem {
                 let y = device.tensor(Y.iter().map(|&v| v as f32).collect(), [6, 1])?;
                 (&x.matmul(&p[0])? + &p[1])?.mse(&y)
             }
+            Problem::Exponentials => {
+                let up = p[0].mul_scalar(3.0)?.exp()?;
+                let down = p[0].neg()?.exp()?;
+                (&up + &down)?.sum()
+            }
         }
     }
 
@@ -108,6 +118,10 @@ impl Problem {
                     g[3] += 2.0 * r / 6.0;
                 }
                 (f, g)
+            }
+            Problem::Exponentials => {
+                let (up, down) = ((3.0 * x[0]).exp(), (-x[0]).exp());
+                (up + down, vec![3.0 * up - down])
             }
         }
     }

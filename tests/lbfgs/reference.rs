@@ -6,6 +6,30 @@
 
 #![allow(clippy::too_many_arguments)]
 
+use std::cell::Cell;
+
+thread_local! {
+    /// How often the zoom phase took its rarer branches on this thread: the old high
+    /// point became the low one, a trial point was moved away from a bracket end, and
+    /// one was kept near an end (insufficient progress marked).
+    pub static ZOOM_BRANCHES: Cell<[u64; 3]> = const { Cell::new([0; 3]) };
+    /// For the tests' own check that those branches matter: `[0]` skips the first,
+    /// `[1]` ignores the insufficient-progress mark.
+    pub static ZOOM_SKIP: Cell<[bool; 2]> = const { Cell::new([false; 2]) };
+}
+
+fn skip(k: usize) -> bool {
+    ZOOM_SKIP.with(|c| c.get()[k])
+}
+
+fn hit(k: usize) {
+    ZOOM_BRANCHES.with(|c| {
+        let mut v = c.get();
+        v[k] += 1;
+        c.set(v);
+    });
+}
+
 /// The objective: loss and gradient at a point.
 pub type Objective<'a> = dyn FnMut(&[f64]) -> (f64, Vec<f64>) + 'a;
 
@@ -201,15 +225,17 @@ pub fn strong_wolfe(
         );
         let eps = 0.1 * (bmax - bmin);
         if py_min(bmax - t, t - bmin) < eps {
-            if insuf_progress || t >= bmax || t <= bmin {
+            if (insuf_progress && !skip(1)) || t >= bmax || t <= bmin {
                 if (t - bmax).abs() < (t - bmin).abs() {
                     t = bmax - eps;
                 } else {
                     t = bmin + eps;
                 }
                 insuf_progress = false;
+                hit(1);
             } else {
                 insuf_progress = true;
+                hit(2);
             }
         } else {
             insuf_progress = false;
@@ -230,7 +256,8 @@ pub fn strong_wolfe(
         } else {
             if gtd_new.abs() <= -c2 * gtd {
                 done = true;
-            } else if gtd_new * (bracket[high_pos] - bracket[low_pos]) >= 0.0 {
+            } else if gtd_new * (bracket[high_pos] - bracket[low_pos]) >= 0.0 && !skip(0) {
+                hit(0);
                 bracket[high_pos] = bracket[low_pos];
                 bracket_f[high_pos] = bracket_f[low_pos];
                 bracket_g[high_pos] = bracket_g[low_pos].clone();
