@@ -7,8 +7,8 @@
 //! line search) evaluates the loss several times per step, so it is stepped with a closure
 //! on an [`LbfgsOptimizer`] of its own rather than with one gradient. Learning-rate
 //! schedules, which change an optimizer's rate between steps, are in [`schedule`];
-//! parameter groups (PyTorch's `param_groups`:
-//! per-group learning rates, no weight decay on biases) are [`ParamGroup`]s.
+//! parameter groups (PyTorch's `param_groups`: per-group learning rates, no weight decay
+//! on biases) are [`ParamGroup`]s.
 //!
 //! # One module and one kernel per optimizer
 //!
