@@ -4,6 +4,7 @@
 use crate::common;
 use crate::harness::config_of;
 use crate::problems::{flat, Problem};
+use downhill::optim::LbfgsState;
 use downhill::prelude::*;
 use downhill::Error;
 
@@ -109,4 +110,61 @@ fn state_dict_moves_between_cpu_and_gpu() {
             assert!((p - q).abs() <= 1e-5 * (1.0 + p.abs()), "{p} vs {q}");
         }
     }
+}
+
+/// The state in JSON (serde): a finite state reads back equal, a diverged one (NaN
+/// direction and gradient) with every number the same and NaN where NaN was; a run
+/// continues from the JSON copy as from the original.
+#[test]
+fn state_dict_round_trips_through_json() {
+    let device = Device::cpu();
+    let problem = Problem::Rosenbrock2;
+    let config = config_of(LineSearch::StrongWolfe, 3, 5, 1.0);
+    let params = problem.params(&device, &problem.start());
+    let mut opt = config.build(&params.iter().collect::<Vec<_>>()).unwrap();
+    opt.step(|| problem.loss(&params)).unwrap();
+    let state = opt.state_dict().unwrap();
+    let json = serde_json::to_string(&state).unwrap();
+    assert!(
+        json.contains("\"line_search_fn\":\"strong_wolfe\""),
+        "{json}"
+    );
+    let back: LbfgsState = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, state);
+    let x: Vec<f64> = flat(&params).into_iter().map(f64::from).collect();
+    let copy = problem.params(&device, &x);
+    let mut resumed = config.build(&copy.iter().collect::<Vec<_>>()).unwrap();
+    resumed.load_state_dict(&back).unwrap();
+    let fresh = problem.params(&device, &x);
+    let mut original = config.build(&fresh.iter().collect::<Vec<_>>()).unwrap();
+    original.load_state_dict(&state).unwrap();
+    original.step(|| problem.loss(&fresh)).unwrap();
+    resumed.step(|| problem.loss(&copy)).unwrap();
+    assert_eq!(bits(&flat(&fresh)), bits(&flat(&copy)));
+
+    // Diverged: NaN everywhere the gradient reaches.
+    let nan = device.scalar(f32::NAN).unwrap();
+    opt.step(|| (&problem.loss(&params)? * &nan)?.sum())
+        .unwrap();
+    let state = opt.state_dict().unwrap();
+    assert!(state.d.as_ref().unwrap().iter().all(|v| v.is_nan()));
+    let back: LbfgsState = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+    let same = |a: &[f32], b: &[f32]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+    };
+    assert!(same(back.d.as_ref().unwrap(), state.d.as_ref().unwrap()));
+    assert!(same(
+        back.prev_flat_grad.as_ref().unwrap(),
+        state.prev_flat_grad.as_ref().unwrap()
+    ));
+    assert_eq!(
+        (back.n_iter, back.func_evals, back.t),
+        (state.n_iter, state.func_evals, state.t)
+    );
+    assert!(
+        serde_json::from_str::<LbfgsState>(&json.replace("strong_wolfe", "backtracking")).is_err()
+    );
 }

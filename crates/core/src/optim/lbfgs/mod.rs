@@ -63,6 +63,7 @@ mod optimizer;
 mod state;
 mod strong_wolfe;
 mod two_loop;
+mod wire;
 
 pub use optimizer::LbfgsOptimizer;
 pub use state::LbfgsState;

@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 /// parameters' values one after another in the order given to [`Lbfgs::build`], row-major
 /// each, without the flat buffer's padding. Loading it into an optimizer over parameters
 /// of the same shapes (with the parameters' values restored too, e.g. from a weights
-/// checkpoint) continues the run exactly.
+/// checkpoint) continues the run exactly. It serialises with serde (e.g. to JSON with
+/// `serde_json`), NaN and infinities included: every number reads back as the same f32
+/// or f64 (a NaN as a NaN).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LbfgsState {
     /// The configuration in force (PyTorch's `param_groups[0]`).
