@@ -99,36 +99,25 @@ impl LbfgsOptimizer {
         F: FnMut() -> Result<Tensor>,
     {
         self.set.check_owned()?;
-        let cfg = &self.config;
         let device = self.set.device().clone();
         let ops = FlatOps {
             backend: device.backend(),
             n: self.set.flat_len(),
             reads: Default::default(),
         };
-        let tolerance_grad = cfg.tolerance_grad as f32;
-        let tolerance_change = cfg.tolerance_change;
-        let max_eval = cfg.max_eval_or_default() as u64;
-        let result = self.run(
-            &mut closure,
-            &ops,
-            tolerance_grad,
-            tolerance_change,
-            max_eval,
-        );
+        let result = self.run(&mut closure, &ops);
+        // Counted on errors too: the downloads happened.
         self.downloads += ops.reads.get();
         result
     }
 
-    fn run(
-        &mut self,
-        closure: &mut dyn FnMut() -> Result<Tensor>,
-        ops: &FlatOps,
-        tolerance_grad: f32,
-        tolerance_change: f64,
-        max_eval: u64,
-    ) -> Result<f32> {
+    /// [`LbfgsOptimizer::step`], PyTorch's `step` statement by statement.
+    fn run(&mut self, closure: &mut dyn FnMut() -> Result<Tensor>, ops: &FlatOps) -> Result<f32> {
         let cfg = self.config.clone();
+        // Compared with f32 device values as PyTorch compares a tensor with a float: in f32.
+        let tolerance_grad = cfg.tolerance_grad as f32;
+        let tolerance_change = cfg.tolerance_change;
+        let max_eval = cfg.max_eval_or_default() as u64;
         let (loss_s, mut flat_grad) = self.evaluate(closure)?;
         let g_max = ops.abs_max(&flat_grad)?;
         // `‖g‖₁` sizes the first iteration's step: fetched with the loss when it comes.
