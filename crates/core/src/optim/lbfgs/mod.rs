@@ -52,7 +52,9 @@
 //! evaluation of the closure (`loss`, with strong Wolfe also `g·d` and `max|g|`; without
 //! a line search `loss` and `max|g|`). Without a line search that is 3 downloads per
 //! iteration; with strong Wolfe 2 plus one per evaluation.
-//! [`LbfgsOptimizer::downloads`] counts them.
+//! [`LbfgsOptimizer::downloads`] counts them. (PyTorch also syncs on each two-loop
+//! coefficient it passes as `alpha`, 2 per stored pair and iteration; here those stay
+//! on the device.)
 //!
 //! PyTorch keeps some branch scalars as f32 0-dim tensors (`gtd`, `t` after a line
 //! search); here they are f64 on the host, widened from the f32 the device computed:
