@@ -95,8 +95,8 @@ impl LbfgsOptimizer {
     /// gradient neither passes the `tolerance_grad` test nor stores a pair, the step runs
     /// until `max_iter` or `max_eval` and the parameters become NaN. One case differs: a
     /// NaN loss at a trial point that passes the strong Wolfe curvature test while
-    /// bracketing makes PyTorch's line search fail with an `IndexError` (its one-point bracket is ordered
-    /// as if it had two); here the search returns that point.
+    /// bracketing makes PyTorch's line search fail with an `IndexError` (its one-point
+    /// bracket is ordered as if it had two); here the search returns that point.
     pub fn step<F>(&mut self, mut closure: F) -> Result<f32>
     where
         F: FnMut() -> Result<Tensor>,
