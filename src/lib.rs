@@ -151,4 +151,5 @@ pub mod prelude {
     };
     pub use downhill_core::{BatchNorm1d, BatchNorm2d, Dropout, LayerNorm};
     pub use downhill_core::{Embedding, Flatten};
+    pub use downhill_core::{Lbfgs, LbfgsOptimizer, LineSearch};
 }

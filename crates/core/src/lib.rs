@@ -68,6 +68,7 @@ pub use optim::{
     ParamGroup, ParamSet, RmsProp, Sgd, StateBuffer, StepContext, UpdateRule,
 };
 pub use optim::{AdamWScheduleFree, SgdScheduleFree};
+pub use optim::{Lbfgs, LbfgsOptimizer, LbfgsState, LineSearch};
 pub use shape::Shape;
 pub use tensor::{BatchNormConfig, RunningStats};
 pub use tensor::{Conv1dOptions, Conv2dOptions, Pool2dOptions, Tensor, TensorId};

@@ -7,7 +7,10 @@
 //! below), Adafactor (`torch.optim.Adafactor`, factored moments: tensorwise too), Muon
 //! (Keller Jordan 2024, Newton–Schulz orthogonalised momentum for 2-D weights, AdamW for
 //! the rest: a composed rule, below), and the schedule-free [`AdamWScheduleFree`] and
-//! [`SgdScheduleFree`] (Defazio et al. 2024). Learning-rate schedules, which change an
+//! [`SgdScheduleFree`] (Defazio et al. 2024). L-BFGS ([`Lbfgs`], PyTorch's `LBFGS` with
+//! its strong-Wolfe line search) evaluates the loss several times per step, so it is
+//! stepped with a closure on an [`LbfgsOptimizer`] of its own rather than with one
+//! gradient. Learning-rate schedules, which change an
 //! optimizer's rate between steps, are in [`schedule`]; parameter groups (PyTorch's
 //! `param_groups`: per-group learning rates, no weight decay on biases) are
 //! [`ParamGroup`]s.
@@ -128,6 +131,7 @@ mod asgd;
 pub mod flat;
 mod groups;
 mod lamb;
+mod lbfgs;
 mod lion;
 mod muon;
 mod nadam;
@@ -156,6 +160,7 @@ pub use asgd::{Asgd, AsgdRule};
 pub(crate) use groups::Grouping;
 pub use groups::{OptimizerGroup, ParamGroup};
 pub use lamb::{Lamb, LambRule};
+pub use lbfgs::{Lbfgs, LbfgsOptimizer, LbfgsState, LineSearch};
 pub use lion::{Lion, LionRule};
 pub use muon::{Muon, MuonRule, NS_COEFFICIENTS};
 pub use nadam::{NAdam, NAdamRule};
