@@ -1,7 +1,7 @@
 //! The `optimizers` example's table code (`examples/models/optimizer_table.rs`, included
 //! as the example includes it): every entry builds, and two of them (one plain, one
 //! schedule-free, measured at its evaluation point) train for one epoch into well-formed
-//! rows whose loss fell from the fresh model's.
+//! rows whose loss fell from the fresh model's; an optimizer that diverges gives a NaN row.
 
 #[path = "../examples/models/digits.rs"]
 mod digits;
@@ -87,4 +87,32 @@ fn two_optimizers_for_one_epoch_give_well_formed_rows() {
         assert_eq!(cells[6], "no", "{line}");
         assert!(cells[3].ends_with(" %"), "{line}");
     }
+}
+
+#[test]
+fn a_diverging_optimizer_gives_a_nan_row() {
+    let device = Device::cpu();
+    let (train, test) = digits::split().unwrap();
+    let settings = Settings {
+        epochs: 2,
+        batch_size: 32,
+        target: 0.1,
+        seed: 0,
+    };
+    let entry = optimizer_table::Entry {
+        name: "SGD far too fast",
+        lr_note: "1e30",
+        config: Box::new(Sgd::new(1e30)),
+    };
+    let row = run(&entry, &device, &train, &test, settings).unwrap();
+    assert!(row.diverged, "{row:?}");
+    assert!(row.final_loss().is_nan() && row.test_accuracy.is_nan());
+    assert_eq!(row.steps_to_target, None);
+    let text = table(&[row], settings);
+    let cells: Vec<&str> = text.lines().nth(2).unwrap().split(" | ").collect();
+    assert_eq!(
+        (cells[2], cells[3], cells[6]),
+        ("NaN", "—", "NaN"),
+        "{text}"
+    );
 }
