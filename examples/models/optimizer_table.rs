@@ -159,7 +159,7 @@ pub fn run(
     for _ in 0..settings.epochs {
         let before = opt.steps();
         match model.fit_with(train, LOSS, &mut opt, config.clone()) {
-            Ok(history) => timed.push((history.seconds[0], opt.steps() - before)),
+            Ok(history) => timed.push((history.seconds.iter().sum::<f64>(), opt.steps() - before)),
             Err(Error::Diverged { .. }) => {
                 row.diverged = true;
                 break;
