@@ -159,7 +159,10 @@ pub fn run(
     for _ in 0..settings.epochs {
         let before = opt.steps();
         match model.fit_with(train, LOSS, &mut opt, config.clone()) {
-            Ok(history) => timed.push((history.seconds.iter().sum::<f64>(), opt.steps() - before)),
+            Ok(history) => {
+                let seconds: f64 = history.seconds.iter().sum();
+                timed.push((seconds, opt.steps() - before));
+            }
             Err(Error::Diverged { .. }) => {
                 row.diverged = true;
                 break;
