@@ -1,7 +1,7 @@
 //! The digits of issue 9's networks, scaled and split, and `examples/cnn_digits.rs`'s CNN,
-//! included by `#[path]` in the examples `cnn_digits` and `deep_sigmoid`, their test
-//! (`tests/real_networks.rs`) and the W5 benchmark (`benches/workloads/w5_cnn.rs`), so that
-//! all of them run the same data and network.
+//! included by `#[path]` in the examples `cnn_digits`, `deep_sigmoid` and `optimizers`, their
+//! tests (`tests/real_networks.rs`, `tests/optimizers_example.rs`) and the W5 benchmark
+//! (`benches/workloads/w5_cnn.rs`), so that all of them run the same data and network.
 
 #![allow(dead_code)] // each includer uses what it needs
 
