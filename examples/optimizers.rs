@@ -21,7 +21,7 @@ mod digits;
 mod optimizer_table;
 
 use downhill::prelude::*;
-use optimizer_table::{initial_loss, optimizers, run, table, Settings};
+use optimizer_table::{initial_loss, optimizers, run, run_lbfgs, table, Settings};
 use std::time::Instant;
 
 const USAGE: &str = "usage: optimizers [--device cpu|gpu] [--epochs N] [--target LOSS]";
@@ -73,6 +73,7 @@ fn main() -> anyhow::Result<()> {
     for entry in optimizers() {
         rows.push(run(&entry, &device, &train, &test, settings)?);
     }
+    rows.push(run_lbfgs(&device, &train, &test, settings)?);
     print!("{}", table(&rows, settings));
     eprintln!("\n{:.1} s in all", started.elapsed().as_secs_f64());
     Ok(())

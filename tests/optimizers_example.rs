@@ -9,7 +9,7 @@ mod digits;
 mod optimizer_table;
 
 use downhill::prelude::*;
-use optimizer_table::{initial_loss, mlp, optimizers, run, table, Settings};
+use optimizer_table::{initial_loss, mlp, optimizers, run, run_lbfgs, table, Settings};
 
 #[test]
 fn every_entry_builds_with_a_distinct_name() {
@@ -115,4 +115,29 @@ fn a_diverging_optimizer_gives_a_nan_row() {
         ("NaN", "—", "NaN"),
         "{text}"
     );
+}
+
+#[test]
+fn lbfgs_full_batch_steps_give_a_well_formed_row() {
+    let device = Device::cpu();
+    let (train, test) = digits::split().unwrap();
+    let settings = Settings {
+        epochs: 1,
+        batch_size: 32,
+        target: 2.0,
+        seed: 0,
+    };
+    let start = initial_loss(&device, &train).unwrap();
+    let row = run_lbfgs(&device, &train, &test, settings).unwrap();
+    assert_eq!((row.steps, row.losses.len()), (1, 1));
+    assert!(!row.diverged);
+    let loss = row.final_loss();
+    assert!(loss.is_finite() && loss < 0.5 * start, "{start} -> {loss}");
+    assert_eq!(row.steps_to_target, Some(1));
+    assert!(
+        (0.5..=1.0).contains(&row.test_accuracy),
+        "{}",
+        row.test_accuracy
+    );
+    assert!(row.ms_per_step > 0.0);
 }

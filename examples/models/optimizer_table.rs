@@ -58,6 +58,13 @@ pub fn optimizers() -> Vec<Entry> {
         entry("Lion", Lion::new(3e-4), "tuned: the paper's 1e-4 ends at 0.32; 3e-4 is its rule (3-10x below AdamW's lr)"),
         entry("AdamW schedule-free", AdamWScheduleFree::default(), "reference default (schedulefree)"),
         entry("SGD schedule-free", SgdScheduleFree::new(1.0), "reference default (schedulefree 1.2+)"),
+        entry("RAdam", RAdam::default(), "PyTorch default"),
+        entry("Rprop", Rprop::default(), "PyTorch default (a full-batch method: mini-batch signs are noisy)"),
+        entry("ASGD", Asgd::default(), "PyTorch default"),
+        entry("Adan", Adan::default(), "reference default (sail-sg/Adan)"),
+        entry("LAMB", Lamb::default(), "timm default (weight decay 1e-2)"),
+        entry("Adafactor", Adafactor::default(), "PyTorch default"),
+        entry("Muon", Muon::default(), "reference defaults (0.02 for 2-D weights, AdamW 3e-4 for biases)"),
     ]
 }
 
@@ -229,4 +236,59 @@ pub fn table(rows: &[Row], settings: Settings) -> String {
         );
     }
     out
+}
+
+/// L-BFGS (strong Wolfe, history 10) on the whole training set, one closure step per
+/// epoch (each up to `max_iter` 20 iterations and 25 loss evaluations): the row's "steps"
+/// are L-BFGS steps. It has no `fit` (several evaluations per step), so its loop is here.
+pub fn run_lbfgs(
+    device: &Device,
+    train: &Dataset,
+    test: &Dataset,
+    settings: Settings,
+) -> downhill::Result<Row> {
+    let model = mlp(device);
+    let params = model.parameters()?;
+    let refs: Vec<&Tensor> = params.iter().collect();
+    let config = Lbfgs::new(1.0)
+        .history_size(10)
+        .line_search_fn(LineSearch::StrongWolfe);
+    let mut opt = config.build(&refs)?;
+    let x = Tensor::from_array(device, train.x())?;
+    let labels = Tensor::from_array(device, train.y())?.reshape([train.len()])?;
+    let mut row = Row {
+        name: "L-BFGS (full batch)",
+        lr: 1.0,
+        lr_note: "PyTorch default, strong Wolfe, history 10; one step per epoch",
+        losses: Vec::new(),
+        test_accuracy: f32::NAN,
+        ms_per_step: f64::NAN,
+        steps_to_target: None,
+        steps: 0,
+        diverged: false,
+    };
+    let mut per_step = Vec::new();
+    for step in 1..=settings.epochs as u64 {
+        let started = std::time::Instant::now();
+        opt.step(|| model.forward(&x)?.cross_entropy(&labels))?;
+        per_step.push(1e3 * started.elapsed().as_secs_f64());
+        let loss = model.evaluate(train, LOSS, &[])?.loss;
+        row.losses.push(loss);
+        row.steps = step;
+        if !loss.is_finite() {
+            row.diverged = true;
+            break;
+        }
+        if row.steps_to_target.is_none() && loss <= settings.target {
+            row.steps_to_target = Some(step);
+        }
+    }
+    per_step.sort_by(f64::total_cmp);
+    if let Some(&median) = per_step.get(per_step.len() / 2) {
+        row.ms_per_step = median;
+    }
+    if !row.diverged {
+        row.test_accuracy = model.evaluate(test, LOSS, &[Metric::Accuracy])?.metrics[0].1;
+    }
+    Ok(row)
 }
