@@ -128,6 +128,7 @@ mod adamax;
 mod adamw_schedule_free;
 mod adan;
 mod asgd;
+mod config;
 pub mod flat;
 mod groups;
 mod lamb;
