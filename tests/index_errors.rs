@@ -205,3 +205,46 @@ fn direct_backend_calls_with_inconsistent_sizes_are_errors() -> downhill::Result
     }
     Ok(())
 }
+
+/// Empty results whose outer count alone is huge come back at once: empty, or (a GPU
+/// counting in 32 bits) `TooLarge`; the CPU used to loop over every outer position, a hang
+/// the fuzz test found.
+#[test]
+fn empty_results_with_a_huge_outer_count_return_at_once() {
+    let empty_or_too_large = |r: downhill::Result<downhill::Storage>| match r {
+        Ok(s) => s.is_empty(),
+        Err(e) => matches!(e, Error::TooLarge(_)),
+    };
+    for dev in common::devices() {
+        let be = dev.backend();
+        let name = dev.name();
+        let empty = be.upload(&[]).unwrap();
+        let started = std::time::Instant::now();
+        let out = be.concat(&[&empty, &empty], 1 << 40, &[0, 0], 5);
+        assert!(empty_or_too_large(out), "{name}: concat");
+        let dims = ReduceDims {
+            outer: 1 << 40,
+            len: 0,
+            inner: 3,
+        };
+        let out = be.index_select(&empty, dims, &empty);
+        assert!(empty_or_too_large(out), "{name}: index_select");
+        let dims = ReduceDims {
+            outer: 1 << 40,
+            len: 2,
+            inner: 0,
+        };
+        let out = be.arg_reduce(ArgReduceOp::Max, &empty, dims);
+        assert!(empty_or_too_large(out), "{name}: argmax");
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "{name}: {:?}",
+            started.elapsed()
+        );
+    }
+    // The CPU's answer is the empty result itself.
+    let cpu = common::cpu();
+    let empty = cpu.backend().upload(&[]).unwrap();
+    let out = cpu.backend().concat(&[&empty], 1 << 40, &[0], 5).unwrap();
+    assert!(out.is_empty());
+}

@@ -99,6 +99,10 @@ impl IndexOps for CpuBackend {
         inner: usize,
     ) -> Result<Storage> {
         let n = check::check_concat(parts, outer, lens, inner)?;
+        if n == 0 {
+            // Nothing to copy; `outer` alone may still be huge (every part empty).
+            return Ok(new_storage(Vec::new()));
+        }
         let views = parts.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?;
         let mut out = alloc("concat", n)?;
         for o in 0..outer {
@@ -117,6 +121,10 @@ impl IndexOps for CpuBackend {
         indices: &Storage,
     ) -> Result<Storage> {
         let n = check::check_index_select(x, dims, indices)?;
+        if n == 0 {
+            // No indices or an empty inner axis: `dims.outer` alone may still be huge.
+            return Ok(new_storage(Vec::new()));
+        }
         let (x, idx) = (read(x)?, read(indices)?);
         let mut out = alloc("index_select", n)?;
         for o in 0..dims.outer {
@@ -198,6 +206,9 @@ impl IndexOps for CpuBackend {
         dims: downhill_core::ReduceDims,
     ) -> Result<Storage> {
         let n = check::check_arg_reduce(x, dims)?;
+        if n == 0 {
+            return Ok(new_storage(Vec::new())); // `dims.outer` alone may still be huge
+        }
         let x = read(x)?;
         let mut out = alloc("arg_reduce", n)?;
         for o in 0..dims.outer {
