@@ -1,0 +1,112 @@
+//! The matmul tuner at device open (crates/gpu/src/autotune.rs): it measures once, caches
+//! the choice in the directory it is given (a temporary one here, never the user's home),
+//! reads it back on the next open, and never fails opening the device over its cache
+//! (corrupt file, unwritable directory). Run with `--nocapture` to see the tuner's time.
+
+mod common;
+
+use downhill::gpu::{ChosenBy, GpuBackend, MatmulChoice, MatmulSelect};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// A fresh, empty directory for this test's cache.
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("downhill-autotune-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Opens a device that tunes with its cache in `dir`; the choice and the wall time of the
+/// whole open.
+fn open_tuned(dir: &Path) -> (MatmulChoice, f64) {
+    let adapter = std::env::var("DOWNHILL_ADAPTER").ok();
+    let t = Instant::now();
+    let backend = GpuBackend::open_with(
+        adapter.as_deref(),
+        MatmulSelect::Tune {
+            cache_dir: Some(dir.to_path_buf()),
+        },
+    )
+    .expect("opening the device never fails over the tuner");
+    let open_ms = t.elapsed().as_secs_f64() * 1e3;
+    (backend.matmul_choice().clone(), open_ms)
+}
+
+#[test]
+fn measures_once_then_reads_the_cache_and_survives_a_bad_one() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = temp_dir("cache");
+    let file = dir.join("matmul-kernels.txt");
+
+    // 1. Nothing cached: measured, and saved where it was told.
+    let (first, open_ms) = open_tuned(&dir);
+    println!("first open: {open_ms:.0} ms in all; matmul kernel {first}");
+    let ChosenBy::Measured { ms, gflops, saved } = &first.how else {
+        panic!("expected a measurement, got {first}");
+    };
+    assert!(!gflops.is_empty(), "{first}");
+    assert!(gflops.iter().any(|(v, _)| *v == first.variant), "{first}");
+    // The budget is 150 ms plus at most one product in flight; generous for a loaded
+    // machine, which is all this can check without being flaky.
+    assert!(*ms < 2000.0, "the tuner took {ms:.0} ms");
+    if saved.is_ok() {
+        assert!(file.exists(), "{first}");
+
+        // 2. Cached: the same kernel, no measurement.
+        let (second, open_ms) = open_tuned(&dir);
+        println!("second open: {open_ms:.0} ms; matmul kernel {second}");
+        assert_eq!(second.variant, first.variant);
+        assert_eq!(second.how, ChosenBy::Cached(file.clone()), "{second}");
+    } else {
+        // A machine too loaded to try every variant within the budget caches nothing.
+        println!("not cached (every variant must be measured first): {first}");
+    }
+
+    // 3. A corrupt file: measured again, and the file replaced by a good one.
+    std::fs::write(&file, [0xff, 0x00, b'\t', 0x80, b'\n', b'x']).unwrap();
+    let (third, _) = open_tuned(&dir);
+    println!("after corrupting the cache: matmul kernel {third}");
+    let ChosenBy::Measured { saved, .. } = &third.how else {
+        panic!("a corrupt cache must mean measuring again, got {third}");
+    };
+    if saved.is_ok() {
+        let text = std::fs::read_to_string(&file).expect("the cache was rewritten as text");
+        assert!(text.contains(third.variant.name()), "{text}");
+    }
+
+    // 4. An unwritable cache directory (a regular file stands where it should be, which
+    //    defeats even root): measured, not saved, the device open all the same.
+    let blocked = dir.join("blocked");
+    std::fs::write(&blocked, "not a directory").unwrap();
+    let (fourth, _) = open_tuned(&blocked);
+    println!("with an unwritable cache: matmul kernel {fourth}");
+    let ChosenBy::Measured { saved, .. } = &fourth.how else {
+        panic!("an unwritable cache must mean measuring, got {fourth}");
+    };
+    assert!(saved.is_err(), "{fourth}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_choice_is_in_the_description() {
+    let Some(gpu) = common::gpu() else {
+        return;
+    };
+    // common::gpu() opens with DOWNHILL_AUTOTUNE=0 unless the environment said otherwise.
+    let text = gpu.describe();
+    assert!(text.contains("matmul kernel "), "{text}");
+    assert!(
+        [
+            "adapter-type default",
+            "DOWNHILL_MATMUL",
+            "measured",
+            "cached"
+        ]
+        .iter()
+        .any(|how| text.contains(how)),
+        "{text}"
+    );
+}
