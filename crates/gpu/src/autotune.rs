@@ -3,7 +3,7 @@
 //! driver and downhill version (`autotune/cache.rs`), overridable from the environment:
 //!
 //! - `DOWNHILL_MATMUL=<name>` runs that variant ([`Variant::name`]: `tiled`, `register`,
-//!   `register_2x8`, `register_4x16`); `auto` (or unset) measures;
+//!   `register_4x16`); `auto` (or unset) measures;
 //!   anything else is an [`Error::Config`] at open, listing the names.
 //! - `DOWNHILL_AUTOTUNE=0` skips the measurement and the cache: the adapter-type default.
 //! - `DOWNHILL_CACHE_DIR=<dir>` keeps the cache there instead of
@@ -51,11 +51,14 @@ pub enum MatmulSelect {
     Fixed(Variant),
     /// The kernel the adapter type suggests (tiled on GPUs, register on CPU adapters).
     Default,
-    /// Read the cache in `cache_dir`, else measure and write it there (`None`: measure and
-    /// cache nothing); the environment is not consulted.
+    /// Read the cache in `cache_dir`, else measure for at most `budget` and write it there
+    /// (`None`: measure and cache nothing); the environment is not consulted.
     Tune {
         /// The cache directory (see [`default_cache_dir`]).
         cache_dir: Option<PathBuf>,
+        /// How long the measurement may take ([`BUDGET`] unless a caller, such as a test
+        /// that must see every variant measured, says otherwise).
+        budget: Duration,
     },
 }
 
@@ -129,6 +132,7 @@ pub fn select_from(matmul: Option<&str>, autotune: Option<&str>) -> Result<Matmu
         None | Some("") if autotune_off => Ok(MatmulSelect::Default),
         None | Some("") | Some("auto") => Ok(MatmulSelect::Tune {
             cache_dir: cache::default_dir(),
+            budget: BUDGET,
         }),
         Some(name) => Variant::from_name(name)
             .map(MatmulSelect::Fixed)
@@ -173,7 +177,9 @@ pub fn choose(rec: &Recorder, dummy: &Storage, select: MatmulSelect) -> Result<M
             variant,
             how: ChosenBy::Caller,
         }),
-        MatmulSelect::Tune { cache_dir } => Ok(tune(rec, dummy, cache_dir, fallback)),
+        MatmulSelect::Tune { cache_dir, budget } => {
+            Ok(tune(rec, dummy, (cache_dir, budget), fallback))
+        }
         _ => Ok(MatmulChoice {
             variant: fallback,
             how: ChosenBy::Default("asked for".into()),
@@ -202,7 +208,7 @@ fn cache_key(rec: &Recorder) -> String {
 fn tune(
     rec: &Recorder,
     dummy: &Storage,
-    cache_dir: Option<PathBuf>,
+    (cache_dir, budget): (Option<PathBuf>, Duration),
     fallback: Variant,
 ) -> MatmulChoice {
     let key = cache_key(rec);
@@ -215,7 +221,7 @@ fn tune(
         }
     }
     let started = Instant::now();
-    let measured = measure(rec, dummy, fallback, started);
+    let measured = measure(rec, dummy, fallback, (started, budget));
     let ms = started.elapsed().as_secs_f64() * 1e3;
     let Trial {
         gflops,
@@ -233,11 +239,11 @@ fn tune(
     let Some(variant) = winner else {
         return MatmulChoice {
             variant: fallback,
-            how: ChosenBy::Default(format!("no variant measured within {BUDGET:?}")),
+            how: ChosenBy::Default(format!("no variant measured within {budget:?}")),
         };
     };
     let saved = match (&cache_dir, complete) {
-        (_, false) => Err(format!("not every variant was measured within {BUDGET:?}")),
+        (_, false) => Err(format!("not every variant was measured within {budget:?}")),
         (None, true) => Err("no cache directory (HOME unset)".into()),
         (Some(dir), true) => {
             cache::store(dir, &key, variant.name(), ms).map(|()| dir.join(cache::FILE))
@@ -272,13 +278,18 @@ struct Trial {
 /// Times every variant on every shape, round after round until each has [`REPS`] runs or
 /// the budget is spent: the fallback first (its first round always runs, so there is a
 /// winner), then the others of its family (register or tiled), then the rest. A product
-/// that would end past the budget (judged by the fastest time on its shape so far) is not
-/// started. A variant more than
+/// that could end past the budget (judged by [`DROP_FACTOR`] times the fastest time on its
+/// shape so far) is not started. A variant more than
 /// [`DROP_FACTOR`] times slower than the fastest on a shape is dropped at once (its figure
 /// is that of the shapes it ran). Returns GFLOP/s of each variant that ran, the winner, and
 /// whether every variant was measured on every shape or dropped (only then is the choice
 /// worth caching).
-fn measure(rec: &Recorder, dummy: &Storage, fallback: Variant, started: Instant) -> Result<Trial> {
+fn measure(
+    rec: &Recorder,
+    dummy: &Storage,
+    fallback: Variant,
+    (started, budget): (Instant, Duration),
+) -> Result<Trial> {
     let mut order = vec![fallback];
     let family = |v: Variant| v.is_register() == fallback.is_register();
     order.extend(
@@ -305,10 +316,15 @@ fn measure(rec: &Recorder, dummy: &Storage, fallback: Variant, started: Instant)
                     break;
                 }
                 let fastest = best.iter().map(|b| b[si]).fold(f64::INFINITY, f64::min);
-                let expected = if fastest.is_finite() { fastest } else { 0.0 };
+                // A product slower than this is dropped anyway: what one may cost.
+                let expected = if fastest.is_finite() {
+                    DROP_FACTOR * fastest
+                } else {
+                    0.0
+                };
                 // The fallback's first round always runs: there is always a winner.
                 let baseline = round == 0 && vi == 0;
-                if !baseline && started.elapsed().as_secs_f64() + expected >= BUDGET.as_secs_f64() {
+                if !baseline && started.elapsed().as_secs_f64() + expected >= budget.as_secs_f64() {
                     break 'rounds;
                 }
                 let dims = MatmulDims {
@@ -376,8 +392,8 @@ mod tests {
             MatmulSelect::Fixed(Variant::Tiled)
         );
         assert_eq!(
-            select_from(Some(" register_2x8 "), Some("0")).unwrap(),
-            MatmulSelect::Fixed(Variant::Register2x8)
+            select_from(Some(" register_4x16 "), Some("0")).unwrap(),
+            MatmulSelect::Fixed(Variant::Register4x16)
         );
         for v in Variant::ALL {
             assert_eq!(

@@ -150,14 +150,6 @@ pub const MATMUL_REGISTER_VEC4: Kernel = k(
     "matmul_register_vec4",
     &[R, R, R, W],
 );
-/// Register matrix product with 2×8 outputs per invocation (vec4 loads of B, `n` a
-/// multiple of 8): fewer registers per invocation than the 4×8 kernel.
-pub const MATMUL_REGISTER_VEC4_2X8: Kernel = k(
-    "matmul_register_vec4_2x8",
-    MATMUL,
-    "matmul_register_vec4_2x8",
-    &[R, R, R, W],
-);
 /// Register matrix product with 4×16 outputs per invocation (vec4 loads of B, `n` a
 /// multiple of 16).
 pub const MATMUL_REGISTER_VEC4_4X16: Kernel = k(
@@ -416,7 +408,6 @@ pub const ALL_KERNELS: &[&Kernel] = &[
     &MATMUL_TILED,
     &MATMUL_REGISTER,
     &MATMUL_REGISTER_VEC4,
-    &MATMUL_REGISTER_VEC4_2X8,
     &MATMUL_REGISTER_VEC4_4X16,
     &REDUCE_STRIDED,
     &LINEAR_EPILOGUE_BACKWARD,

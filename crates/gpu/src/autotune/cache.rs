@@ -97,8 +97,8 @@ mod tests {
         assert_eq!(lookup(&dir, "a"), None, "no file yet");
         store(&dir, "a", "register", 12.5).unwrap();
         store(&dir, "b\twith tab", "tiled", 3.0).unwrap();
-        store(&dir, "a", "register_2x8", 11.0).unwrap();
-        assert_eq!(lookup(&dir, "a").as_deref(), Some("register_2x8"));
+        store(&dir, "a", "register_4x16", 11.0).unwrap();
+        assert_eq!(lookup(&dir, "a").as_deref(), Some("register_4x16"));
         assert_eq!(lookup(&dir, "b\twith tab").as_deref(), Some("tiled"));
         assert_eq!(lookup(&dir, "c"), None);
         let _ = std::fs::remove_dir_all(&dir);

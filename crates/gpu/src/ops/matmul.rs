@@ -87,27 +87,19 @@ pub enum Variant {
     Tiled,
     /// Register blocks of 4×8 with vec4 loads of B, no workgroup memory: CPU adapters.
     Register,
-    /// Register blocks of 2×8 (fewer registers per invocation).
-    Register2x8,
     /// Register blocks of 4×16 (`n` a multiple of 16; else the 4×8 kernel).
     Register4x16,
 }
 
 impl Variant {
     /// Every variant, in the order the tuner tries them.
-    pub const ALL: [Variant; 4] = [
-        Variant::Tiled,
-        Variant::Register,
-        Variant::Register2x8,
-        Variant::Register4x16,
-    ];
+    pub const ALL: [Variant; 3] = [Variant::Tiled, Variant::Register, Variant::Register4x16];
 
     /// The name `DOWNHILL_MATMUL` and the tuner's cache use.
     pub fn name(self) -> &'static str {
         match self {
             Variant::Tiled => "tiled",
             Variant::Register => "register",
-            Variant::Register2x8 => "register_2x8",
             Variant::Register4x16 => "register_4x16",
         }
     }
@@ -179,7 +171,6 @@ pub fn linear(
     let (kernel, per_group, rows, cols) = match variant {
         Variant::Tiled => (&kernels::MATMUL_TILED, 1, 64, 64),
         _ if !vec4_b => (&kernels::MATMUL_REGISTER, 64, 4, 4),
-        Variant::Register2x8 => (&kernels::MATMUL_REGISTER_VEC4_2X8, 64, 2, 8),
         Variant::Register4x16 if d.n % 16 == 0 => (&kernels::MATMUL_REGISTER_VEC4_4X16, 64, 4, 16),
         _ => (&kernels::MATMUL_REGISTER_VEC4, 64, 4, 8),
     };
