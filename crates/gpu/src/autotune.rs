@@ -279,8 +279,8 @@ struct Trial {
 /// the budget is spent: the fallback first (its first round always runs, so there is a
 /// winner), then the others of its family (register or tiled), then the rest. A product
 /// that could end past the budget (judged by [`DROP_FACTOR`] times the fastest time on its
-/// shape so far) is not started. A variant more than
-/// [`DROP_FACTOR`] times slower than the fastest on a shape is dropped at once (its figure
+/// shape so far) is not started. A variant more than [`DROP_FACTOR`] times slower than the
+/// fastest on a shape in the first round is dropped at once (its figure
 /// is that of the shapes it ran). Returns GFLOP/s of each variant that ran, the winner, and
 /// whether every variant was measured on every shape or dropped (only then is the choice
 /// worth caching).
@@ -344,9 +344,13 @@ fn measure(
                 rec.wait()?;
                 best[vi][si] = best[vi][si].min(t.elapsed().as_secs_f64());
                 drop(out);
-                let fastest = fastest.min(best[vi][si]);
-                for (d, b) in dropped.iter_mut().zip(&best) {
-                    *d |= b[si].is_finite() && b[si] > DROP_FACTOR * fastest;
+                // Dropping compares first runs with first runs only (on lavapipe a first
+                // dispatch at new sizes may include a compile), so only in the first round.
+                if round == 0 {
+                    let fastest = fastest.min(best[vi][si]);
+                    for (d, b) in dropped.iter_mut().zip(&best) {
+                        *d |= b[si].is_finite() && b[si] > DROP_FACTOR * fastest;
+                    }
                 }
             }
         }
