@@ -584,6 +584,11 @@ fn w4_matmul(device: &Device) -> Res<Record> {
     });
     if gpu {
         extra["per_matmul"] = counters_per(&delta, reps.len());
+        // The kernel and how it was chosen (measured at open, cached, DOWNHILL_MATMUL, default).
+        let description = device.describe();
+        if let Some((_, kernel)) = description.split_once("matmul kernel ") {
+            extra["matmul_kernel"] = json!(kernel);
+        }
     }
     let limit = if gpu { 2.5 } else { 40.0 };
     Ok(Record {

@@ -1,7 +1,7 @@
 // C[m, n] = act(op(A) · op(B) + bias), row-major, where op transposes an operand when its
 // flag is set (A stored [m, k] or [k, m]; B stored [k, n] or [n, k]); the epilogue adds a
 // bias row and applies a fusable activation while the result is still in registers.
-// Two kernels:
+// The kernels:
 // - matmul_tiled: 64x64 output tiles through workgroup memory, 16x16 invocations with 4x4
 //   outputs each; for real GPUs.
 // - matmul_register: no workgroup memory, 4x4 outputs per invocation accumulated in
@@ -9,6 +9,9 @@
 // - matmul_register_vec4: the same idea, 4x8 outputs per invocation with vec4 loads of B
 //   (B not transposed, n a multiple of 8): neighbouring invocations read neighbouring
 //   memory, which is what a CPU's SIMD lanes want.
+// - matmul_register_vec4_4x16: the same kernel with 4x16 outputs per invocation (n a
+//   multiple of 16); whether a CPU adapter runs it faster is measured when the device
+//   opens (crates/gpu/src/autotune.rs).
 
 struct Dims {
     m: u32,
@@ -216,6 +219,69 @@ fn matmul_register_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
             for (var j = 0u; j < 8u; j++) {
                 let col = col8 * 8u + j;
                 c[row * d.n + col] = epilogue(acc[2u * i + j / 4u][j % 4u], col);
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn matmul_register_vec4_4x16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let block = gid.x + gid.y * nwg.x * 64u;
+    let blocks_m = (d.m + 3u) / 4u;
+    if (block >= blocks_m * d.tiles_n) {
+        return;
+    }
+    let row0 = (block / d.tiles_n) * 4u;
+    let colb = (block % d.tiles_n) * 4u;
+    let n4 = d.n / 4u;
+    var acc: array<vec4<f32>, 16>;
+    for (var t = 0u; t < 16u; t++) {
+        acc[t] = vec4<f32>(0.0);
+    }
+    // As in matmul_register_vec4: rows past the end read row m − 1, never stored.
+    var a_off: array<u32, 4>;
+    var a_row = d.k;
+    var a_col = 1u;
+    if ((d.flags & 1u) != 0u) {
+        a_row = 1u;
+        a_col = d.m;
+    }
+    for (var i = 0u; i < 4u; i++) {
+        a_off[i] = min(row0 + i, d.m - 1u) * a_row;
+    }
+    for (var kk = 0u; kk < d.k; kk++) {
+        let b0 = b4[kk * n4 + colb + 0u];
+        let b1 = b4[kk * n4 + colb + 1u];
+        let b2 = b4[kk * n4 + colb + 2u];
+        let b3 = b4[kk * n4 + colb + 3u];
+        let ka = kk * a_col;
+        let a0 = a[a_off[0] + ka];
+        let a1 = a[a_off[1] + ka];
+        let a2 = a[a_off[2] + ka];
+        let a3 = a[a_off[3] + ka];
+        acc[0] += a0 * b0;
+        acc[1] += a0 * b1;
+        acc[2] += a0 * b2;
+        acc[3] += a0 * b3;
+        acc[4] += a1 * b0;
+        acc[5] += a1 * b1;
+        acc[6] += a1 * b2;
+        acc[7] += a1 * b3;
+        acc[8] += a2 * b0;
+        acc[9] += a2 * b1;
+        acc[10] += a2 * b2;
+        acc[11] += a2 * b3;
+        acc[12] += a3 * b0;
+        acc[13] += a3 * b1;
+        acc[14] += a3 * b2;
+        acc[15] += a3 * b3;
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let row = row0 + i;
+        if (row < d.m) {
+            for (var j = 0u; j < 16u; j++) {
+                let col = colb * 4u + j;
+                c[row * d.n + col] = epilogue(acc[4u * i + j / 4u][j % 4u], col);
             }
         }
     }

@@ -23,6 +23,7 @@ fn choice(test: &str, env: &[(&str, &str)]) -> String {
     cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env("DOWNHILL_CHOICE_CHILD", "1")
         .env("XDG_RUNTIME_DIR", "/tmp")
+        .env("DOWNHILL_AUTOTUNE", "0") // timing is not this test's concern
         .env_remove("DOWNHILL_DEVICE")
         .env_remove("DOWNHILL_ADAPTER");
     for (k, v) in env {

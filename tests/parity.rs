@@ -317,39 +317,43 @@ fn shared(gpu: &Device) -> Vec<(String, Device)> {
     vec![("gpu".to_string(), gpu.clone())]
 }
 
-/// Two more GPU backends on the same adapter, one per matmul kernel.
+/// More GPU backends on the same adapter, one per matmul kernel.
 fn kernel_devices() -> &'static [(String, Device)] {
     static DEVICES: OnceLock<Vec<(String, Device)>> = OnceLock::new();
     DEVICES.get_or_init(|| {
         let adapter = std::env::var("DOWNHILL_ADAPTER").ok();
-        [
-            ("tiled", MatmulKernel::Tiled),
-            ("register", MatmulKernel::Register),
-        ]
-        .into_iter()
-        .map(|(name, kernel)| {
-            let backend = GpuBackend::open(adapter.as_deref(), Some(kernel))
-                .unwrap_or_else(|e| panic!("opening a GPU backend with the {name} kernel: {e}"));
-            (format!("gpu {name} matmul"), Device::new(Arc::new(backend)))
-        })
-        .collect()
+        MatmulKernel::ALL
+            .into_iter()
+            .map(|kernel| {
+                let name = kernel.name();
+                let backend =
+                    GpuBackend::open(adapter.as_deref(), Some(kernel)).unwrap_or_else(|e| {
+                        panic!("opening a GPU backend with the {name} kernel: {e}")
+                    });
+                (format!("gpu {name} matmul"), Device::new(Arc::new(backend)))
+            })
+            .collect()
     })
 }
 
 // ---------------------------------------------------------------- matmul and linear
 
 /// m x k x n: a single element, small primes, sizes just past the 64-wide tiles and 16-deep
-/// k steps of the tiled kernel and the 4x4 blocks of the register kernel.
-const MATMUL_SIZES: [(usize, usize, usize); 5] = [
+/// k steps of the tiled kernel and the 4x4 blocks of the register kernel; n a multiple of 16
+/// with m a multiple of none of the register blocks' rows (the 4x16 kernel), once with a
+/// transposed B large enough to be copied to row-major first.
+const MATMUL_SIZES: [(usize, usize, usize); 7] = [
     (1, 1, 1),
     (3, 5, 7),
     (17, 31, 13),
     (65, 129, 67),
     (130, 70, 200),
+    (37, 19, 48),
+    (21, 130, 144),
 ];
 
 #[test]
-fn matmul_all_transposes_on_both_kernels() {
+fn matmul_all_transposes_on_every_kernel() {
     let Some(gpu) = common::gpu() else {
         return;
     };
@@ -412,7 +416,7 @@ fn bias_avoiding_kinks(
 }
 
 #[test]
-fn fused_linear_with_every_epilogue_on_both_kernels() {
+fn fused_linear_with_every_epilogue_on_every_kernel() {
     let Some(gpu) = common::gpu() else {
         return;
     };
@@ -426,7 +430,8 @@ fn fused_linear_with_every_epilogue_on_both_kernels() {
         (Some(UnaryOp::Sigmoid), true),
         (Some(UnaryOp::Tanh), true),
     ];
-    for (m, k, n) in [(3, 5, 7), (65, 129, 67)] {
+    // (n = 48: the vec4 kernels, each with its own epilogue.)
+    for (m, k, n) in [(3, 5, 7), (65, 129, 67), (37, 19, 48)] {
         for (act, with_bias) in epilogues {
             let x = uniform(&[m, k], -1.0, 1.0, seeds.next());
             let w = uniform(&[k, n], -0.5, 0.5, seeds.next());

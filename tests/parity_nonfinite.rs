@@ -224,10 +224,8 @@ fn shared(gpu: &Device) -> Vec<(String, Device)> {
 fn matmul_devices(gpu: &Device) -> Vec<(String, Device)> {
     let adapter = std::env::var("DOWNHILL_ADAPTER").ok();
     let mut devices = shared(gpu);
-    for (name, kernel) in [
-        ("tiled", MatmulKernel::Tiled),
-        ("register", MatmulKernel::Register),
-    ] {
+    for kernel in MatmulKernel::ALL {
+        let name = kernel.name();
         let backend = GpuBackend::open(adapter.as_deref(), Some(kernel))
             .unwrap_or_else(|e| panic!("opening a GPU backend with the {name} kernel: {e}"));
         devices.push((format!("gpu {name} matmul"), Device::new(Arc::new(backend))));

@@ -157,6 +157,7 @@ fn a_new_process_resumes_bit_for_bit() {
             .env("DOWNHILL_RESUME_OUT", &out)
             .env("DOWNHILL_RESUME_DEVICE", name)
             .env("XDG_RUNTIME_DIR", "/tmp")
+            .env("DOWNHILL_AUTOTUNE", "0")
             .status()
             .unwrap();
         assert!(status.success(), "{name}: the child failed");

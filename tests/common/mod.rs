@@ -16,6 +16,7 @@ pub mod tolerance;
 /// `scripts/test.sh` and CI set it), otherwise `None` with a message on stderr, so a
 /// developer without Vulkan sees the skip instead of a silent pass.
 pub fn gpu() -> Option<Device> {
+    skip_matmul_tuner();
     match Device::gpu() {
         Ok(device) => Some(device),
         Err(e) if std::env::var("DOWNHILL_REQUIRE_GPU").as_deref() == Ok("1") => {
@@ -26,6 +27,19 @@ pub fn gpu() -> Option<Device> {
             None
         }
     }
+}
+
+/// Timing is no test's concern: devices opened through [`gpu`] and [`private_gpu`] take the
+/// adapter-type matmul kernel (`DOWNHILL_AUTOTUNE=0`) unless the environment already says
+/// otherwise. Set once, before this process opens any device (every GPU test starts here).
+/// `tests/autotune.rs` exercises the tuner with a cache of its own.
+fn skip_matmul_tuner() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("DOWNHILL_AUTOTUNE").is_none() {
+            std::env::set_var("DOWNHILL_AUTOTUNE", "0");
+        }
+    });
 }
 
 /// A GPU device of its own (its work counters see only this test's work), or `None` as

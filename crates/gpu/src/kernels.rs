@@ -150,6 +150,14 @@ pub const MATMUL_REGISTER_VEC4: Kernel = k(
     "matmul_register_vec4",
     &[R, R, R, W],
 );
+/// Register matrix product with 4×16 outputs per invocation (vec4 loads of B, `n` a
+/// multiple of 16).
+pub const MATMUL_REGISTER_VEC4_4X16: Kernel = k(
+    "matmul_register_vec4_4x16",
+    MATMUL,
+    "matmul_register_vec4_4x16",
+    &[R, R, R, W],
+);
 /// Sum, mean or max over any set of axes, one workgroup per output element.
 pub const REDUCE_STRIDED: Kernel = k("reduce", REDUCE, "reduce", &[R, W]);
 /// A linear layer's epilogue backward in one pass: `dz = act'(y)·dy` and the bias gradient
@@ -493,6 +501,7 @@ pub const ALL_KERNELS: &[&Kernel] = &[
     &MATMUL_TILED,
     &MATMUL_REGISTER,
     &MATMUL_REGISTER_VEC4,
+    &MATMUL_REGISTER_VEC4_4X16,
     &REDUCE_STRIDED,
     &LINEAR_EPILOGUE_BACKWARD,
     &MAX_BACKWARD,

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod autotune;
 mod bind_cache;
 mod context;
 pub mod kernels;
@@ -14,6 +15,7 @@ mod pool;
 mod recorder;
 mod stats;
 
+pub use autotune::{ChosenBy, MatmulChoice, MatmulSelect};
 use context::GpuContext;
 use downhill_core::backend::check;
 use downhill_core::{
@@ -21,7 +23,6 @@ use downhill_core::{
     MatmulDims, MetricStats, ReduceDims, ReduceOp, Result, Shape, Storage, UnaryOp, UpdateRule,
 };
 pub use ops::matmul::Variant as MatmulKernel;
-use ops::matmul::Variant;
 use recorder::Recorder;
 use std::sync::{Arc, OnceLock};
 
@@ -32,7 +33,7 @@ pub struct GpuBackend {
     dummy: Storage,
     /// A 1-element 1.0: the upstream gradient of a loss computed with its gradient.
     one: Storage,
-    matmul: Variant,
+    matmul: MatmulChoice,
 }
 
 impl std::fmt::Debug for GpuBackend {
@@ -42,21 +43,32 @@ impl std::fmt::Debug for GpuBackend {
 }
 
 impl GpuBackend {
-    /// Opens the preferred adapter (`DOWNHILL_ADAPTER=<substring>` picks one by name).
+    /// Opens the preferred adapter (`DOWNHILL_ADAPTER=<substring>` picks one by name), with
+    /// the matmul kernel the environment asks for or the tuner measures fastest (see
+    /// [`autotune`]).
     pub fn new() -> Result<GpuBackend> {
         let wanted = std::env::var("DOWNHILL_ADAPTER").ok();
         Self::open(wanted.as_deref(), None)
     }
 
     /// Opens the first adapter whose name contains `adapter` (any, if `None`), running
-    /// `matmul` (or the kernel the adapter type suggests). Tests use this to run both
-    /// matmul kernels on one machine.
+    /// `matmul`, or if `None` the kernel chosen as [`MatmulSelect::FromEnv`] says. Tests use
+    /// this to run every matmul kernel on one machine.
     pub fn open(adapter: Option<&str>, matmul: Option<MatmulKernel>) -> Result<GpuBackend> {
+        let select = matmul.map_or(MatmulSelect::FromEnv, MatmulSelect::Fixed);
+        Self::open_with(adapter, select)
+    }
+
+    /// Opens the first adapter whose name contains `adapter` (any, if `None`) and picks its
+    /// matmul kernel as `select` says. Fails only where the adapter does, or for an unknown
+    /// `DOWNHILL_MATMUL` under [`MatmulSelect::FromEnv`]; a cache that cannot be read or
+    /// written never fails it.
+    pub fn open_with(adapter: Option<&str>, select: MatmulSelect) -> Result<GpuBackend> {
         let ctx = GpuContext::open(adapter)?;
-        let matmul = matmul.unwrap_or_else(|| Variant::choose(ctx.is_cpu()));
         let rec = Recorder::new(ctx);
         rec.warm_up()?;
         let dummy = rec.pool.storage(64)?;
+        let matmul = autotune::choose(&rec, &dummy, select)?;
         let one = rec.upload(bytemuck::cast_slice(&[1.0f32]), 1)?;
         Ok(GpuBackend {
             rec,
@@ -66,11 +78,16 @@ impl GpuBackend {
         })
     }
 
+    /// The matmul kernel this device runs and how it was chosen.
+    pub fn matmul_choice(&self) -> &MatmulChoice {
+        &self.matmul
+    }
+
     /// Adapter name, backend, type and the limits that bound tensor sizes.
     fn description(&self) -> String {
         let l = &self.rec.ctx.limits;
         format!(
-            "{}; max buffer {} MiB, max storage binding {} MiB, {} workgroups per dimension, matmul kernel {:?}",
+            "{}; max buffer {} MiB, max storage binding {} MiB, {} workgroups per dimension, matmul kernel {}",
             self.rec.ctx.describe(),
             l.max_buffer_size >> 20,
             l.max_storage_buffer_binding_size >> 20,
@@ -165,7 +182,15 @@ impl Backend for GpuBackend {
     ) -> Result<Storage> {
         check::linear(a, b, bias, d, activation)?;
         let epilogue = ops::matmul::Epilogue { bias, activation };
-        ops::matmul::linear(&self.rec, a, b, d, epilogue, self.matmul, &self.dummy)
+        ops::matmul::linear(
+            &self.rec,
+            a,
+            b,
+            d,
+            epilogue,
+            self.matmul.variant,
+            &self.dummy,
+        )
     }
 
     fn linear_epilogue_backward(

@@ -265,6 +265,18 @@ impl Recorder {
         self.submit(&mut pending)
     }
 
+    /// Submits everything recorded so far and waits until the device has finished it.
+    pub fn wait(&self) -> Result<()> {
+        self.flush()?;
+        self.ctx
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| {
+                Error::backend(&self.ctx.info.name, format!("waiting for the device: {e}"))
+            })?;
+        self.ctx.check_errors()
+    }
+
     fn submit(&self, pending: &mut Pending) -> Result<()> {
         pending.pass = None;
         let Some(encoder) = pending.encoder.take() else {

@@ -1,5 +1,5 @@
-//! Matrix products: the workgroup-tiled kernel on GPUs, the register-blocked one on CPU
-//! adapters (lavapipe), chosen by adapter type.
+//! Matrix products: the workgroup-tiled kernel and the register-blocked ones; which one a
+//! device runs is chosen when it opens (`crate::autotune`).
 
 use super::elementwise::permute;
 use super::u32_of;
@@ -78,24 +78,49 @@ fn activation_code(activation: Option<UnaryOp>) -> Result<(u32, f32)> {
     }
 }
 
-/// Which matmul kernel to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which matmul kernel to run. The register variants differ in the block of outputs each
+/// invocation keeps in registers; where B cannot be read as vec4 (transposed and small, or
+/// `n` not a multiple of 8) every register variant runs the scalar 4×4 kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
-    /// Workgroup-memory tiles: real GPUs.
+    /// Workgroup-memory tiles (64×64 per workgroup): real GPUs.
     Tiled,
-    /// Register blocks without workgroup memory: CPU adapters.
+    /// Register blocks of 4×8 with vec4 loads of B, no workgroup memory: CPU adapters.
     Register,
+    /// Register blocks of 4×16 (`n` a multiple of 16; else the 4×8 kernel).
+    Register4x16,
 }
 
 impl Variant {
-    /// `DOWNHILL_MATMUL=tiled|register` overrides the choice by adapter type.
-    pub fn choose(cpu_adapter: bool) -> Variant {
-        match std::env::var("DOWNHILL_MATMUL").as_deref() {
-            Ok("tiled") => Variant::Tiled,
-            Ok("register") => Variant::Register,
-            _ if cpu_adapter => Variant::Register,
-            _ => Variant::Tiled,
+    /// Every variant, in the order the tuner tries them.
+    pub const ALL: [Variant; 3] = [Variant::Tiled, Variant::Register, Variant::Register4x16];
+
+    /// The name `DOWNHILL_MATMUL` and the tuner's cache use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Tiled => "tiled",
+            Variant::Register => "register",
+            Variant::Register4x16 => "register_4x16",
         }
+    }
+
+    /// The variant of that [`name`](Self::name), if any.
+    pub fn from_name(name: &str) -> Option<Variant> {
+        Variant::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// The choice by adapter type alone: tiled on GPUs, register on CPU adapters.
+    pub fn default_for(cpu_adapter: bool) -> Variant {
+        if cpu_adapter {
+            Variant::Register
+        } else {
+            Variant::Tiled
+        }
+    }
+
+    /// Whether this is one of the register-blocked kernels (no workgroup memory).
+    pub fn is_register(self) -> bool {
+        self != Variant::Tiled
     }
 }
 
@@ -125,31 +150,29 @@ pub fn linear(
     // On CPU adapters a transposed B of a large product is worth one copy into row-major
     // order: the vec4 kernel then reads it contiguously.
     let transposed_b;
-    let (b, d) = if variant == Variant::Register
-        && d.trans_b
-        && d.n.is_multiple_of(8)
-        && d.k * d.n >= 1 << 14
-    {
-        let shape = Shape::new([d.n, d.k]);
-        transposed_b = permute(rec, b, &shape, &[1, 0])?;
-        (
-            &transposed_b,
-            MatmulDims {
-                trans_b: false,
-                ..d
-            },
-        )
-    } else {
-        (b, d)
-    };
+    let (b, d) =
+        if variant.is_register() && d.trans_b && d.n.is_multiple_of(8) && d.k * d.n >= 1 << 14 {
+            let shape = Shape::new([d.n, d.k]);
+            transposed_b = permute(rec, b, &shape, &[1, 0])?;
+            (
+                &transposed_b,
+                MatmulDims {
+                    trans_b: false,
+                    ..d
+                },
+            )
+        } else {
+            (b, d)
+        };
     let flags = u32::from(d.trans_a) | (u32::from(d.trans_b) << 1);
     // (k = 0 leaves B empty: too small to bind as vec4, and nothing to load anyway.)
     let vec4_b = !d.trans_b && d.n % 8 == 0 && d.k > 0;
     // (kernel, invocations per workgroup, output rows per invocation block, columns)
     let (kernel, per_group, rows, cols) = match variant {
-        Variant::Register if vec4_b => (&kernels::MATMUL_REGISTER_VEC4, 64, 4, 8),
-        Variant::Register => (&kernels::MATMUL_REGISTER, 64, 4, 4),
         Variant::Tiled => (&kernels::MATMUL_TILED, 1, 64, 64),
+        _ if !vec4_b => (&kernels::MATMUL_REGISTER, 64, 4, 4),
+        Variant::Register4x16 if d.n % 16 == 0 => (&kernels::MATMUL_REGISTER_VEC4_4X16, 64, 4, 16),
+        _ => (&kernels::MATMUL_REGISTER_VEC4, 64, 4, 8),
     };
     let tiles_n = d.n.div_ceil(cols);
     let tiles = d.m.div_ceil(rows) * tiles_n;
