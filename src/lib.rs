@@ -152,4 +152,7 @@ pub mod prelude {
     pub use downhill_core::{BatchNorm1d, BatchNorm2d, Dropout, LayerNorm};
     pub use downhill_core::{Embedding, Flatten};
     pub use downhill_core::{Lbfgs, LbfgsOptimizer, LineSearch};
+    pub use downhill_core::{
+        LrFindConfig, LrFindStop, LrFinding, LrPoint, LrSuggestion, LrVerdict,
+    };
 }

@@ -74,5 +74,6 @@ pub use tensor::{BatchNormConfig, RunningStats};
 pub use tensor::{Conv1dOptions, Conv2dOptions, Pool2dOptions, Tensor, TensorId};
 pub use train::{
     BatchInfo, Callback, CsvLogger, EarlyStopping, EpochRecord, Evaluation, FitConfig, History,
-    LearningRateScheduler, Mode, ModelCheckpoint, OnDivergence, TerminateOnNaN, TrainContext,
+    LearningRateScheduler, LrFindConfig, LrFindStop, LrFinding, LrPoint, LrSuggestion, LrVerdict,
+    Mode, ModelCheckpoint, OnDivergence, TerminateOnNaN, TrainContext,
 };

@@ -23,6 +23,13 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+/// A tensor's storage, owner and gradient slot at one moment (see [`Tensor::binding`]).
+pub(crate) struct Binding {
+    storage: Storage,
+    owner: u64,
+    grad_slot: Option<WeakStorage>,
+}
+
 /// Identifies a tensor, e.g. as the key of its gradient.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TensorId(u64);
@@ -183,6 +190,37 @@ impl Tensor {
         };
         *slot = Some(grad_slot.downgrade());
         self.0.owner.store(owner, Ordering::Release);
+    }
+
+    /// Where this tensor's values live now and which parameter set owns them: what
+    /// [`Tensor::restore_binding`] puts back after a temporary optimizer took the tensor
+    /// over (`lr_find` sweeps on a copy so).
+    pub(crate) fn binding(&self) -> Binding {
+        let slot = match self.0.grad_slot.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        Binding {
+            storage: self.storage(),
+            owner: self.owner(),
+            grad_slot: slot,
+        }
+    }
+
+    /// Points the tensor back at what [`Tensor::binding`] recorded: its storage (whose
+    /// values a later parameter set copied and never wrote), its owner and gradient slot.
+    pub(crate) fn restore_binding(&self, binding: Binding) {
+        let mut guard = match self.0.storage.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = binding.storage;
+        let mut slot = match self.0.grad_slot.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = binding.grad_slot;
+        self.0.owner.store(binding.owner, Ordering::Release);
     }
 
     /// Where backward may write this parameter's gradient: its view of the flat gradient

@@ -1,5 +1,6 @@
 //! Keras-style training: `fit`, `evaluate` and `predict` on a [`crate::nn::Sequential`],
-//! with callbacks, progress and a per-epoch history.
+//! with callbacks, progress and a per-epoch history; `lr_find`, the learning-rate range
+//! test.
 
 mod accumulators;
 pub mod callback;
@@ -10,6 +11,8 @@ mod divergence;
 mod evaluate;
 mod fit;
 mod history;
+mod lr_find;
+mod lr_finding;
 mod progress;
 
 pub use callback::{BatchInfo, Callback, OnDivergence, TrainContext};
@@ -20,3 +23,5 @@ pub use config::FitConfig;
 pub use evaluate::Evaluation;
 pub(crate) use fit::KeptSchedule;
 pub use history::{EpochRecord, History};
+pub use lr_find::LrFindConfig;
+pub use lr_finding::{LrFindStop, LrFinding, LrPoint, LrSuggestion, LrVerdict};
