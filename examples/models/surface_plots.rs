@@ -416,7 +416,7 @@ where
             .copied()
             .step_by(stride)
             .chain(s.last().copied())
-            .map(|(step, v)| (step, v.min(hi)))
+            .map(|(step, v)| (step, v.min(hi / 1.25)))
             .collect();
         let c = colour(i);
         chart.draw_series(LineSeries::new(points, c.stroke_width(2)))?;

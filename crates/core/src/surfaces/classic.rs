@@ -88,8 +88,8 @@ impl Surface for Beale {
     }
     fn bounds(&self) -> Bounds {
         Bounds {
-            x: (-4.5, 4.5),
-            y: (-4.5, 4.5),
+            x: (-0.5, 4.5),
+            y: (-1.5, 2.0),
         }
     }
 }
