@@ -20,6 +20,7 @@ pub mod optim;
 pub mod philox;
 pub mod random;
 pub mod shape;
+pub mod surfaces;
 pub mod tensor;
 pub mod train;
 
