@@ -285,6 +285,22 @@ impl Backend for CpuBackend {
         Ok(new_storage(grad))
     }
 
+    fn loss_with_gradient(
+        &self,
+        kind: LossKind,
+        pred: &Storage,
+        target: &Storage,
+        rows: usize,
+        cols: usize,
+    ) -> Result<(Storage, Storage)> {
+        check::loss(kind, pred, target, rows, cols)?;
+        let (pred, target) = (read(pred)?, read(target)?);
+        let value = loss::loss(kind, &pred, &target, rows, cols)?;
+        // The upstream gradient is 1: no 1-element buffer to make and read each step.
+        let grad = loss::loss_backward(kind, &pred, &target, 1.0, rows, cols)?;
+        Ok((new_storage(vec![value]), new_storage(grad)))
+    }
+
     fn accumulate_correct(
         &self,
         kind: AccuracyKind,
