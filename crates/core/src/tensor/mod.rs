@@ -5,6 +5,7 @@ mod compare;
 mod conv;
 mod create;
 mod index;
+mod loss;
 mod norm;
 
 pub use norm::{BatchNormConfig, RunningStats};
