@@ -36,6 +36,7 @@ fn diverged_history() -> History {
         ],
         seconds: vec![0.5, 0.25, 0.125],
         stop_reason: None,
+        ..History::default()
     }
 }
 

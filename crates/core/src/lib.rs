@@ -78,3 +78,4 @@ pub use train::{
     LearningRateScheduler, LrFindConfig, LrFindStop, LrFinding, LrPoint, LrSuggestion, LrVerdict,
     Mode, ModelCheckpoint, OnDivergence, TerminateOnNaN, TrainContext,
 };
+pub use train::{EpochHealth, LayerHealth};

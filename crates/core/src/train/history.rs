@@ -1,5 +1,6 @@
 //! `History`: the per-epoch figures `fit` returns, writable as CSV or JSON.
 
+use super::health::EpochHealth;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,10 @@ pub struct History {
     /// Why training ended before its last epoch, when it did (e.g. `EarlyStopping`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
+    /// Per-layer gradient health of each epoch, when `FitConfig::telemetry` was on (empty
+    /// otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health: Vec<EpochHealth>,
 }
 
 impl History {

@@ -10,6 +10,7 @@ mod config;
 mod divergence;
 mod evaluate;
 mod fit;
+mod health;
 mod history;
 mod lr_find;
 mod lr_finding;
@@ -22,6 +23,7 @@ pub use callbacks::{
 pub use config::FitConfig;
 pub use evaluate::Evaluation;
 pub(crate) use fit::KeptSchedule;
+pub use health::{EpochHealth, LayerHealth, SATURATION};
 pub use history::{EpochRecord, History};
 pub use lr_find::LrFindConfig;
 pub use lr_finding::{LrFindStop, LrFinding, LrPoint, LrSuggestion, LrVerdict};
