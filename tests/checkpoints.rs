@@ -242,6 +242,7 @@ fn the_training_state_round_trips_with_the_history() {
             records: vec![record(1, 0.25), record(2, f32::NAN)],
             seconds: vec![0.5, 0.125],
             stop_reason: Some("EarlyStopping: loss did not improve".into()),
+            ..History::default()
         },
         extra: BTreeMap::from([("batch_size".to_string(), serde_json::json!(11))]),
     };

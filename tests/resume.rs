@@ -125,6 +125,7 @@ fn child_resume() -> bool {
         seconds: vec![0.0; records.len()],
         records,
         stop_reason: None,
+        ..History::default()
     };
     let bits: Vec<Vec<u32>> = weights
         .iter()

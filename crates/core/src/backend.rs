@@ -18,6 +18,7 @@ pub mod conv;
 pub mod index;
 pub mod norm;
 pub mod optim_ops;
+pub mod telemetry_ops;
 
 mod ops;
 mod storage;
@@ -83,7 +84,14 @@ impl DeviceStats {
 /// method (and builds on what it returns, e.g. the result's element count), so that any
 /// arguments, however inconsistent, give an error rather than an out-of-bounds index.
 pub trait Backend:
-    Send + Sync + fmt::Debug + index::IndexOps + conv::ConvOps + norm::NormOps + optim_ops::OptimOps
+    Send
+    + Sync
+    + fmt::Debug
+    + index::IndexOps
+    + conv::ConvOps
+    + norm::NormOps
+    + optim_ops::OptimOps
+    + telemetry_ops::TelemetryOps
 {
     /// A human-readable name, e.g. `cpu (ndarray, 2 threads)` or the adapter's name.
     fn name(&self) -> String;

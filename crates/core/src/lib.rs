@@ -29,6 +29,7 @@ pub use backend::conv::{Conv2dDims, Conv2dSizes, ConvOps, Pool2dDims, Pool2dSize
 pub use backend::index::{ArgReduceOp, IndexOps};
 pub use backend::norm::{Affine, AffineAxis, NormBackward, NormDims, NormForward, NormOps};
 pub use backend::optim_ops::OptimOps;
+pub use backend::telemetry_ops::{TelemetryOps, UnitProbe};
 pub use backend::{
     AccuracyKind, Backend, BackendKind, BinaryOp, DeviceStats, GradClip, LossKind, MatmulDims,
     MetricStats, ReduceDims, ReduceOp, Storage, UnaryOp,
@@ -78,4 +79,4 @@ pub use train::{
     LearningRateScheduler, LrFindConfig, LrFindStop, LrFinding, LrPoint, LrSuggestion, LrVerdict,
     Mode, ModelCheckpoint, OnDivergence, TerminateOnNaN, TrainContext,
 };
-pub use train::{EpochHealth, LayerHealth};
+pub use train::{Diagnosis, EpochHealth, LayerHealth, Symptom};

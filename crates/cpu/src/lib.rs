@@ -16,6 +16,7 @@ mod parallel;
 mod reduce;
 mod stats;
 mod strided;
+mod telemetry;
 mod unary;
 
 pub use unary::sigmoid;

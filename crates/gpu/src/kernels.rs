@@ -86,6 +86,10 @@ pub const POOL: &str = shader!("pool.wgsl");
 pub const NORM: &str = shader!("norm.wgsl");
 /// `dropout.wgsl`: inverted dropout with a Philox4x32-10 mask.
 pub const DROPOUT_SOURCE: &str = shader!("dropout.wgsl");
+/// `telemetry.wgsl`: `fit`'s gradient-health sums of squares per segment.
+pub const TELEMETRY: &str = shader!("telemetry.wgsl");
+/// `telemetry_units.wgsl`: `fit`'s gradient-health counts per activation unit.
+pub const TELEMETRY_UNITS: &str = shader!("telemetry_units.wgsl");
 
 /// Every WGSL file but the optimizers' ([`all_sources`] has all): (file name, source).
 pub const ALL_SOURCES: &[(&str, &str)] = &[
@@ -104,6 +108,8 @@ pub const ALL_SOURCES: &[(&str, &str)] = &[
     ("pool.wgsl", POOL),
     ("norm.wgsl", NORM),
     ("dropout.wgsl", DROPOUT_SOURCE),
+    ("telemetry.wgsl", TELEMETRY),
+    ("telemetry_units.wgsl", TELEMETRY_UNITS),
 ];
 
 const fn k(
@@ -356,6 +362,41 @@ pub const COL2IM: Kernel = k("col2im", CONV, "col2im", &[R, R, W]);
 pub const CONV_OUTPUT: Kernel = k("conv_output", CONV, "conv_output", &[R, R, R, W]);
 /// NCHW `dy` into `[C_out, N·OH·OW]`.
 pub const CHANNEL_ROWS: Kernel = k("channel_rows", CONV, "channel_rows", &[R, R, W]);
+/// `acc[s] += scale · Σ x²` over each segment (one workgroup per segment).
+pub const SEGMENT_SQUARES: Kernel = k(
+    "segment_squares",
+    TELEMETRY,
+    "segment_squares",
+    &[R, R, R, W],
+);
+/// `acc[s] += scale · Σ (x − minus)²` over each segment.
+pub const SEGMENT_DIFF_SQUARES: Kernel = k(
+    "segment_diff_squares",
+    TELEMETRY,
+    "segment_diff_squares",
+    &[R, R, R, W],
+);
+/// `acc[c] += scale · #{r : y[r, c] > 0}` (alive ReLU units).
+pub const COLUMN_POSITIVE: Kernel = k(
+    "column_positive",
+    TELEMETRY_UNITS,
+    "column_positive",
+    &[R, W],
+);
+/// `acc[c] += scale · #{r : y[r, c] in a sigmoid's flat tails}`.
+pub const COLUMN_SIGMOID_SATURATED: Kernel = k(
+    "column_sigmoid_saturated",
+    TELEMETRY_UNITS,
+    "column_sigmoid_saturated",
+    &[R, W],
+);
+/// `acc[c] += scale · #{r : y[r, c] in a tanh's flat tails}`.
+pub const COLUMN_TANH_SATURATED: Kernel = k(
+    "column_tanh_saturated",
+    TELEMETRY_UNITS,
+    "column_tanh_saturated",
+    &[R, W],
+);
 
 /// An optimizer's kernel: entry point `$name` of `shaders/optim/$name.wgsl`, bound as
 /// uniform (the rule struct), parameters (read-write), gradients (read), then one
@@ -554,6 +595,11 @@ pub const ALL_KERNELS: &[&Kernel] = &[
     &COL2IM,
     &CONV_OUTPUT,
     &CHANNEL_ROWS,
+    &SEGMENT_SQUARES,
+    &SEGMENT_DIFF_SQUARES,
+    &COLUMN_POSITIVE,
+    &COLUMN_SIGMOID_SATURATED,
+    &COLUMN_TANH_SATURATED,
 ];
 
 /// A built pipeline and the layout its bind groups follow.

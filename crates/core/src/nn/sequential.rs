@@ -202,6 +202,26 @@ impl Sequential {
         Ok(h)
     }
 
+    /// The forward pass, handing `observe` each layer's output as it is made (with the
+    /// layer's index): what `fit`'s telemetry watches.
+    pub(crate) fn forward_observed(
+        &self,
+        x: &Tensor,
+        mut observe: impl FnMut(usize, &Tensor) -> Result<()>,
+    ) -> Result<Tensor> {
+        let mut h = x.clone();
+        for (i, layer) in self.layers()?.iter().enumerate() {
+            h = layer.forward(&h)?;
+            observe(i, &h)?;
+        }
+        Ok(h)
+    }
+
+    /// The activation each layer ends with, if it has one, in layer order.
+    pub(crate) fn layer_activations(&self) -> Vec<Option<Activation>> {
+        self.specs.iter().map(|s| s.output_activation()).collect()
+    }
+
     /// Every trainable tensor, layer by layer.
     pub fn parameters(&self) -> Result<Vec<Tensor>> {
         Ok(self.layers()?.iter().flat_map(|l| l.parameters()).collect())

@@ -71,6 +71,14 @@ pub struct FitConfig {
     /// reads it every step on the CPU backend, where that is free, and at the end of each
     /// epoch on a GPU, where each read waits for the device.
     pub check_every: Option<usize>,
+    /// Record each layer's gradient health every epoch (gradient norm, weight norm,
+    /// update/weight ratio, dead ReLU units, saturated sigmoid/tanh outputs) in
+    /// `History::health`, and diagnose vanishing or exploding gradients, dead ReLUs,
+    /// saturation and a learning rate too high or too low (`History::diagnoses`, printed at
+    /// verbose ≥ 1). Measured on the device: one dispatch per step for the gradient norms,
+    /// one per ReLU/sigmoid/tanh layer, a copy of the parameters before each epoch's last
+    /// step, and one read-back per epoch. Off by default.
+    pub telemetry: bool,
 }
 
 impl Default for FitConfig {
@@ -88,6 +96,7 @@ impl Default for FitConfig {
             param_groups: Vec::new(),
             verbose: 1,
             check_every: None,
+            telemetry: false,
             initial_epoch: None,
             callbacks: Vec::new(),
             schedule: None,

@@ -5,10 +5,12 @@
 use super::accumulators::{Accumulators, DeviceData};
 use super::callback::{BatchInfo, Callback, OnDivergence, TrainContext};
 use super::config::FitConfig;
+use super::diagnosis;
 use super::divergence::{self, Place};
 use super::evaluate::{Evaluation, INFERENCE_BATCH};
 use super::history::{EpochRecord, History};
 use super::progress::Progress;
+use super::telemetry::Telemetry;
 use crate::backend::BackendKind;
 use crate::checkpoint::Checkpoint;
 use crate::data::{BatchPlan, Dataset};
@@ -281,6 +283,13 @@ impl Sequential {
             }
             .to_string()
         });
+        let mut telemetry = match config.telemetry {
+            false => None,
+            true => {
+                let sample = Tensor::from_array(&device, train.select(&[0])?.x())?;
+                Some(Telemetry::new(self, opt, &sample)?)
+            }
+        };
         hooks.run(self, opt, &history, schedule.as_deref(), |cb, ctx| {
             cb.on_train_begin(ctx)
         })?;
@@ -310,6 +319,9 @@ impl Sequential {
             )?;
             let steps_before = opt.steps();
             let epoch_lr = opt.lr(); // the rate of the epoch's first step
+            if let Some(t) = telemetry.as_mut() {
+                t.begin_epoch(opt, batches, planned)?;
+            }
             progress.start_epoch(number, batches);
             for (b, &(start, count)) in plan.batches.iter().enumerate() {
                 let info = BatchInfo {
@@ -325,10 +337,19 @@ impl Sequential {
                 // previous fit of a schedule-free optimizer).
                 opt.train()?;
                 let (x, y) = train_dev.batch(&order, start, count)?;
-                let pred = self.forward(&x)?;
+                let pred = match telemetry.as_mut() {
+                    Some(t) => t.forward(self, &x)?,
+                    None => self.forward(&x)?,
+                };
                 let batch_loss = loss.compute(&pred, &y)?;
                 let grads = batch_loss.backward()?;
+                if let Some(t) = telemetry.as_mut() {
+                    t.before_step(opt)?;
+                }
                 opt.step(&grads)?;
+                if let Some(t) = telemetry.as_mut() {
+                    t.after_step(opt)?;
+                }
                 if let Some(s) = schedule.as_mut().filter(|s| s.unit() == StepUnit::Batch) {
                     s.step(opt)?;
                 }
@@ -384,8 +405,15 @@ impl Sequential {
                 val_metrics: val_eval.map(|e| e.metrics).unwrap_or_default(),
                 lr: epoch_lr,
             };
+            let health = telemetry
+                .as_ref()
+                .map(|t| t.finish(opt, number))
+                .transpose()?;
             let seconds = started.elapsed().as_secs_f64();
             progress.end_epoch(&record, batches, seconds);
+            if let Some(health) = health {
+                progress.notes(diagnosis::record(health, &mut history));
+            }
             self.epochs_trained = number;
             let val_bad = record
                 .val_loss

@@ -22,8 +22,10 @@ pub struct LayerHealth {
     /// The L2 norm of the layer's parameters at the end of the epoch.
     #[serde(with = "crate::io::json_float::option")]
     pub weight_norm: Option<f32>,
-    /// `‖Δw‖ / ‖w‖` of the epoch's last step: how far one update moves the layer's
-    /// parameters relative to their size (the rule of thumb wants about 1e-3).
+    /// `‖Δw‖ / ‖w‖` of the epoch's first step (`w` before it): how far one update moves
+    /// the layer's parameters relative to their size (the rule of thumb wants about 1e-3).
+    /// The first step, not the last: a rate too high has done its damage by the end of an
+    /// epoch (weights grown large make later ratios look small).
     #[serde(with = "crate::io::json_float::option")]
     pub update_ratio: Option<f32>,
     /// For a ReLU layer: the fraction of its units that output 0 for every row of every

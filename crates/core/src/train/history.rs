@@ -1,5 +1,6 @@
 //! `History`: the per-epoch figures `fit` returns, writable as CSV or JSON.
 
+use super::diagnosis::Diagnosis;
 use super::health::EpochHealth;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
@@ -68,6 +69,10 @@ pub struct History {
     /// otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub health: Vec<EpochHealth>,
+    /// What the telemetry diagnosed (see [`crate::train::diagnosis`]): each symptom of each
+    /// layer once, at the first epoch it showed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnoses: Vec<Diagnosis>,
 }
 
 impl History {

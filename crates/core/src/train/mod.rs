@@ -7,6 +7,7 @@ pub mod callback;
 pub mod callbacks;
 mod checks;
 mod config;
+pub mod diagnosis;
 mod divergence;
 mod evaluate;
 mod fit;
@@ -15,12 +16,14 @@ mod history;
 mod lr_find;
 mod lr_finding;
 mod progress;
+mod telemetry;
 
 pub use callback::{BatchInfo, Callback, OnDivergence, TrainContext};
 pub use callbacks::{
     CsvLogger, EarlyStopping, LearningRateScheduler, Mode, ModelCheckpoint, TerminateOnNaN,
 };
 pub use config::FitConfig;
+pub use diagnosis::{Diagnosis, Symptom};
 pub use evaluate::Evaluation;
 pub(crate) use fit::KeptSchedule;
 pub use health::{EpochHealth, LayerHealth, SATURATION};

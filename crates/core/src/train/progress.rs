@@ -130,6 +130,15 @@ impl Progress {
         }
     }
 
+    /// Lines said after an epoch's (the telemetry's diagnoses), at verbose ≥ 1.
+    pub fn notes(&self, diagnoses: &[super::Diagnosis]) {
+        if self.verbose >= 1 {
+            for d in diagnoses {
+                println!("  diagnosis: {}", d.message);
+            }
+        }
+    }
+
     pub fn end_epoch(&mut self, record: &EpochRecord, steps: usize, seconds: f64) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();

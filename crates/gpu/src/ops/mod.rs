@@ -17,6 +17,7 @@ pub mod optim;
 pub mod optim_ops;
 pub mod reduce;
 pub mod rows;
+pub mod telemetry;
 
 use downhill_core::{Error, Result};
 
