@@ -155,7 +155,7 @@ impl Backend for CpuBackend {
             }
         }
         if let Some(op) = activation {
-            c.iter_mut().for_each(|v| *v = unary::forward(op, *v));
+            unary::forward_in_place(op, &mut c);
         }
         Ok(new_storage(c))
     }
@@ -163,7 +163,8 @@ impl Backend for CpuBackend {
     fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {
         check::unary(op, x)?;
         let x = read(x)?;
-        let y = buffer::collect("unary", x.len(), x.iter().map(|&v| unary::forward(op, v)))?;
+        let mut y = buffer::alloc("unary", x.len())?;
+        unary::forward_into(op, &x, &mut y);
         Ok(new_storage(y))
     }
 
@@ -176,11 +177,8 @@ impl Backend for CpuBackend {
     ) -> Result<Storage> {
         check::unary_backward(op, x, y, dy)?;
         let (x, y, dy) = (read(x)?, read(y)?, read(dy)?);
-        let dx = buffer::collect(
-            "unary_backward",
-            x.len(),
-            (0..x.len()).map(|i| unary::backward(op, x[i], y[i], dy[i])),
-        )?;
+        let mut dx = buffer::alloc("unary_backward", x.len())?;
+        unary::backward_into(op, &x, &y, &dy, &mut dx);
         Ok(new_storage(dx))
     }
 

@@ -17,7 +17,99 @@ pub fn sigmoid(x: f32) -> f32 {
     }
 }
 
+/// Evaluates `$body` with `$k` bound to a copy of `op` in a match arm of its own variant,
+/// so that a loop in `$body` calling [`forward`]`($k, ..)` or [`backward`]`($k, ..)` is
+/// compiled once per variant with the per-element `match` folded away (a call and a
+/// `match` per element cost more than a ReLU's arithmetic).
+macro_rules! per_op {
+    ($op:expr, $k:ident => $body:expr) => {
+        match $op {
+            UnaryOp::Neg => {
+                let $k = UnaryOp::Neg;
+                $body
+            }
+            UnaryOp::Square => {
+                let $k = UnaryOp::Square;
+                $body
+            }
+            UnaryOp::Sqrt => {
+                let $k = UnaryOp::Sqrt;
+                $body
+            }
+            UnaryOp::Exp => {
+                let $k = UnaryOp::Exp;
+                $body
+            }
+            UnaryOp::Log => {
+                let $k = UnaryOp::Log;
+                $body
+            }
+            UnaryOp::Powf(p) => {
+                let $k = UnaryOp::Powf(p);
+                $body
+            }
+            UnaryOp::AddScalar(c) => {
+                let $k = UnaryOp::AddScalar(c);
+                $body
+            }
+            UnaryOp::MulScalar(c) => {
+                let $k = UnaryOp::MulScalar(c);
+                $body
+            }
+            UnaryOp::RsubScalar(c) => {
+                let $k = UnaryOp::RsubScalar(c);
+                $body
+            }
+            UnaryOp::RdivScalar(c) => {
+                let $k = UnaryOp::RdivScalar(c);
+                $body
+            }
+            UnaryOp::Relu => {
+                let $k = UnaryOp::Relu;
+                $body
+            }
+            UnaryOp::LeakyRelu(a) => {
+                let $k = UnaryOp::LeakyRelu(a);
+                $body
+            }
+            UnaryOp::Sigmoid => {
+                let $k = UnaryOp::Sigmoid;
+                $body
+            }
+            UnaryOp::Tanh => {
+                let $k = UnaryOp::Tanh;
+                $body
+            }
+            UnaryOp::Gelu => {
+                let $k = UnaryOp::Gelu;
+                $body
+            }
+            UnaryOp::Clamp(lo, hi) => {
+                let $k = UnaryOp::Clamp(lo, hi);
+                $body
+            }
+        }
+    };
+}
+
+/// `y = op(x)` for every element of `x`, in place.
+pub fn forward_in_place(op: UnaryOp, x: &mut [f32]) {
+    per_op!(op, k => x.iter_mut().for_each(|v| *v = forward(k, *v)))
+}
+
+/// `y = op(x)` into a new vector (`out` has the capacity).
+pub fn forward_into(op: UnaryOp, x: &[f32], out: &mut Vec<f32>) {
+    per_op!(op, k => out.extend(x.iter().map(|&v| forward(k, v))))
+}
+
+/// `dx` for every element (`out` has the capacity).
+pub fn backward_into(op: UnaryOp, x: &[f32], y: &[f32], dy: &[f32], out: &mut Vec<f32>) {
+    let zipped = x.iter().zip(y).zip(dy);
+    per_op!(op, k => out.extend(zipped.map(|((&x, &y), &dy)| backward(k, x, y, dy))))
+}
+
 /// `y = op(x)`
+#[inline(always)]
 pub fn forward(op: UnaryOp, x: f32) -> f32 {
     match op {
         UnaryOp::Neg => -x,
@@ -46,6 +138,7 @@ pub fn forward(op: UnaryOp, x: f32) -> f32 {
 }
 
 /// `dx` given `x`, `y = op(x)` and `dy`.
+#[inline(always)]
 pub fn backward(op: UnaryOp, x: f32, y: f32, dy: f32) -> f32 {
     match op {
         UnaryOp::Neg => -dy,
