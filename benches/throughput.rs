@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 
 #[path = "../examples/models/digits.rs"]
 mod digits;
+#[path = "workloads/telemetry_cost.rs"]
+mod telemetry_cost;
 #[path = "workloads/w5_cnn.rs"]
 mod w5_cnn;
 
@@ -341,6 +343,16 @@ fn w1_seed_mlp(device: &Device, counters: &mut Option<StepCounters>) -> Res<Reco
             steps_per_epoch: steps,
         });
     }
+    extra["telemetry"] = telemetry_cost::telemetry_cost(3, |telemetry| {
+        let mut model = seed_model(device);
+        let started = Instant::now();
+        let config = FitConfig {
+            telemetry,
+            ..seed_config(W1_EPOCHS)
+        };
+        model.fit(&data, Loss::BinaryCrossEntropy, Sgd::new(0.01), config)?;
+        Ok(started.elapsed().as_secs_f64())
+    })?;
     // The better of the two fits: noise on a shared machine only ever adds time.
     let best = cold.min(warm);
     let limit = if gpu { 3.0 } else { 0.3 };
@@ -445,6 +457,17 @@ fn w2_mlp_wide(device: &Device, data: &(Array2<f32>, Array2<f32>)) -> Res<Record
              included here"
         );
     }
+    // Epochs over the timed data, with and without telemetry (the optimizer goes on).
+    let rounds = if gpu { 1 } else { 2 };
+    extra["telemetry"] = telemetry_cost::telemetry_cost(rounds, |telemetry| {
+        let started = Instant::now();
+        let config = FitConfig {
+            telemetry,
+            ..config()
+        };
+        model.fit_with(&timed_data, loss, &mut opt, config)?;
+        Ok(started.elapsed().as_secs_f64())
+    })?;
     let limit = if gpu { 500.0 } else { 8000.0 };
     Ok(Record {
         workload: "w2_mlp_wide",

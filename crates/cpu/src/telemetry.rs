@@ -22,16 +22,13 @@ impl TelemetryOps for CpuBackend {
         let mut acc = write(acc)?;
         for (slot, seg) in acc.iter_mut().zip(&segments.rows) {
             let range = seg.offset as usize..(seg.offset + seg.len) as usize;
-            let sum: f64 = match &minus {
-                None => x[range].iter().map(|&v| (v as f64) * (v as f64)).sum(),
-                Some(m) => x[range.clone()]
-                    .iter()
-                    .zip(&m[range])
-                    .map(|(&a, &b)| {
-                        let d = (a - b) as f64;
-                        d * d
-                    })
-                    .sum(),
+            let sum = match &minus {
+                None => sum_squares(&x[range], |v| v),
+                Some(m) => {
+                    let (x, m) = (&x[range.clone()], &m[range]);
+                    let diff: Vec<f32> = x.iter().zip(m).map(|(a, b)| a - b).collect();
+                    sum_squares(&diff, |v| v)
+                }
             };
             *slot += scale * sum as f32;
         }
@@ -49,10 +46,17 @@ impl TelemetryOps for CpuBackend {
         check::accumulate_column_counts(x, (rows, cols), acc, scale)?;
         let x = read(x)?;
         let mut counts = vec![0u32; cols];
-        for row in x.chunks_exact(cols.max(1)).take(rows) {
-            for (n, &v) in counts.iter_mut().zip(row) {
-                *n += probe.counts(v) as u32;
+        let mut count = |test: fn(f32) -> bool| {
+            for row in x.chunks_exact(cols.max(1)).take(rows) {
+                for (n, &v) in counts.iter_mut().zip(row) {
+                    *n += test(v) as u32;
+                }
             }
+        };
+        match probe {
+            UnitProbe::Positive => count(|v| UnitProbe::Positive.counts(v)),
+            UnitProbe::SigmoidSaturated => count(|v| UnitProbe::SigmoidSaturated.counts(v)),
+            UnitProbe::TanhSaturated => count(|v| UnitProbe::TanhSaturated.counts(v)),
         }
         let mut acc = write(acc)?;
         for (slot, n) in acc.iter_mut().zip(counts) {
@@ -60,4 +64,19 @@ impl TelemetryOps for CpuBackend {
         }
         Ok(())
     }
+}
+
+/// `Σ f(v)²` in f64 over eight lanes (so that it vectorises), the lanes added at the end.
+fn sum_squares(values: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let chunks = values.chunks_exact(8);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            let v = f(v) as f64;
+            *lane += v * v;
+        }
+    }
+    let tail: f64 = tail.iter().map(|&v| (f(v) as f64).powi(2)).sum();
+    lanes.iter().sum::<f64>() + tail
 }
