@@ -15,7 +15,8 @@
 //!
 //! The program prints each hidden layer's weight-gradient norm on one batch before training
 //! (the ratio of the first layer's to the last's is the diagnosis), then trains each net
-//! with the same optimizer and prints its held-out accuracy.
+//! with the same optimizer, with `FitConfig::telemetry` on, and prints its held-out
+//! accuracy and what the telemetry diagnosed (`History::diagnoses`).
 //!
 //! Run: `cargo run --release --example deep_sigmoid` (`--device gpu` for the GPU backend,
 //! `--epochs N`, `--lr R` to change the 60 epochs of SGD at 0.005
@@ -171,6 +172,7 @@ fn main() -> anyhow::Result<()> {
                 epochs,
                 batch_size: 32,
                 verbose: 0,
+                telemetry: true,
                 ..FitConfig::default()
             },
         )?;
@@ -187,6 +189,12 @@ fn main() -> anyhow::Result<()> {
             100.0 * eval.metrics[0].1,
             started.elapsed().as_secs_f64()
         );
+        if history.diagnoses.is_empty() {
+            println!("{:>20}telemetry: no diagnosis", "");
+        }
+        for d in &history.diagnoses {
+            println!("{:>20}epoch {}: {}", "", d.epoch, d.message);
+        }
     }
     Ok(())
 }
