@@ -1,0 +1,620 @@
+//! The op checks, through tensors and autodiff (so every backward kernel runs too): the
+//! cases of tests/parity.rs, tests/parity_nonfinite.rs and the index, conv, pool and norm
+//! parity suites, fewer and smaller, with their tolerances. Sizes are awkward on purpose
+//! (1, primes, non-multiples of the workgroup sizes).
+
+use super::harness::{case, Case, Draw, Input};
+use super::tolerance::*;
+use crate::{BatchNormConfig, RunningStats, Shape, Tensor, UnaryOp};
+use crate::{Conv2dOptions, Pool2dOptions};
+
+type UnaryFn = fn(&Tensor) -> crate::Result<Tensor>;
+/// (name, op, input range, forward, backward)
+type UnarySpec = (&'static str, UnaryFn, (f32, f32), Tol, Tol);
+type BinaryFn = fn(&Tensor, &Tensor) -> crate::Result<Tensor>;
+/// (name, op, range of a, range of b, forward, (grad a, its term bound), (grad b, its term bound))
+type BinarySpec = (
+    &'static str,
+    BinaryFn,
+    (f32, f32),
+    (f32, f32),
+    Tol,
+    (Tol, f64),
+    (Tol, f64),
+);
+
+/// `(name, cases)` of each op group.
+pub(crate) fn tables() -> Vec<(&'static str, Vec<Case>)> {
+    let mut d = Draw(0xD0C7);
+    vec![
+        ("matmul and linear", matmul(&mut d)),
+        ("unary ops", unary(&mut d)),
+        ("binary ops", binary(&mut d)),
+        ("reductions and softmax", reductions(&mut d)),
+        ("shape and index ops", shape_and_index(&mut d)),
+        ("losses", losses(&mut d)),
+        ("conv and pool", conv_pool(&mut d)),
+        ("norm and dropout", norm(&mut d)),
+    ]
+}
+
+fn matmul(d: &mut Draw) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for (m, k, n) in [(1, 1, 1), (17, 31, 13), (65, 129, 67)] {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = d.uniform(&if ta { [k, m] } else { [m, k] }, -1.0, 1.0);
+            let b = d.uniform(&if tb { [n, k] } else { [k, n] }, -1.0, 1.0);
+            cases.push(
+                case(
+                    format!("matmul {m}x{k}x{n} trans_a={ta} trans_b={tb}"),
+                    vec![a, b],
+                    move |t| t[0].matmul_t(&t[1], ta, tb),
+                )
+                .fwd(Tol::abs(dot_atol(k, 1.0, 1.0)))
+                .bwd_each(vec![
+                    Tol::abs(dot_atol(n, 1.5, 1.0)),
+                    Tol::abs(dot_atol(m, 1.0, 1.5)),
+                ]),
+            );
+        }
+    }
+    let (m, k, n) = (37, 19, 48);
+    for act in [None, Some(UnaryOp::Sigmoid), Some(UnaryOp::Tanh)] {
+        let x = d.uniform(&[m, k], -1.0, 1.0);
+        let w = d.uniform(&[k, n], -0.5, 0.5);
+        let b = d.uniform(&[n], -0.5, 0.5);
+        // tests/parity.rs's fused-linear bounds: z is a dot of k + 1 terms; sigmoid and
+        // tanh add TRANSC; their backward from the saved output adds `ddz` per term.
+        let dz = dot_atol(k + 1, 1.0, 0.5);
+        let (fwd, ddz) = match act {
+            Some(_) => {
+                let fwd = Tol::new(dz + TRANSC.atol, TRANSC.rtol);
+                (fwd, 3.0 * (fwd.atol + fwd.rtol) + 2.0 * EPS * 1.5)
+            }
+            None => (Tol::abs(dz), 0.0),
+        };
+        cases.push(
+            case(
+                format!("linear {m}x{k}x{n} with bias, activation {act:?}"),
+                vec![x, w, b],
+                move |t| t[0].linear(&t[1], Some(&t[2]), act),
+            )
+            .fwd(fwd)
+            .bwd_each(vec![
+                Tol::abs(dot_atol(n, 1.5, 0.5) + n as f64 * 0.5 * ddz),
+                Tol::abs(dot_atol(m, 1.0, 1.5) + m as f64 * ddz),
+                Tol::abs(sum_atol(m, 1.5) + m as f64 * ddz),
+            ]),
+        );
+    }
+    cases
+}
+
+fn unary(d: &mut Draw) -> Vec<Case> {
+    // (name, op, input range, forward, backward): tests/parity.rs's table.
+    let table: [UnarySpec; 17] = [
+        ("neg", |x| x.neg(), (-2.0, 2.0), EXACT, EXACT),
+        ("square", |x| x.square(), (-2.0, 2.0), EXACT, EXACT),
+        (
+            "add_scalar",
+            |x| x.add_scalar(0.75),
+            (-2.0, 2.0),
+            EXACT,
+            EXACT,
+        ),
+        (
+            "mul_scalar",
+            |x| x.mul_scalar(-1.5),
+            (-2.0, 2.0),
+            EXACT,
+            EXACT,
+        ),
+        (
+            "rsub_scalar",
+            |x| x.rsub_scalar(2.0),
+            (-2.0, 2.0),
+            EXACT,
+            EXACT,
+        ),
+        ("relu", |x| x.relu(), (-1.0, 1.0), EXACT, EXACT),
+        (
+            "leaky_relu",
+            |x| x.leaky_relu(0.1),
+            (-1.0, 1.0),
+            EXACT,
+            EXACT,
+        ),
+        ("clamp", |x| x.clamp(-0.5, 0.5), (-1.0, 1.0), EXACT, EXACT),
+        (
+            "rdiv_scalar",
+            |x| x.rdiv_scalar(2.0),
+            (0.5, 2.0),
+            DIV,
+            Tol::rel(9.0 * EPS),
+        ),
+        ("sqrt", |x| x.sqrt(), (0.25, 4.0), TRANSC, TRANSC_BWD),
+        ("exp", |x| x.exp(), (-4.0, 4.0), TRANSC, TRANSC_BWD),
+        ("log", |x| x.log(), (0.25, 4.0), TRANSC, DIV),
+        ("powf 2.5", |x| x.powf(2.5), (0.5, 2.0), TRANSC, TRANSC_BWD),
+        (
+            "powf -1.5",
+            |x| x.powf(-1.5),
+            (0.5, 2.0),
+            TRANSC,
+            TRANSC_BWD,
+        ),
+        ("sigmoid", |x| x.sigmoid(), (-6.0, 6.0), TRANSC, TRANSC_BWD),
+        ("tanh", |x| x.tanh(), (-4.0, 4.0), TRANSC, TRANSC_BWD),
+        ("gelu", |x| x.gelu(), (-4.0, 4.0), TRANSC, TRANSC_BWD),
+    ];
+    let mut cases = Vec::new();
+    for (name, op, (lo, hi), fwd, bwd) in table {
+        for n in [1, 1009] {
+            let x = d.uniform(&[n], lo, hi);
+            cases.push(
+                case(format!("{name} [{n}]"), vec![x], move |t| op(&t[0]))
+                    .fwd(fwd)
+                    .bwd(bwd),
+            );
+        }
+        // tests/parity_nonfinite.rs: NaN and ±inf meet the same class on the other side
+        // (powf's NaN cases need its own looser bound and stay in that suite).
+        if !name.starts_with("powf") {
+            let x = d.with_specials(263, lo, hi);
+            cases.push(
+                case(format!("{name} with NaN/±inf [263]"), vec![x], move |t| {
+                    op(&t[0])
+                })
+                .fwd(fwd)
+                .bwd(bwd),
+            );
+        }
+    }
+    cases
+}
+
+fn binary(d: &mut Draw) -> Vec<Case> {
+    // Division draws b with a random sign, away from zero.
+    let specs: [BinarySpec; 5] = [
+        (
+            "add",
+            |a, b| a.add(b),
+            (-2.0, 2.0),
+            (-2.0, 2.0),
+            EXACT,
+            (EXACT, 1.5),
+            (EXACT, 1.5),
+        ),
+        (
+            "sub",
+            |a, b| a.sub(b),
+            (-2.0, 2.0),
+            (-2.0, 2.0),
+            EXACT,
+            (EXACT, 1.5),
+            (EXACT, 1.5),
+        ),
+        (
+            "mul",
+            |a, b| a.mul(b),
+            (-2.0, 2.0),
+            (-2.0, 2.0),
+            EXACT,
+            (EXACT, 3.0),
+            (EXACT, 3.0),
+        ),
+        (
+            "div",
+            |a, b| a.div(b),
+            (-2.0, 2.0),
+            (0.5, 2.0),
+            DIV,
+            (DIV, 3.0),
+            (Tol::rel(9.0 * EPS), 12.0),
+        ),
+        (
+            "pow",
+            |a, b| a.pow(b),
+            (0.5, 2.0),
+            (-2.0, 2.0),
+            TRANSC,
+            (Tol::new(3.0 * TRANSC.atol, TRANSC.rtol + 2.0 * EPS), 24.0),
+            (Tol::new(6.0 * LOG_ABS, TRANSC.rtol + 3.0 * EPS), 4.2),
+        ),
+    ];
+    let pairs: [(&[usize], &[usize]); 3] = [
+        (&[7, 149], &[7, 149]),
+        (&[13, 67], &[67]),
+        (&[13, 67], &[13, 1]),
+    ];
+    let mut cases = Vec::new();
+    for (name, f, ra, rb, fwd, ga, gb) in specs {
+        for (sa, sb) in pairs {
+            let a = d.uniform(sa, ra.0, ra.1);
+            let b = if name == "div" {
+                d.signed(sb, rb.0, rb.1)
+            } else {
+                d.uniform(sb, rb.0, rb.1)
+            };
+            let out = Shape::broadcast("doctor", &Shape::new(sa), &Shape::new(sb))
+                .map_or(0, |s| s.numel());
+            let (ka, kb) = (out / a.data.len(), out / b.data.len());
+            cases.push(
+                case(format!("{name} {sa:?} with {sb:?}"), vec![a, b], move |t| {
+                    f(&t[0], &t[1])
+                })
+                .fwd(fwd)
+                .bwd_each(vec![summed(ka, ga.1, ga.0), summed(kb, gb.1, gb.0)]),
+            );
+        }
+    }
+    // Comparisons (1.0/0.0, exact) and `where`, on a grid with ties and NaN.
+    let mut a = d.with_specials(211, -1.0, 1.0);
+    a.data
+        .iter_mut()
+        .for_each(|v| *v = (*v * 4.0).round() / 4.0);
+    let b = d.uniform(&[211], -1.0, 1.0);
+    let grid = |i: Input| Input {
+        data: i.data.iter().map(|v| (v * 4.0).round() / 4.0).collect(),
+        ..i
+    };
+    let b = grid(b);
+    for (name, f) in [
+        ("eq", (|a, b| a.eq(b)) as BinaryFn),
+        ("ne", |a, b| a.ne(b)),
+        ("lt", |a, b| a.lt(b)),
+        ("le", |a, b| a.le(b)),
+        ("gt", |a, b| a.gt(b)),
+        ("ge", |a, b| a.ge(b)),
+    ] {
+        let inputs = vec![a.clone().constant(), b.clone().constant()];
+        cases.push(case(
+            format!("{name} with ties and NaN [211]"),
+            inputs,
+            move |t| f(&t[0], &t[1]),
+        ));
+    }
+    let cond = a.clone().constant();
+    cases.push(case(
+        "where [211]",
+        vec![
+            cond,
+            d.uniform(&[211], -1.0, 1.0),
+            d.uniform(&[211], -1.0, 1.0),
+        ],
+        |t| Tensor::where_(&t[0], &t[1], &t[2]),
+    ));
+    cases
+}
+
+fn reductions(d: &mut Draw) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for n in [1, 1000] {
+        let x = d.uniform(&[n], -1.0, 1.0);
+        cases.push(
+            case(format!("sum [{n}]"), vec![x.clone()], |t| t[0].sum())
+                .fwd(Tol::abs(sum_atol(n, 1.0))),
+        );
+        cases.push(
+            case(format!("mean [{n}]"), vec![x], |t| t[0].mean())
+                .fwd(Tol::new(sum_atol(n, 1.0) / n as f64, 2.0 * U)),
+        );
+    }
+    let shape = [5usize, 300, 7];
+    let x = d.uniform(&shape, -1.0, 1.0);
+    for axis in 0..3 {
+        let len = shape[axis];
+        cases.push(
+            case(
+                format!("sum_axis {shape:?} axis {axis}"),
+                vec![x.clone()],
+                move |t| t[0].sum_axis(axis, false),
+            )
+            .fwd(Tol::abs(sum_atol(len, 1.0))),
+        );
+        cases.push(
+            case(
+                format!("mean_axis {shape:?} axis {axis}"),
+                vec![x.clone()],
+                move |t| t[0].mean_axis(axis, true),
+            )
+            .fwd(Tol::new(sum_atol(len, 1.0) / len as f64, 2.0 * U)),
+        );
+        cases.push(case(
+            format!("max_axis {shape:?} axis {axis}"),
+            vec![x.clone()],
+            move |t| t[0].max_axis(axis, false),
+        ));
+    }
+    let x = d.with_specials(7 * 43, -1.0, 1.0);
+    cases.push(case("max_axis with NaN/±inf [7, 43]", vec![x], |t| {
+        t[0].reshape([7, 43])?.max_axis(1, false)
+    }));
+    for cols in [7usize, 300] {
+        let x = d.uniform(&[3, cols], -3.0, 3.0);
+        let rtol = softmax_rtol(cols);
+        // tests/parity.rs's softmax backward bound, with max y <= 1.
+        cases.push(
+            case(format!("softmax [3, {cols}]"), vec![x.clone()], |t| {
+                t[0].softmax()
+            })
+            .fwd(Tol::rel(rtol))
+            .bwd(Tol::new(
+                1.5 * (depth(cols) + 1.0) * U + 4.5 * rtol,
+                2.0 * EPS,
+            )),
+        );
+        // Log-softmax backward: dx = dy − softmax·Σdy, |Σdy| <= 1.5·cols, softmax <= 1 off by
+        // y_atol plus exp's ulps (tests/parity.rs's bound with e_max = 1).
+        let y_atol = log_softmax_atol(cols);
+        let exp_ulps = (3.0 + 2.0 * ((cols as f64).ln() + 12.0)) * EPS;
+        let total = 1.5 * cols as f64;
+        let atol =
+            (depth(cols) + 1.0) * U * total + total * (y_atol + exp_ulps) + EPS * (1.5 + total);
+        cases.push(
+            case(format!("log_softmax [3, {cols}]"), vec![x], |t| {
+                t[0].log_softmax()
+            })
+            .fwd(Tol::abs(y_atol))
+            .bwd(Tol::abs(atol)),
+        );
+    }
+    cases
+}
+
+fn shape_and_index(d: &mut Draw) -> Vec<Case> {
+    let mut cases = vec![
+        case(
+            "permute [4, 5, 6] by [1, 2, 0]",
+            vec![d.uniform(&[4, 5, 6], -1.0, 1.0)],
+            |t| t[0].permute(&[1, 2, 0]),
+        ),
+        case("t [13, 67]", vec![d.uniform(&[13, 67], -1.0, 1.0)], |t| {
+            t[0].t()
+        }),
+        case(
+            "broadcast_to [13, 1] -> [13, 67]",
+            vec![d.uniform(&[13, 1], -1.0, 1.0)],
+            |t| t[0].broadcast_to([13, 67]),
+        )
+        .bwd(Tol::abs(sum_atol(67, 1.5))),
+        case(
+            "pad [5, 7] by (1, 2), (3, 0)",
+            vec![d.uniform(&[5, 7], -1.0, 1.0)],
+            |t| t[0].pad(&[(1, 2), (3, 0)], 0.5),
+        ),
+        case(
+            "narrow [9, 11] axis 1 from 3, 5",
+            vec![d.uniform(&[9, 11], -1.0, 1.0)],
+            |t| t[0].narrow(1, 3, 5),
+        ),
+        case(
+            "concat [3, 5] and [3, 2] axis 1",
+            vec![d.uniform(&[3, 5], -1.0, 1.0), d.uniform(&[3, 2], -1.0, 1.0)],
+            |t| Tensor::concat(&[&t[0], &t[1]], 1),
+        ),
+    ];
+    // Index ops: the scatter-add backward adds in index order on both sides: exact.
+    let mut idx = d.labels(23, 17);
+    idx.data[3] = 40.0; // out of range: NaN forward, no gradient
+    cases.push(case(
+        "index_select [17, 6] by 23 rows (one invalid)",
+        vec![d.uniform(&[17, 6], -1.0, 1.0), idx.clone()],
+        |t| t[0].index_select(0, &t[1]),
+    ));
+    let mut gi = d.labels(4 * 9, 9);
+    gi.shape = vec![4, 9];
+    cases.push(case(
+        "gather [4, 9] axis 1",
+        vec![d.uniform(&[4, 9], -1.0, 1.0), gi],
+        |t| t[0].gather(1, &t[1]),
+    ));
+    let mut rows = d.labels(11, 7);
+    rows.shape = vec![11];
+    cases.push(case(
+        "embedding 7x5, padding_idx 2",
+        vec![rows, d.uniform(&[7, 5], -1.0, 1.0)],
+        |t| Tensor::embedding(&t[0], &t[1], Some(2)),
+    ));
+    cases.push(case(
+        "argmax + x [6, 41] axis 1",
+        vec![d.with_specials(6 * 41, -1.0, 1.0)],
+        |t| {
+            let x = t[0].reshape([6, 41])?;
+            x.argmax(1, true)?.add(&x.detach())
+        },
+    ));
+    cases
+}
+
+fn losses(d: &mut Draw) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for shape in [&[1usize, 1][..], &[37, 3]] {
+        let n: usize = shape.iter().product();
+        let nf = n as f64;
+        // tests/parity.rs's every_loss_forward_and_gradient bounds.
+        cases.push(
+            case(
+                format!("mse {shape:?}"),
+                vec![
+                    d.uniform(shape, -2.0, 2.0),
+                    d.uniform(shape, -2.0, 2.0).constant(),
+                ],
+                |t| t[0].mse(&t[1]),
+            )
+            .fwd(Tol::rel((depth(n) + 3.0) * U))
+            .bwd(Tol::rel(DIV.rtol + EPS)),
+        );
+        cases.push(
+            case(
+                format!("binary_cross_entropy {shape:?}"),
+                vec![
+                    d.uniform(shape, 0.02, 0.98),
+                    d.uniform(shape, 0.0, 1.0).constant(),
+                ],
+                |t| t[0].binary_cross_entropy(&t[1]),
+            )
+            .fwd(Tol::new(LOG_ABS, (depth(n) + 3.0) * U + 3.0 * EPS))
+            .bwd(Tol::new(3.0 * EPS * 50.0 / nf * 1.5, 4.0 * EPS)),
+        );
+        cases.push(
+            case(
+                format!("binary_cross_entropy_with_logits {shape:?}"),
+                vec![
+                    d.uniform(shape, -6.0, 6.0),
+                    d.uniform(shape, 0.0, 1.0).constant(),
+                ],
+                |t| t[0].binary_cross_entropy_with_logits(&t[1]),
+            )
+            .fwd(Tol::new(
+                12.0 * U + 15.0 * EPS + LOG_ABS + 14.0 * U,
+                (depth(n) + 2.0) * U,
+            ))
+            .bwd(Tol::new(1.5 * (TRANSC.atol + TRANSC.rtol) / nf, 3.0 * EPS)),
+        );
+    }
+    for (rows, cols) in [(5, 2), (31, 10)] {
+        let ln = (cols as f64).ln();
+        let row_atol =
+            cols as f64 * U + 15.0 * EPS + (3.0 * EPS * ln).max(LOG_ABS) + 2.0 * EPS * (3.0 + ln);
+        let grad_atol = 1.5 * (row_atol + (15.0 + 2.0 * ln) * EPS) / rows as f64;
+        cases.push(
+            case(
+                format!("cross_entropy [{rows}, {cols}]"),
+                vec![d.uniform(&[rows, cols], -3.0, 3.0), d.labels(rows, cols)],
+                |t| t[0].cross_entropy(&t[1]),
+            )
+            .fwd(Tol::new(row_atol, (depth(rows) + 2.0) * U))
+            .bwd(Tol::new(grad_atol, 3.0 * EPS)),
+        );
+    }
+    cases
+}
+
+fn conv_pool(d: &mut Draw) -> Vec<Case> {
+    // conv: each output a dot of k = C_in/groups·KH·KW terms plus the bias (|x| <= 1,
+    // |w|, |b| <= 0.5), bounded as a matmul's dot (dot_atol); dx sums C_out/groups·KH·KW
+    // terms of dy·w, dw and db sum N·OH·OW terms.
+    let (n, c_in, h, w, c_out, kh, kw, groups) = (2, 4, 7, 6, 6, 3, 2, 2);
+    let options = Conv2dOptions {
+        stride: (2, 1),
+        pad_h: (1, 1),
+        pad_w: (0, 1),
+        dilation: (1, 2),
+        groups,
+    };
+    let (oh, ow) = ((h + 2 - 3) / 2 + 1, (w + 1 - 3) + 1);
+    let k = c_in / groups * kh * kw;
+    let positions = n * oh * ow;
+    let conv = case(
+        "conv2d [2, 4, 7, 6] * [6, 2, 3, 2], stride (2, 1), dilation (1, 2), 2 groups",
+        vec![
+            d.uniform(&[n, c_in, h, w], -1.0, 1.0),
+            d.uniform(&[c_out, c_in / groups, kh, kw], -0.5, 0.5),
+            d.uniform(&[c_out], -0.5, 0.5),
+        ],
+        move |t| t[0].conv2d(&t[1], Some(&t[2]), options),
+    )
+    .fwd(Tol::abs(dot_atol(k + 1, 1.0, 0.5)))
+    .bwd_each(vec![
+        Tol::abs(dot_atol(c_out / groups * kh * kw, 1.5, 0.5)),
+        Tol::abs(dot_atol(positions, 1.0, 1.5)),
+        Tol::abs(sum_atol(positions, 1.5)),
+    ]);
+    // Max pooling selects (exact forward) and routes at most ⌈3/2⌉² = 4 dy per input
+    // element; average pooling over disjoint 2x2 windows: a sum of 4 and a division.
+    let overlap = Pool2dOptions {
+        kernel: (3, 3),
+        stride: Some((2, 2)),
+        padding: (1, 1),
+        dilation: (1, 1),
+    };
+    let disjoint = Pool2dOptions {
+        kernel: (2, 2),
+        stride: None,
+        padding: (0, 0),
+        dilation: (1, 1),
+    };
+    vec![
+        conv,
+        case(
+            "max_pool2d 3x3 stride 2 pad 1 on [2, 3, 9, 7] with NaN/±inf",
+            vec![pooled(d)],
+            move |t| t[0].reshape([2, 3, 9, 7])?.max_pool2d(overlap),
+        )
+        .bwd(Tol::abs(sum_atol(4, 1.5))),
+        case(
+            "avg_pool2d 2x2 on [2, 3, 9, 7]",
+            vec![d.uniform(&[2, 3, 9, 7], -1.0, 1.0)],
+            move |t| t[0].avg_pool2d(disjoint),
+        )
+        .fwd(Tol::new(sum_atol(4, 1.0) / 4.0, DIV.rtol))
+        .bwd(DIV),
+    ]
+}
+
+fn pooled(d: &mut Draw) -> Input {
+    d.with_specials(2 * 3 * 9 * 7, -1.0, 1.0)
+}
+
+fn norm(d: &mut Draw) -> Vec<Case> {
+    use crate::NormDims;
+    let (rows, feat) = (13, 37);
+    let x = d.uniform(&[rows, feat], -2.0, 2.0);
+    let (g, b) = (d.uniform(&[feat], 0.5, 1.5), d.uniform(&[feat], -0.5, 0.5));
+    let r = super::harness::weights(rows * feat);
+    let dims = NormDims {
+        outer: 1,
+        channels: rows,
+        inner: feat,
+    };
+    let [fwd, dx, dg, db] = norm_tolerances(&x.data, dims, Some((&g.data, &b.data)), true, &r);
+    let layer = case("layer_norm [13, 37] with affine", vec![x, g, b], |t| {
+        t[0].layer_norm(&[37], Some(&t[1]), Some(&t[2]), 1e-5)
+    })
+    .fwd(fwd)
+    .bwd_each(vec![dx, dg, db]);
+    let (batch, ch) = (29, 5);
+    let x = d.uniform(&[batch, ch], -2.0, 2.0);
+    let (g, b) = (d.uniform(&[ch], 0.5, 1.5), d.uniform(&[ch], -0.5, 0.5));
+    let r = super::harness::weights(batch * ch);
+    let dims = NormDims {
+        outer: batch,
+        channels: ch,
+        inner: 1,
+    };
+    let [fwd, dx, dg, db] = norm_tolerances(&x.data, dims, Some((&g.data, &b.data)), false, &r);
+    // Training mode with running statistics: norm_update_running runs too, and the
+    // updated running mean and variance are compared after the output (their errors,
+    // 0.1·mean and 0.9 + 0.1·var·n/(n − 1), are far inside the forward bound).
+    let bn = case(
+        "batch_norm [29, 5] training, with running stats",
+        vec![x, g, b],
+        move |t| {
+            let device = t[0].device();
+            let mean = Tensor::full(device, [ch], 0.0)?;
+            let var = Tensor::full(device, [ch], 1.0)?;
+            let tracked = Tensor::full(device, [1], 0.0)?;
+            let running = RunningStats {
+                mean: &mean,
+                var: &var,
+                num_batches_tracked: &tracked,
+            };
+            let config = BatchNormConfig {
+                training: true,
+                momentum: Some(0.1),
+                eps: 1e-5,
+            };
+            let y = t[0].batch_norm(Some(running), Some(&t[1]), Some(&t[2]), config)?;
+            let flat = y.reshape([batch * ch])?;
+            Tensor::concat(&[&flat, &mean.detach(), &var.detach()], 0)
+        },
+    )
+    .fwd(fwd)
+    .bwd_each(vec![dx, dg, db]);
+    let x = d.uniform(&[1031], -1.0, 1.0);
+    let drop = case("dropout p=0.3 [1031]", vec![x], |t| {
+        t[0].dropout(0.3, 42, 7)
+    });
+    vec![layer, bn, drop]
+}

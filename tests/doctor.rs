@@ -1,0 +1,213 @@
+//! downhill-doctor: its library entry on the CPU and every adapter (lavapipe in CI) passes
+//! and covers every backend method and every optimizer (the lists come from the trait, the
+//! library's kernel tables and README's optimizer table, not from the doctor); figures are
+//! finite and positive; a backend that gets one op wrong fails the checks naming that op
+//! with exit status 1; the binary runs and says so in its exit status and output.
+
+mod common;
+
+use downhill::doctor::{self, Mode, Options, Probe, Report};
+use downhill::gpu::GpuBackend;
+use std::sync::Arc;
+
+/// The optimizers of README's table (`| \`Name\` ... |` rows under `| optimizer | options |`),
+/// lower-case letters and digits only.
+fn readme_optimizers() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = readme
+        .split("| optimizer | options |")
+        .nth(1)
+        .expect("README's optimizer table");
+    table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| normal(l.split('`').nth(1).expect("a `Name` in the row")))
+        .collect()
+}
+
+fn normal(s: &str) -> String {
+    s.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_lowercase()
+}
+
+fn figures_ok(what: &str, m: &doctor::Measurements) {
+    let mut all = vec![m.dispatch_us, m.round_trip_us, m.adam_ms, m.adam_gbs];
+    all.extend(m.matmul_gflops.iter().map(|&(_, g)| g));
+    assert!(
+        all.iter().all(|v| v.is_finite() && *v > 0.0),
+        "{what}: {m:?}"
+    );
+    assert!(
+        !m.matmul_gflops.is_empty() && m.adam_params > 0,
+        "{what}: {m:?}"
+    );
+}
+
+#[test]
+fn every_adapter_passes_and_every_op_and_optimizer_is_covered() {
+    // Opens the adapters as common::gpu() would (tuner off), or fails under
+    // DOWNHILL_REQUIRE_GPU=1 when there is none.
+    let have_gpu = common::gpu().is_some();
+    let report = doctor::run(&Options {
+        mode: Mode::Quick,
+        ..Options::default()
+    });
+    figures_ok(
+        "cpu",
+        report.cpu_measurements.as_ref().unwrap().as_ref().unwrap(),
+    );
+    if !have_gpu {
+        assert_eq!(report.exit_code(), 2, "no GPU device: exit status 2");
+        return;
+    }
+    assert!(report.devices().count() >= 1);
+    let optimizers = readme_optimizers();
+    assert!(optimizers.len() >= 19, "README's table: {optimizers:?}");
+    for d in report.devices() {
+        assert_eq!(d.failures(), 0, "{}:\n{}", d.name, report.to_text());
+        assert!(
+            d.uncovered.is_empty(),
+            "{}: methods not reached: {:?}",
+            d.name,
+            d.uncovered
+        );
+        assert!(
+            d.kernels_missing.is_empty(),
+            "{}: kernels not run: {:?}",
+            d.name,
+            d.kernels_missing
+        );
+        assert_eq!(d.kernels_run, doctor::optimizer_kernels().len());
+        let stepped: Vec<String> = d
+            .groups
+            .iter()
+            .find(|g| g.name == "optimizers")
+            .expect("an optimizer group")
+            .names
+            .iter()
+            .map(|n| normal(n.split([' ', ':']).next().unwrap_or("")))
+            .collect();
+        for o in &optimizers {
+            assert!(
+                stepped.contains(o),
+                "{}: README's {o} not checked; checked {stepped:?}",
+                d.name
+            );
+        }
+        // Forward and backward of every group were compared, and something passed.
+        assert!(d
+            .groups
+            .iter()
+            .all(|g| g.checks > 0 && g.checks == g.names.len()));
+        figures_ok(&d.name, d.measurements.as_ref().unwrap().as_ref().unwrap());
+    }
+    assert_eq!(report.exit_code(), 0);
+    let text = report.to_text();
+    assert!(
+        text.contains("recommendation:") && text.contains("exit status 0"),
+        "{text}"
+    );
+    let json = report.to_json();
+    assert_eq!(json["passed"], true);
+    assert!(json["adapters"].as_array().is_some_and(|a| !a.is_empty()));
+}
+
+/// The group that fails and what its report names, for one perturbed backend method.
+fn perturbed(method: &str) -> Vec<(String, Vec<String>)> {
+    let gpu = Arc::new(GpuBackend::new().expect("a GPU"));
+    let d = doctor::check_device(&common::cpu(), gpu, Some(method), None);
+    d.groups
+        .into_iter()
+        .filter(|g| !g.failures.is_empty())
+        .map(|g| (g.name, g.failures))
+        .collect()
+}
+
+#[test]
+fn a_backend_with_one_wrong_op_fails_naming_it() {
+    if common::gpu().is_none() {
+        return;
+    }
+    // (backend method, the group that must fail, a word its failure reports contain)
+    for (method, group, named) in [
+        ("conv2d", "conv and pool", "conv2d"),
+        ("softmax", "reductions and softmax", "softmax"),
+        ("optimizer_step", "optimizers", "Adam"),
+    ] {
+        let failed = perturbed(method);
+        let (_, reports) = failed
+            .iter()
+            .find(|(g, _)| g == group)
+            .unwrap_or_else(|| panic!("{method} perturbed: {group} passed; failed: {failed:?}"));
+        assert!(
+            reports.iter().any(|r| r.contains(named)),
+            "{method}: {reports:?}"
+        );
+        // Each report names the worst element, both values and the tolerance.
+        let r = reports
+            .iter()
+            .find(|r| r.contains("worst at index"))
+            .expect("an element report");
+        assert!(
+            r.contains("cpu ") && r.contains("gpu ") && r.contains("·|cpu|"),
+            "{r}"
+        );
+    }
+    // Through the library entry: exit status 1.
+    let options = Options {
+        no_measure: true,
+        inject: Some("gather".into()),
+        ..Options::default()
+    };
+    let report: Report = doctor::run(&options);
+    assert_eq!(report.exit_code(), 1);
+    assert!(report.to_text().contains("FAIL shape and index ops"));
+    assert!(Probe::methods().contains(&"gather"));
+}
+
+#[test]
+fn bad_arguments_are_config_errors() {
+    for args in [
+        &["--inject", "no_such_op"][..],
+        &["--frobnicate"],
+        &["--adapter"],
+    ] {
+        let e = Options::parse(args.iter().map(|s| s.to_string())).unwrap_err();
+        assert!(matches!(e, downhill::Error::Config(_)), "{args:?}: {e}");
+    }
+    let o = Options::parse(["--full", "--json"].map(String::from)).unwrap();
+    assert_eq!((o.mode, o.json), (Mode::Full, true));
+}
+
+#[test]
+fn the_binary_reports_and_sets_its_exit_status() {
+    let have_gpu = common::gpu().is_some();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_downhill-doctor"))
+        .args(["--quick"])
+        .env("DOWNHILL_AUTOTUNE", "0")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let expected = if have_gpu { 0 } else { 2 };
+    assert_eq!(
+        out.status.code(),
+        Some(expected),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("adapters wgpu sees") && text.contains("summary:"),
+        "{text}"
+    );
+    if have_gpu {
+        assert!(
+            text.contains("ok   matmul and linear") && !text.contains("FAIL"),
+            "{text}"
+        );
+        assert!(text.contains("GFLOP/s") && text.contains("GB/s"), "{text}");
+    }
+}
