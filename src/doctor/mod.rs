@@ -21,6 +21,7 @@ mod direct;
 mod harness;
 mod measure;
 mod ops;
+mod ops_layers;
 mod optimizers;
 mod probe;
 mod report;

@@ -197,12 +197,18 @@ fn figures_text(m: &Result<Measurements, String>) -> String {
                 .iter()
                 .map(|(n, g)| format!("{n}^3 {g:.1}"))
                 .collect();
+            // The CPU backend counts no dispatches: say so rather than print zeros.
+            let stats = match m.dispatch_stats.dispatches {
+                0 => String::new(),
+                d => format!(
+                    " ({d} dispatches, {} submissions)",
+                    m.dispatch_stats.submissions
+                ),
+            };
             format!(
-                "dispatch {:.1} us ({} dispatches, {} submissions), round trip {:.0} us; \
+                "dispatch {:.1} us{stats}, round trip {:.1} us; \
                  matmul GFLOP/s {}; Adam step over {} parameters {:.2} ms, {:.1} GB/s",
                 m.dispatch_us,
-                m.dispatch_stats.dispatches,
-                m.dispatch_stats.submissions,
                 m.round_trip_us,
                 mm.join(", "),
                 m.adam_params,
