@@ -211,3 +211,86 @@ fn the_binary_reports_and_sets_its_exit_status() {
         assert!(text.contains("GFLOP/s") && text.contains("GB/s"), "{text}");
     }
 }
+
+/// A report of one GPU device with these figures (and `failures` failed checks).
+fn synthetic(dispatch_us: f64, gflops: f64, gbs: f64, failures: usize) -> doctor::DeviceReport {
+    let mut group = doctor::Group {
+        name: "ops".into(),
+        checks: 1,
+        ..Default::default()
+    };
+    group.failures = vec!["op: wrong".into(); failures];
+    doctor::DeviceReport {
+        name: format!("gpu {gflops}"),
+        groups: vec![group],
+        measurements: Some(Ok(figures(dispatch_us, gflops, gbs))),
+        ..Default::default()
+    }
+}
+
+fn figures(dispatch_us: f64, gflops: f64, gbs: f64) -> doctor::Measurements {
+    doctor::Measurements {
+        dispatch_us,
+        round_trip_us: 2.0 * dispatch_us,
+        matmul_gflops: vec![(256, gflops / 2.0), (1024, gflops)],
+        adam_params: 1 << 20,
+        adam_ms: 1.0,
+        adam_gbs: gbs,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_recommendation_follows_the_step_cost_model() {
+    let adapter = |device: doctor::DeviceReport| doctor::AdapterReport {
+        summary: downhill::gpu::AdapterSummary {
+            index: 0,
+            name: device.name.clone(),
+            backend: "Vulkan".into(),
+            device_type: "DiscreteGpu".into(),
+            is_cpu: false,
+            driver: String::new(),
+            compute: true,
+            max_buffer_size: 1 << 30,
+            max_storage_binding: 1 << 30,
+            max_workgroups_per_dimension: 65535,
+            max_invocations_per_workgroup: 1024,
+            max_workgroup_storage: 32768,
+        },
+        skipped: false,
+        opened: Ok(1.0),
+        device: Some(device),
+    };
+    let report = Report {
+        adapters: vec![
+            // 100x the CPU's matmul rate and 10x its bandwidth, 20 us per dispatch: wins
+            // above some size.
+            adapter(synthetic(20.0, 10_000.0, 200.0, 0)),
+            // Slower per parameter than the CPU: never.
+            adapter(synthetic(20.0, 10.0, 2.0, 0)),
+            // Fast but wrong: not recommended.
+            adapter(synthetic(20.0, 20_000.0, 400.0, 1)),
+        ],
+        cpu_name: "cpu".into(),
+        cpu_measurements: Some(Ok(figures(0.1, 100.0, 20.0))),
+        seconds: 1.0,
+    };
+    let lines = doctor::recommend(&report);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[0].contains("parameters") && lines[0].contains("the CPU wins"),
+        "{lines:?}"
+    );
+    assert!(lines[1].contains("faster at every model size"), "{lines:?}");
+    assert!(lines[2].contains("do not use"), "{lines:?}");
+    assert_eq!(report.exit_code(), 1, "a failed check fails the run");
+    // The crossover is where the two step-cost lines meet.
+    let (cf, cp) = doctor::step_cost(&figures(0.1, 100.0, 20.0));
+    let (gf, gp) = doctor::step_cost(&figures(20.0, 10_000.0, 200.0));
+    let p = (gf - cf) / (cp - gp);
+    assert!((cf + cp * p - (gf + gp * p)).abs() < 1e-12 && p > 0.0);
+    assert!(
+        cf + cp * 2.0 * p > gf + gp * 2.0 * p,
+        "the GPU is cheaper above it"
+    );
+}

@@ -118,7 +118,8 @@ impl Probe {
     }
 
     /// Forwards to `inner`, counting, but every call of `method` (a name of
-    /// [`Probe::methods`]) gives a wrong result: a self-test of a parity check.
+    /// [`Probe::methods`]) gives a wrong result: a self-test of a parity check. (`flush`
+    /// has no result to make wrong: perturbing it changes nothing.)
     pub fn perturbing(inner: Arc<dyn Backend>, method: &str) -> Probe {
         Probe {
             perturb: Some(method.to_string()),
