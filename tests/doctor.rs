@@ -103,7 +103,16 @@ fn every_adapter_passes_and_every_op_and_optimizer_is_covered() {
             .groups
             .iter()
             .all(|g| g.checks > 0 && g.checks == g.names.len()));
-        figures_ok(&d.name, d.measurements.as_ref().unwrap().as_ref().unwrap());
+        let m = d.measurements.as_ref().unwrap().as_ref().unwrap();
+        figures_ok(&d.name, m);
+        // The dispatch figure comes with the device's own counts: every tiny dispatch
+        // recorded, and submitted (at least once) before the wait.
+        let stats = m.dispatch_stats;
+        assert!(
+            stats.dispatches as usize >= Mode::Quick.sizes().dispatches,
+            "{stats:?}"
+        );
+        assert!(stats.submissions >= 1, "{stats:?}");
     }
     assert_eq!(report.exit_code(), 0);
     let text = report.to_text();

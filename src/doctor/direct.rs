@@ -22,7 +22,7 @@ fn pair(
     }
 }
 
-/// The group `backend methods`.
+/// The group of direct backend calls, CPU against `gpu`.
 pub(crate) fn check(cpu: &Device, gpu: &Device) -> Group {
     let mut group = Group::new("memory, metrics, step bookkeeping");
     let g = &mut group;
