@@ -59,13 +59,28 @@ fn matmul(d: &mut Draw) -> Vec<Case> {
         }
     }
     let (m, k, n) = (37, 19, 48);
-    for act in [None, Some(UnaryOp::Sigmoid), Some(UnaryOp::Tanh)] {
+    let epilogues = [
+        None,
+        Some(UnaryOp::Relu),
+        Some(UnaryOp::LeakyRelu(0.1)),
+        Some(UnaryOp::Sigmoid),
+        Some(UnaryOp::Tanh),
+    ];
+    for act in epilogues {
         let x = d.uniform(&[m, k], -1.0, 1.0);
         let w = d.uniform(&[k, n], -0.5, 0.5);
-        let b = d.uniform(&[n], -0.5, 0.5);
         // tests/parity.rs's fused-linear bounds: z is a dot of k + 1 terms; sigmoid and
         // tanh add TRANSC; their backward from the saved output adds `ddz` per term.
         let dz = dot_atol(k + 1, 1.0, 0.5);
+        let b = match act {
+            // The selections' backward tests y > 0 on the saved output: a pre-activation
+            // within rounding distance of 0 could legitimately flip, so (as tests/parity.rs)
+            // the bias keeps every z at least twice the worst-case |Δz| away from 0.
+            Some(UnaryOp::Relu | UnaryOp::LeakyRelu(_)) => {
+                bias_avoiding_kinks(&x.data, &w.data, (m, k, n), 2.0 * dz, d)
+            }
+            _ => d.uniform(&[n], -0.5, 0.5),
+        };
         let (fwd, ddz) = match act {
             Some(_) => {
                 let fwd = Tol::new(dz + TRANSC.atol, TRANSC.rtol);
@@ -88,6 +103,32 @@ fn matmul(d: &mut Draw) -> Vec<Case> {
         );
     }
     cases
+}
+
+/// A bias `[n]` in [-0.5, 0.5) for `x [m, k] · w [k, n]`, each entry redrawn until every
+/// pre-activation of its column is more than `margin` away from 0 (computed in f64).
+fn bias_avoiding_kinks(
+    x: &[f32],
+    w: &[f32],
+    (m, k, n): (usize, usize, usize),
+    margin: f64,
+    d: &mut Draw,
+) -> Input {
+    let xw: Vec<f64> = (0..m * n)
+        .map(|e| {
+            let (i, j) = (e / n, e % n);
+            (0..k)
+                .map(|l| x[i * k + l] as f64 * w[l * n + j] as f64)
+                .sum()
+        })
+        .collect();
+    let mut bias = d.uniform(&[n], -0.5, 0.5);
+    for j in 0..n {
+        while (0..m).any(|i| (xw[i * n + j] + bias.data[j] as f64).abs() <= margin) {
+            bias.data[j] = d.uniform(&[1], -0.5, 0.5).data[0];
+        }
+    }
+    bias
 }
 
 fn unary(d: &mut Draw) -> Vec<Case> {
@@ -415,6 +456,11 @@ fn shape_and_index(d: &mut Draw) -> Vec<Case> {
         "embedding 7x5, padding_idx 2",
         vec![rows, d.uniform(&[7, 5], -1.0, 1.0)],
         |t| Tensor::embedding(&t[0], &t[1], Some(2)),
+    ));
+    cases.push(case(
+        "argmin [6, 41] axis 0",
+        vec![d.with_specials(6 * 41, -1.0, 1.0).constant()],
+        |t| t[0].reshape([6, 41])?.argmin(0, false),
     ));
     cases.push(case(
         "argmax + x [6, 41] axis 1",

@@ -101,6 +101,21 @@ pub(super) fn conv_pool(d: &mut Draw) -> Vec<Case> {
         Tol::abs(dot_atol(positions, 1.0, 1.5)),
         Tol::abs(sum_atol(positions, 1.5)),
     ]);
+    // Without a bias (conv2d_backward_weight's other path): a 1x1 kernel, 7 channels.
+    let plain = Conv2dOptions::default();
+    let no_bias = case(
+        "conv2d [3, 7, 5, 4] * [2, 7, 1, 1], no bias",
+        vec![
+            d.uniform(&[3, 7, 5, 4], -1.0, 1.0),
+            d.uniform(&[2, 7, 1, 1], -0.5, 0.5),
+        ],
+        move |t| t[0].conv2d(&t[1], None, plain),
+    )
+    .fwd(Tol::abs(dot_atol(7, 1.0, 0.5)))
+    .bwd_each(vec![
+        Tol::abs(dot_atol(2, 1.5, 0.5)),
+        Tol::abs(dot_atol(3 * 5 * 4, 1.0, 1.5)),
+    ]);
     // Max pooling selects (exact forward) and routes at most ⌈3/2⌉² = 4 dy per input
     // element; average pooling over disjoint 2x2 windows: a sum of 4 and a division.
     let overlap = Pool2dOptions {
@@ -117,6 +132,7 @@ pub(super) fn conv_pool(d: &mut Draw) -> Vec<Case> {
     };
     vec![
         conv,
+        no_bias,
         case(
             "max_pool2d 3x3 stride 2 pad 1 on [2, 3, 9, 7] with NaN/±inf",
             vec![pooled(d)],
