@@ -22,6 +22,7 @@ mod harness;
 mod measure;
 mod ops;
 mod ops_layers;
+mod ops_matmul;
 mod optimizers;
 mod probe;
 mod report;
