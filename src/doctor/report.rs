@@ -201,7 +201,7 @@ fn figures_text(m: &Result<Measurements, String>) -> String {
             let stats = match m.dispatch_stats.dispatches {
                 0 => String::new(),
                 d => format!(
-                    " ({d} dispatches, {} submissions)",
+                    " ({d} dispatches in {} submission(s))",
                     m.dispatch_stats.submissions
                 ),
             };
