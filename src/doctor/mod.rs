@@ -47,7 +47,8 @@ pub enum Mode {
     /// 4M parameters).
     #[default]
     Standard,
-    /// Larger measurements (matmul up to 2048³, Adam over 16M parameters, as the benchmark).
+    /// Larger measurements (matmul up to 2048³, Adam over 16M parameters, as the benchmark;
+    /// about a minute on a loaded lavapipe).
     Full,
 }
 
