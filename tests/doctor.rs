@@ -303,3 +303,23 @@ fn the_recommendation_follows_the_step_cost_model() {
         "the GPU is cheaper above it"
     );
 }
+
+#[test]
+fn adapters_are_listed_with_their_limits_and_a_bad_index_is_an_error() {
+    let have_gpu = common::gpu().is_some();
+    let list = downhill::gpu::adapters();
+    assert!(!have_gpu || list.iter().any(|a| a.compute), "{list:?}");
+    for (i, a) in list.iter().enumerate() {
+        assert_eq!(a.index, i);
+        assert!(!a.name.is_empty() && !a.backend.is_empty(), "{a:?}");
+        assert!(
+            a.max_storage_binding > 0 && a.max_workgroups_per_dimension > 0,
+            "{a:?}"
+        );
+    }
+    let select = downhill::gpu::MatmulSelect::Default;
+    match downhill::gpu::open_adapter(list.len(), select) {
+        Err(downhill::Error::NoAdapter(m)) => assert!(m.contains("no longer listed"), "{m}"),
+        other => panic!("adapter {} of {}: {other:?}", list.len(), list.len()),
+    }
+}
