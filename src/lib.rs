@@ -58,6 +58,8 @@
 
 pub mod guide;
 
+pub mod doctor;
+
 pub use downhill_core::*;
 pub use downhill_cpu::CpuBackend;
 /// The GPU backend crate (adapter choice, kernel variants).

@@ -81,6 +81,11 @@ impl GpuContext {
                 "no adapter with compute shaders; {NO_ADAPTER_HELP}"
             ))
         })?;
+        Self::from_adapter(adapter)
+    }
+
+    /// Opens a device on `adapter` with the adapter's own limits.
+    pub fn from_adapter(adapter: wgpu::Adapter) -> Result<GpuContext> {
         let info = adapter.get_info();
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod adapters;
 pub mod autotune;
 mod bind_cache;
 mod context;
@@ -15,6 +16,7 @@ mod pool;
 mod recorder;
 mod stats;
 
+pub use adapters::{adapters, open_adapter, AdapterSummary};
 pub use autotune::{ChosenBy, MatmulChoice, MatmulSelect};
 use context::GpuContext;
 use downhill_core::backend::check;
@@ -64,7 +66,11 @@ impl GpuBackend {
     /// `DOWNHILL_MATMUL` under [`MatmulSelect::FromEnv`]; a cache that cannot be read or
     /// written never fails it.
     pub fn open_with(adapter: Option<&str>, select: MatmulSelect) -> Result<GpuBackend> {
-        let ctx = GpuContext::open(adapter)?;
+        Self::from_context(GpuContext::open(adapter)?, select)
+    }
+
+    /// The backend on an opened context (see [`GpuBackend::open_with`]).
+    pub(crate) fn from_context(ctx: GpuContext, select: MatmulSelect) -> Result<GpuBackend> {
         let rec = Recorder::new(ctx);
         rec.warm_up()?;
         let dummy = rec.pool.storage(64)?;
