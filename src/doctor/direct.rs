@@ -1,11 +1,13 @@
 //! Checks of the backend methods that `fit` calls directly rather than through tensors:
 //! memory ops, the fused loss with its gradient, metric counters and statistics, the
-//! per-step bookkeeping (`track_step`), mini-batch gathering and gradient clipping; the
-//! tolerances of tests/parity.rs and tests/metrics.rs.
+//! per-step bookkeeping (`track_step`), mini-batch gathering, gradient clipping and the
+//! telemetry's reductions; the tolerances of tests/parity.rs, tests/metrics.rs and
+//! tests/telemetry_ops.rs.
 
 use super::harness::{Draw, Group};
 use super::tolerance::*;
-use crate::{AccuracyKind, Backend, Device, GradClip, LossKind, MetricStats, Result};
+use crate::optim::{SegmentRow, SegmentTable};
+use crate::{AccuracyKind, Backend, Device, GradClip, LossKind, MetricStats, Result, UnitProbe};
 
 /// Runs `f` on both backends and compares what it returns.
 fn pair(
@@ -237,5 +239,55 @@ pub(crate) fn check(cpu: &Device, gpu: &Device) -> Group {
             },
         );
     }
+    telemetry(g, both, &mut d);
     group
+}
+
+/// The telemetry's reductions (tests/telemetry_ops.rs's bounds): sums of squares per
+/// segment (f32 partial sums on a GPU against f64: 30 u relative) with a NaN in one
+/// segment, and per-column counts (exact) with NaN and ±inf among the values.
+fn telemetry(g: &mut Group, both: (&Device, &Device), d: &mut Draw) {
+    let x = d.with_specials(1200, -3.0, 3.0).data;
+    let y = d.uniform(&[1200], -3.0, 3.0).data;
+    let rows = [(5, 1), (9, 255), (270, 257), (600, 590)];
+    pair(
+        g,
+        both,
+        "accumulate_segment_squares, 4 segments of 1..590",
+        Tol::rel(30.0 * U),
+        |b| {
+            let table = SegmentTable::new(
+                b,
+                rows.iter()
+                    .map(|&(at, len)| SegmentRow::of(at, &[len]))
+                    .collect::<Result<_>>()?,
+            )?;
+            let (xs, ys) = (b.upload(&x)?, b.upload(&y)?);
+            // Two regions of one buffer, as fit's telemetry lays them (64 elements apart: a
+            // GPU binds views on 32-byte boundaries only).
+            let acc = b.full(64 + rows.len(), 0.5)?;
+            let (squares, diff) = (acc.slice(0, rows.len())?, acc.slice(64, rows.len())?);
+            b.accumulate_segment_squares(&xs, None, &table, &squares, 0.25)?;
+            b.accumulate_segment_squares(&xs, Some(&ys), &table, &diff, 1.0)?;
+            b.download(&acc)
+        },
+    );
+    for probe in [
+        UnitProbe::Positive,
+        UnitProbe::SigmoidSaturated,
+        UnitProbe::TanhSaturated,
+    ] {
+        pair(
+            g,
+            both,
+            &format!("accumulate_column_counts {probe:?} [40, 30]"),
+            EXACT,
+            |b| {
+                let xs = b.upload(&x[..1200])?;
+                let acc = b.full(30, 1.0)?;
+                b.accumulate_column_counts(probe, &xs, (40, 30), &acc, 0.5)?;
+                b.download(&acc)
+            },
+        );
+    }
 }

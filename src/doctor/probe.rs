@@ -11,6 +11,7 @@ use crate::backend::conv::{Conv2dDims, ConvOps, Pool2dDims};
 use crate::backend::index::{ArgReduceOp, IndexOps};
 use crate::backend::norm::{Affine, AffineAxis, NormBackward, NormDims, NormForward, NormOps};
 use crate::backend::optim_ops::OptimOps;
+use crate::backend::telemetry_ops::{TelemetryOps, UnitProbe};
 use crate::optim::tensorwise::{SegmentTable, TensorwiseRule};
 use crate::{
     AccuracyKind, Backend, BackendKind, BinaryOp, DeviceStats, GradClip, LossKind, MatmulDims,
@@ -137,6 +138,7 @@ impl Probe {
             CONV_METHODS,
             NORM_METHODS,
             OPTIM_METHODS,
+            TELEMETRY_METHODS,
             // Written out by hand below (they also count kernels).
             &["gather_rows_pair", "optimizer_step", "tensorwise_step"],
         ]
@@ -401,3 +403,10 @@ forward!(OptimOps, OPTIM_METHODS, {}
         self.after("tensorwise_step", r, Some(params))
     }
 );
+
+forward!(TelemetryOps, TELEMETRY_METHODS, {
+    fn accumulate_segment_squares(&self, x: &Storage, minus: Option<&Storage>,
+        segments: &SegmentTable, acc: &Storage, scale: f32) -> Result<()> => acc;
+    fn accumulate_column_counts(&self, probe: UnitProbe, x: &Storage, shape: (usize, usize),
+        acc: &Storage, scale: f32) -> Result<()> => acc;
+});
