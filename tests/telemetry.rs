@@ -290,6 +290,18 @@ fn health_and_diagnoses_survive_the_history_json() {
     let back = History::from_json(&history.to_json().unwrap()).unwrap();
     assert_eq!(back.health, history.health);
     assert_eq!(back.diagnoses, history.diagnoses);
+    // The CSV: a header and one row per epoch and layer, read back by the csv crate.
+    let csv_text = history.health_to_csv();
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 2 * 2, "{csv_text}");
+    assert_eq!(&rows[0][2], history.health[0].layers[0].layer.as_str());
+    let dead: f32 = rows[0][6].parse().unwrap();
+    assert_eq!(dead, 0.75);
+    assert_eq!(
+        &rows[1][6], "",
+        "the linear layer has no dead fraction: {csv_text}"
+    );
     // A history without telemetry writes neither field (files written before still read).
     let plain = History {
         health: vec![],

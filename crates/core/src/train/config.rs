@@ -76,8 +76,9 @@ pub struct FitConfig {
     /// `History::health`, and diagnose vanishing or exploding gradients, dead ReLUs,
     /// saturation and a learning rate too high or too low (`History::diagnoses`, printed at
     /// verbose ≥ 1). Measured on the device: one dispatch per step for the gradient norms,
-    /// one per ReLU/sigmoid/tanh layer, a copy of the parameters before each epoch's last
-    /// step, and one read-back per epoch. Off by default.
+    /// one per ReLU/sigmoid/tanh layer, a copy of the parameters before each epoch's first
+    /// step (into one extra buffer the size of the parameters), four small dispatches and
+    /// one read-back per epoch. Off by default.
     pub telemetry: bool,
 }
 

@@ -51,3 +51,36 @@ pub struct EpochHealth {
     /// One entry per layer with parameters or an observed activation, in model order.
     pub layers: Vec<LayerHealth>,
 }
+
+impl super::History {
+    /// The recorded health as CSV, one row per epoch and layer:
+    /// `epoch,index,layer,grad_norm,weight_norm,update_ratio,dead_fraction,saturated_fraction`
+    /// (a figure the layer does not have is empty; the layer's description is quoted).
+    pub fn health_to_csv(&self) -> String {
+        let mut out = String::from(
+            "epoch,index,layer,grad_norm,weight_norm,update_ratio,dead_fraction,saturated_fraction\n",
+        );
+        let figure = |v: Option<f32>| v.map_or(String::new(), |v| v.to_string());
+        for epoch in &self.health {
+            for l in &epoch.layers {
+                let row = [
+                    epoch.epoch.to_string(),
+                    l.index.to_string(),
+                    format!("\"{}\"", l.layer.replace('"', "\"\"")),
+                    figure(l.grad_norm),
+                    figure(l.weight_norm),
+                    figure(l.update_ratio),
+                    figure(l.dead_fraction),
+                    figure(l.saturated_fraction),
+                ];
+                out += &(row.join(",") + "\n");
+            }
+        }
+        out
+    }
+
+    /// Writes [`History::health_to_csv`] atomically (see [`crate::io::write_atomic`]).
+    pub fn write_health_csv(&self, path: impl AsRef<std::path::Path>) -> crate::error::Result<()> {
+        crate::io::write_atomic(path.as_ref(), self.health_to_csv().as_bytes())
+    }
+}
